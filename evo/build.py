@@ -1,0 +1,79 @@
+"""Turn a validated RunConfig into live objects: task, network, strategy, evaluator."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from evo.config import ConfigError, RunConfig
+from evo.seeding import STREAM_INIT, STREAM_STRATEGY, stream_seed
+from networks import MLP
+
+
+def build_task(config: RunConfig):
+    """The task the config names; a missing file or unknown environment raises ConfigError."""
+    t = config.task
+    try:
+        if t.type in ("xor", "parity"):
+            from evo.tasks.boolean import ParityTask
+
+            return ParityTask(bits=2 if t.type == "xor" else t.bits)
+        if t.type in ("digits", "dataset"):
+            from evo.tasks.classification import ClassificationTask
+            from evo.tasks.datasets import load_dataset_file, load_digits, stratified_split
+
+            if t.type == "digits":
+                X, y = load_digits()
+                name = "digits"
+            else:
+                X, y = load_dataset_file(t.path, t.x_key, t.y_key, t.label_column)
+                name = f"dataset:{t.path}"
+            split = stratified_split(X, y, t.val_fraction, t.test_fraction, t.split_seed)
+            return ClassificationTask(split, name=name, fitness=t.fitness, batch_size=t.batch_size)
+        if t.type == "control":
+            from evo.tasks.control import ControlTask
+
+            return ControlTask(t.env_id, episodes=t.episodes, max_steps=t.max_steps, test_episodes=t.test_episodes, env_kwargs=dict(t.env_kwargs))
+    except ValueError as exc:
+        message = str(exc)
+        raise ConfigError(message if message.startswith("config error") else f"config error: {message}") from None
+    raise ConfigError(f"config error: task.type = {t.type!r}: not known")
+
+
+def build_network(config: RunConfig, task) -> MLP:
+    """The network spec: hidden layers from the config, input/output widths from the task."""
+    n = config.network
+    return MLP(
+        layer_sizes=(task.n_inputs, *n.hidden, task.n_outputs),
+        activation=n.activation,
+        output_activation=n.output_activation or task.output_activation,
+    )
+
+
+def initial_genome(config: RunConfig, network: MLP) -> np.ndarray:
+    """The starting genome: the network's He/Glorot init times ``init_scale``, seeded by the run."""
+    rng = np.random.default_rng(stream_seed(config.seed, STREAM_INIT))
+    return network.init_params(rng, 1)[0] * config.init_scale
+
+
+def build_strategy(config: RunConfig, network: MLP):
+    """The strategy the config names, over the network's flat parameter vector."""
+    from evo.strategies import make_strategy
+
+    try:
+        return make_strategy(
+            config.strategy.type,
+            n_params=network.n_params,
+            population=config.strategy.population,
+            seed=stream_seed(config.seed, STREAM_STRATEGY),
+            init=initial_genome(config, network),
+            **config.strategy_params(),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"config error: strategy: {exc}") from None
+
+
+def build_evaluator(config: RunConfig):
+    """Serial or Ray evaluator."""
+    from evo.evaluators import make_evaluator
+
+    return make_evaluator(config.evaluator, config.seed)

@@ -1,0 +1,139 @@
+"""`evo`: the command line.
+
+    evo run [CONFIG.toml] [--seed N] [--generations N] [--population N]
+            [--workers N] [--ray-address ADDR] [--out DIR] [--resume RUN_DIR]
+
+Exit status 0 on success, 2 on bad input (with one line per problem), 1 on
+an unexpected error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tomllib
+from typing import Sequence
+
+from evo.config import ConfigError, apply_overrides, load_config, parse_config
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not >= 1")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is not >= 0")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse already exits 2; keep it one line
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `evo` argument parser with its subcommands."""
+    parser = _Parser(
+        prog="evo",
+        description="Neuroevolution of NumPy networks: DEAP strategies, population-batched tasks, Ray evaluation.",
+        epilog="Run `evo run --help` for the options of a run. Configs live in configs/*.toml (commented).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    run = sub.add_parser(
+        "run",
+        help="launch (or resume) an evolution run from a TOML config",
+        description=(
+            "Evolve a network as the config says and write a run directory "
+            "(config.toml, metrics.csv, best_genome.npz/.json, fitness.png, summary.json, checkpoint/). "
+            "With no CONFIG, runs the embedded default: CartPole-v1 with CMA-ES on a local Ray instance."
+        ),
+    )
+    run.add_argument("config", nargs="?", help="path to a run config (.toml); omit for the embedded default")
+    run.add_argument("--seed", type=_non_negative_int, help="run seed (same config + seed = same results)")
+    run.add_argument("--generations", type=_positive_int, help="number of generations to run (with --resume: the new total)")
+    run.add_argument("--population", type=_positive_int, help="individuals per generation")
+    run.add_argument("--workers", type=_positive_int, help="evaluate on Ray with this many workers (local instance unless --ray-address)")
+    run.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (e.g. 127.0.0.1:6379 or 'auto'); RAY_ADDRESS works too")
+    run.add_argument("--out", metavar="DIR", help="parent folder of the run directory (default: runs/)")
+    run.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--json", action="store_true", help="print summary.json to stdout at the end")
+    return parser
+
+
+def _load_run_config(args: argparse.Namespace):
+    overrides = dict(
+        seed=args.seed,
+        generations=args.generations,
+        population=args.population,
+        workers=args.workers,
+        ray_address=args.ray_address,
+        out=args.out,
+    )
+    if args.config is None:
+        from evo.defaults import DEFAULT_CONFIG_TOML
+
+        return parse_config(apply_overrides(tomllib.loads(DEFAULT_CONFIG_TOML), **overrides))
+    return load_config(args.config, **overrides)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """`evo run`."""
+    from evo.run import EvolutionRun
+
+    if args.resume:
+        if args.config or any(v is not None for v in (args.seed, args.population, args.workers, args.ray_address, args.out)):
+            raise ConfigError("config error: --resume takes the run's own config; only --generations may change")
+        run = EvolutionRun.resume(args.resume, generations=args.generations, progress=not args.no_progress)
+    else:
+        run = EvolutionRun(_load_run_config(args), progress=not args.no_progress)
+    result = run.run()
+    s = result.summary
+    figures = {k: v for k, v in s.items() if k.startswith("test_") and isinstance(v, (int, float))}
+    print(f"run directory: {result.run_dir}")
+    print(
+        f"generations {s['generations']}  evaluations {s['evaluations']}  wall {s['wall_seconds']:.1f} s  "
+        f"best fitness {s['best_fitness']:.6g}  failures {s['failures']}"
+    )
+    print("held-out: " + "  ".join(f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}" for k, v in figures.items()))
+    if args.json:
+        print(json.dumps(s, indent=2, default=str))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `evo` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: the last checkpoint can be resumed with `evo run --resume RUN_DIR`", file=sys.stderr)
+        return 130
+    parser.print_help()
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

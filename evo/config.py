@@ -1,0 +1,327 @@
+"""Run configuration: TOML in, a validated, typed :class:`RunConfig` out.
+
+All validation of user input lives here (scikit-learn style: one place). A
+bad config raises :class:`ConfigError` whose message is one line per problem
+naming the field, the value given and what is allowed; the CLI prints it and
+exits with status 2 before anything is written.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from networks.activations import OUTPUT_ACTIVATIONS, activation_names
+
+HiddenActivation = Literal[tuple(activation_names())]  # type: ignore[valid-type]
+OutputActivation = Literal[tuple(OUTPUT_ACTIVATIONS)]  # type: ignore[valid-type]
+
+
+class ConfigError(ValueError):
+    """A config that cannot be run; the message is ready to print."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ------------------------------------------------------------------ network
+class MLPConfig(_Section):
+    """A feedforward network; input and output widths come from the task."""
+
+    type: Literal["mlp"] = "mlp"
+    hidden: list[Annotated[int, Field(ge=1, le=65536)]] = Field(default_factory=lambda: [16])
+    activation: HiddenActivation = "tanh"
+    #: None: the task's natural output (softmax for classes, sigmoid for Boolean, identity/tanh for control)
+    output_activation: OutputActivation | None = None
+
+
+NetworkConfig = MLPConfig
+
+
+# -------------------------------------------------------------------- tasks
+class ParityTaskConfig(_Section):
+    """n-bit parity; ``type = "xor"`` is parity with 2 bits."""
+
+    type: Literal["xor", "parity"]
+    bits: Annotated[int, Field(ge=2, le=16)] = 2
+
+
+class _SupervisedConfig(_Section):
+    fitness: Literal["cross_entropy", "accuracy"] = "cross_entropy"
+    batch_size: Annotated[int, Field(ge=1)] | None = None
+    val_fraction: Annotated[float, Field(ge=0.0, lt=0.5)] = 0.1
+    test_fraction: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.2
+    split_seed: Annotated[int, Field(ge=0)] = 0
+
+
+class DigitsTaskConfig(_SupervisedConfig):
+    """scikit-learn's bundled 8x8 digits (1,797 samples, 10 classes)."""
+
+    type: Literal["digits"]
+
+
+class DatasetTaskConfig(_SupervisedConfig):
+    """A user's labelled dataset from an ``.npz`` or ``.csv`` file."""
+
+    type: Literal["dataset"]
+    path: str
+    x_key: str = "X"
+    y_key: str = "y"
+    label_column: int | str = -1
+
+
+class ControlTaskConfig(_Section):
+    """A gymnasium environment with a Box observation space."""
+
+    type: Literal["control"]
+    env_id: str
+    episodes: Annotated[int, Field(ge=1, le=1000)] = 5
+    max_steps: Annotated[int, Field(ge=1)] | None = None
+    test_episodes: Annotated[int, Field(ge=1, le=100000)] = 100
+    env_kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+TaskConfig = Annotated[
+    Union[ParityTaskConfig, DigitsTaskConfig, DatasetTaskConfig, ControlTaskConfig],
+    Field(discriminator="type"),
+]
+
+
+# --------------------------------------------------------------- strategies
+Positive = Annotated[float, Field(gt=0.0)]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class GAConfig(_Section):
+    """Genetic algorithm (DEAP operators); unset values take the strategy's defaults."""
+
+    type: Literal["ga"]
+    population: Annotated[int, Field(ge=2, le=1_000_000)] = 100
+    sigma: Positive | None = None
+    indpb: Probability | None = None
+    mutpb: Probability | None = None
+    cxpb: Probability | None = None
+    crossover: Literal["blend", "sbx"] | None = None
+    alpha: Annotated[float, Field(ge=0.0)] | None = None
+    eta: Positive | None = None
+    tournament_size: Annotated[int, Field(ge=1)] | None = None
+    elite: Annotated[int, Field(ge=0)] | None = None
+    init_std: Annotated[float, Field(ge=0.0)] | None = None
+
+
+class CMAESConfig(_Section):
+    """CMA-ES (deap.cma), full covariance: for genomes up to a few hundred weights."""
+
+    type: Literal["cmaes"]
+    population: Annotated[int, Field(ge=2, le=1_000_000)] = 16
+    sigma: Positive | None = None
+
+
+class SNESConfig(_Section):
+    """Separable natural evolution strategy: for large genomes."""
+
+    type: Literal["snes"]
+    population: Annotated[int, Field(ge=2, le=1_000_000)] = 50
+    sigma: Positive | None = None
+    lr_mean: Positive | None = None
+    lr_sigma: Positive | None = None
+    antithetic: bool | None = None
+    weight_decay: Annotated[float, Field(ge=0.0)] | None = None
+
+
+class OpenAIESConfig(_Section):
+    """OpenAI-ES (Salimans et al. 2017): fixed sigma, Adam on the mean."""
+
+    type: Literal["openai_es"]
+    population: Annotated[int, Field(ge=2, le=1_000_000)] = 50
+    sigma: Positive | None = None
+    lr: Positive | None = None
+    weight_decay: Annotated[float, Field(ge=0.0)] | None = None
+
+
+StrategyConfig = Annotated[
+    Union[GAConfig, CMAESConfig, SNESConfig, OpenAIESConfig],
+    Field(discriminator="type"),
+]
+
+
+# ---------------------------------------------------------------- evaluator
+class EvaluatorConfig(_Section):
+    """Where fitness is computed: in process, or on Ray (local or a cluster)."""
+
+    type: Literal["serial", "ray"] = "serial"
+    workers: Annotated[int, Field(ge=1, le=100000)] = 2
+    #: None: RAY_ADDRESS if set, else a new loopback-only local instance
+    address: str | None = None
+    #: individuals per Ray task; "auto" sizes chunks so a task runs >= min_task_seconds
+    chunk_size: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
+    min_task_seconds: Annotated[float, Field(gt=0.0, le=60.0)] = 0.01
+    max_retries: Annotated[int, Field(ge=0, le=100)] = 3
+
+
+# ---------------------------------------------------------------------- run
+class RunConfig(_Section):
+    """A whole evolution run."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")] = "run"
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
+    generations: Annotated[int, Field(ge=1, le=10_000_000)] = 100
+    #: stop early once the best fitness of a generation reaches this
+    target_fitness: float | None = None
+    #: stop early after this many wall seconds
+    max_seconds: Annotated[float, Field(gt=0.0)] | None = None
+    checkpoint_every: Annotated[int, Field(ge=1)] = 10
+    #: how often (generations) the strategy's best genome is scored on the validation split
+    validate_every: Annotated[int, Field(ge=1)] = 10
+    #: standard deviation scale of the starting genome (network's He/Glorot init); 0 starts at zero
+    init_scale: Annotated[float, Field(ge=0.0)] = 1.0
+    out: str = "runs"
+    network: NetworkConfig = Field(default_factory=MLPConfig)
+    task: TaskConfig
+    strategy: StrategyConfig
+    evaluator: EvaluatorConfig = Field(default_factory=EvaluatorConfig)
+
+    def strategy_params(self) -> dict[str, Any]:
+        """The strategy's own parameters that the config sets (others keep their defaults)."""
+        return self.strategy.model_dump(exclude={"type", "population"}, exclude_none=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of every resolved value (None dropped, so it writes as TOML)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+# -------------------------------------------------------------- validation
+def _allowed_keys(loc: tuple) -> list[str]:
+    """Field names allowed at the parent of ``loc`` (for unknown-key errors)."""
+    model: Any = RunConfig
+    for part in loc[:-1]:
+        if isinstance(model, type) and issubclass(model, BaseModel) and part in model.model_fields:
+            model = model.model_fields[part].annotation
+            continue
+        # A discriminated union puts the tag value in the location.
+        candidates = [m for m in _union_members(model) if _tag_of(m) == part or (isinstance(_tag_of(m), tuple) and part in _tag_of(m))]
+        if not candidates:
+            return []
+        model = candidates[0]
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return sorted(model.model_fields)
+    return []
+
+
+def _union_members(annotation: Any) -> list[type]:
+    from typing import get_args
+
+    out = []
+    for arg in get_args(annotation):
+        out.extend(_union_members(arg) if get_args(arg) else [arg])
+    return [a for a in out if isinstance(a, type) and issubclass(a, BaseModel)]
+
+
+def _tag_of(model: type[BaseModel]) -> Any:
+    from typing import get_args
+
+    field = model.model_fields.get("type")
+    args = get_args(field.annotation) if field is not None else ()
+    return args[0] if len(args) == 1 else (args if args else None)
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """One line per problem: field, value, what is allowed."""
+    lines: dict[str, str] = {}
+    for item in error.errors():
+        loc = tuple(item["loc"])
+        field = _field_path(loc)
+        value = item.get("input")
+        if item["type"] == "extra_forbidden":
+            allowed = _allowed_keys(loc)
+            line = f"config error: {field} = {value!r}: unknown key; allowed keys here: {', '.join(allowed)}"
+        elif item["type"] == "missing":
+            line = f"config error: {field}: required field is missing"
+        elif item["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            allowed = item.get("ctx", {}).get("expected_tags", "")
+            line = f"config error: {field}.type = {_tag_value(value)!r}: not known; allowed: {allowed}"
+        elif field in lines:
+            # One field, several union alternatives: say them all on its one line.
+            lines[field] += f", or {item['msg'][0].lower()}{item['msg'][1:]}"
+            continue
+        else:
+            line = f"config error: {field} = {value!r}: {item['msg']}"
+        lines[field] = line
+    return "\n".join(lines.values())
+
+
+def _field_path(loc: tuple) -> str:
+    """The dotted path a user wrote: no discriminator tags, no pydantic type labels."""
+    shown = []
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            shown.append(f"[{part}]")
+            continue
+        if i > 0 and loc[i - 1] in ("task", "strategy", "network") and _is_tag(loc[i - 1], part):
+            continue
+        if not part.isidentifier():  # e.g. 'constrained-int', "literal['auto']"
+            continue
+        shown.append(part)
+    return ".".join(shown).replace(".[", "[") or "(top level)"
+
+
+def _tag_value(value: Any) -> Any:
+    return value.get("type") if isinstance(value, dict) else value
+
+
+def _is_tag(section: str, part: str) -> bool:
+    member_annotation = RunConfig.model_fields[section].annotation
+    return any(_tag_of(m) == part or (isinstance(_tag_of(m), tuple) and part in _tag_of(m)) for m in _union_members(member_annotation))
+
+
+def parse_config(data: dict[str, Any]) -> RunConfig:
+    """Validate a config dict; raises ConfigError with a printable message."""
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML file into a dict; a missing or malformed file raises ConfigError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config error: config file {str(path)!r} does not exist")
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config error: {str(path)!r} is not valid TOML: {exc}") from None
+    data.setdefault("name", path.stem)
+    return data
+
+
+def apply_overrides(data: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    """Command-line overrides on top of a config dict (None means not given).
+
+    ``workers`` switches the evaluator to Ray with that many workers;
+    ``ray_address`` joins that cluster.
+    """
+    data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    for key in ("seed", "generations", "out"):
+        if overrides.get(key) is not None:
+            data[key] = overrides[key]
+    if overrides.get("population") is not None:
+        data.setdefault("strategy", {})["population"] = overrides["population"]
+    evaluator = data.setdefault("evaluator", {})
+    if overrides.get("workers") is not None:
+        evaluator["type"] = "ray"
+        evaluator["workers"] = overrides["workers"]
+    if overrides.get("ray_address") is not None:
+        evaluator["type"] = "ray"
+        evaluator["address"] = overrides["ray_address"]
+    return data
+
+
+def load_config(path: str | Path, **overrides: Any) -> RunConfig:
+    """Read, override and validate a TOML config file."""
+    return parse_config(apply_overrides(read_toml(path), **overrides))

@@ -1,0 +1,40 @@
+"""Figures written into run directories (matplotlib, no screen needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot_fitness_curve(rows: list[dict], path: str | Path, title: str) -> None:
+    """Best, mean ± std and best-so-far fitness per generation."""
+    gens = [r["generation"] for r in rows]
+    best = [_f(r["best"]) for r in rows]
+    mean = [_f(r["mean"]) for r in rows]
+    std = [_f(r["std"]) for r in rows]
+    best_so_far = [_f(r["best_so_far"]) for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    lo = [m - s for m, s in zip(mean, std)]
+    hi = [m + s for m, s in zip(mean, std)]
+    ax.fill_between(gens, lo, hi, alpha=0.2, color="tab:blue", label="mean ± std")
+    ax.plot(gens, mean, color="tab:blue", lw=1.2, label="mean")
+    ax.plot(gens, best, color="tab:orange", lw=1.0, label="best of generation")
+    ax.plot(gens, best_so_far, color="tab:red", lw=1.5, ls="--", label="best so far")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("fitness")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    tmp = Path(path).with_name(f".{Path(path).name}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def _f(value) -> float:
+    return float("nan") if value is None or value == "" else float(value)

@@ -1,0 +1,249 @@
+"""Genetic algorithm built from DEAP's operators, behind the ask/tell interface.
+
+A generational GA in the style of DEAP's ``varAnd`` (Fortin et al., 2012,
+"DEAP: Evolutionary Algorithms Made Easy", JMLR 13): tournament selection
+(Miller & Goldberg, 1995), blend crossover BLX-alpha (Eshelman & Schaffer,
+1993) or simulated binary crossover SBX (Deb & Agrawal, 1995), Gaussian
+mutation, and elitism through a hall of fame (De Jong, 1975).
+
+DEAP stays inside this module: individuals are a private ``list`` subclass,
+and nothing is registered in ``deap.creator``. DEAP's operators draw from
+Python's global :mod:`random`; this strategy swaps its own private state in
+for each call and puts the caller's back afterwards, so its results depend
+only on its seed, and other users of :mod:`random` are left undisturbed.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+from deap import base, tools
+
+from evo.strategies.base import Strategy
+
+CROSSOVERS = ("blend", "sbx")
+
+
+class _MaxFitness(base.Fitness):
+    """Single-objective fitness that DEAP maximises (positive weight)."""
+
+    weights = (1.0,)
+
+
+class _Individual(list):
+    """A genome as the list of floats DEAP's operators edit in place, with its fitness."""
+
+    def __init__(self, genes: Any = ()) -> None:
+        super().__init__(genes)
+        self.fitness = _MaxFitness()
+
+
+def _individual(genes: list[float], fitness: float | None = None) -> _Individual:
+    """An individual holding ``genes``, with ``fitness`` set when given."""
+    ind = _Individual(genes)
+    if fitness is not None:
+        ind.fitness.values = (fitness,)
+    return ind
+
+
+def _random_state_to_json(state: tuple) -> list:
+    """Python's ``random.getstate()`` tuple as JSON-able lists."""
+    version, internal, gauss_next = state
+    return [version, list(internal), gauss_next]
+
+
+def _random_state_from_json(data: list) -> tuple:
+    """Inverse of :func:`_random_state_to_json`."""
+    version, internal, gauss_next = data
+    return (int(version), tuple(int(x) for x in internal), None if gauss_next is None else float(gauss_next))
+
+
+def _number(name: str, value: Any, low: float = -math.inf, high: float = math.inf, low_open: bool = False) -> float:
+    """``value`` as a finite float in the range, or a ValueError naming ``name``."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"ga: {name} must be a number, got {value!r}") from None
+    bad_low = x <= low if low_open else x < low
+    if not math.isfinite(x) or bad_low or x > high:
+        bracket = "(" if low_open else "["
+        raise ValueError(f"ga: {name} must be finite and in {bracket}{low}, {high}], got {value!r}")
+    return x
+
+
+def _integer(name: str, value: Any, low: int) -> int:
+    """``value`` as an int >= ``low``, or a ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"ga: {name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+class GeneticAlgorithm(Strategy):
+    """Generational GA: tournament selection, blend/SBX crossover, Gaussian mutation, elitism."""
+
+    name = "ga"
+
+    def __init__(
+        self,
+        n_params: int,
+        population: int,
+        seed: int,
+        init: np.ndarray,
+        *,
+        sigma: float = 0.1,
+        indpb: float = 0.1,
+        mutpb: float = 1.0,
+        cxpb: float = 0.5,
+        crossover: str = "blend",
+        alpha: float = 0.5,
+        eta: float = 15.0,
+        tournament_size: int = 3,
+        elite: int = 2,
+        init_std: float = 0.5,
+        **unknown: Any,
+    ) -> None:
+        if unknown:
+            raise ValueError(
+                f"ga: unknown parameter(s) {sorted(unknown)}; allowed: sigma, indpb, mutpb, cxpb, "
+                "crossover, alpha, eta, tournament_size, elite, init_std"
+            )
+        n_params = _integer("n_params", n_params, 1)
+        population = _integer("population", population, 2)
+        seed = _integer("seed", seed, 0)
+        init = np.asarray(init, dtype=np.float64)
+        if init.shape != (n_params,) or not np.all(np.isfinite(init)):
+            raise ValueError(f"ga: init must be a finite array of shape ({n_params},), got shape {init.shape}")
+        if crossover not in CROSSOVERS:
+            raise ValueError(f"ga: crossover must be one of {list(CROSSOVERS)}, got {crossover!r}")
+        elite = _integer("elite", elite, 0)
+        if elite >= population:
+            raise ValueError(f"ga: elite must be smaller than population ({population}), got {elite}")
+        super().__init__(
+            n_params,
+            population,
+            seed,
+            init,
+            sigma=_number("sigma", sigma, 0.0, low_open=True),
+            indpb=_number("indpb", indpb, 0.0, 1.0),
+            mutpb=_number("mutpb", mutpb, 0.0, 1.0),
+            cxpb=_number("cxpb", cxpb, 0.0, 1.0),
+            crossover=crossover,
+            alpha=_number("alpha", alpha, 0.0),
+            eta=_number("eta", eta, 0.0, low_open=True),
+            tournament_size=_integer("tournament_size", tournament_size, 1),
+            elite=elite,
+            init_std=_number("init_std", init_std, 0.0),
+        )
+        self.elite = elite
+
+        # The first population comes from a throwaway Generator: it is stored
+        # in the state, so the Generator never needs to be.
+        rng = np.random.default_rng(self.seed)
+        first = self.init + self.params["init_std"] * rng.standard_normal((self.population, self.n_params))
+        first[0] = self.init  # the given starting point is always evaluated
+        self.population_: np.ndarray = first
+        # Private state of Python's `random`, which DEAP's operators use.
+        self._py_state: tuple = random.Random(self.seed).getstate()
+        # DEAP's HallOfFame cannot update when empty-sized, so keep at least one.
+        self.hall_of_fame_ = tools.HallOfFame(max(self.elite, 1))
+        self.generation_ = 0
+
+    # ------------------------------------------------------------------ ask / tell
+    def ask(self) -> np.ndarray:
+        """Genomes ``(population, n_params)`` to evaluate next (the same until :meth:`tell`)."""
+        return self.population_.copy()
+
+    def tell(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
+        """Record fitness, update the hall of fame and breed the next population."""
+        genomes = np.asarray(genomes, dtype=np.float64)
+        fitness = np.asarray(fitness, dtype=np.float64)
+        if genomes.shape != (self.population, self.n_params) or fitness.shape != (self.population,):
+            raise ValueError(
+                f"ga: tell expects genomes ({self.population}, {self.n_params}) and fitness ({self.population},), "
+                f"got {genomes.shape} and {fitness.shape}"
+            )
+        # NaN would break DEAP's ordering; a failed evaluation is simply the worst.
+        fitness = np.where(np.isnan(fitness), -np.inf, fitness)
+        individuals = [_individual(g, f) for g, f in zip(genomes.tolist(), fitness.tolist())]
+        with self._private_random():
+            self.hall_of_fame_.update(individuals)
+            self.population_ = self._breed(individuals)
+        self.generation_ += 1
+
+    def _breed(self, individuals: list[_Individual]) -> np.ndarray:
+        """Next population: hall-of-fame elites unchanged, then varied tournament winners."""
+        p = self.params
+        # The hall of fame may hold fewer than `elite` distinct genomes (duplicates are kept once).
+        elites = [list(ind) for ind in self.hall_of_fame_[: self.elite]]
+        n_offspring = self.population - len(elites)
+        winners = tools.selTournament(individuals, n_offspring, tournsize=p["tournament_size"])
+        offspring = [_Individual(w) for w in winners]  # copies: operators edit in place
+        for first, second in zip(offspring[0::2], offspring[1::2]):
+            if random.random() < p["cxpb"]:
+                if p["crossover"] == "blend":
+                    tools.cxBlend(first, second, alpha=p["alpha"])
+                else:
+                    tools.cxSimulatedBinary(first, second, eta=p["eta"])
+        for child in offspring:
+            if random.random() < p["mutpb"]:
+                tools.mutGaussian(child, mu=0.0, sigma=p["sigma"], indpb=p["indpb"])
+        return np.array(elites + offspring, dtype=np.float64).reshape(self.population, self.n_params)
+
+    @contextmanager
+    def _private_random(self) -> Iterator[None]:
+        """Run DEAP's operators on this strategy's own `random` state, then restore the caller's."""
+        caller_state = random.getstate()
+        random.setstate(self._py_state)
+        try:
+            yield
+        finally:
+            self._py_state = random.getstate()
+            random.setstate(caller_state)
+
+    # ------------------------------------------------------------------ results
+    def best(self) -> tuple[np.ndarray, float]:
+        """The hall of fame's best genome and its fitness (``init`` and ``nan`` before any tell)."""
+        if len(self.hall_of_fame_) == 0:
+            return self.init.copy(), math.nan
+        top = self.hall_of_fame_[0]
+        return np.array(top, dtype=np.float64), float(top.fitness.values[0])
+
+    def best_sample(self) -> tuple[np.ndarray, float]:
+        """The best evaluated genome and its fitness (for a GA, the same as :meth:`best`)."""
+        return self.best()
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        """Population to evaluate, `random` state, hall of fame and generation."""
+        hof = list(self.hall_of_fame_)
+        return {
+            "population": self.population_.copy(),
+            "py_random_state": _random_state_to_json(self._py_state),
+            "hall_of_fame_genomes": np.array([list(ind) for ind in hof], dtype=np.float64).reshape(len(hof), self.n_params),
+            "hall_of_fame_fitness": np.array([ind.fitness.values[0] for ind in hof], dtype=np.float64),
+            "generation": self.generation_,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        population = np.asarray(state["population"], dtype=np.float64)
+        if population.shape != (self.population, self.n_params):
+            raise ValueError(
+                f"ga: saved population has shape {population.shape}, expected ({self.population}, {self.n_params})"
+            )
+        genomes = np.asarray(state["hall_of_fame_genomes"], dtype=np.float64).reshape(-1, self.n_params)
+        fitness = np.asarray(state["hall_of_fame_fitness"], dtype=np.float64).reshape(-1)
+        hof = tools.HallOfFame(max(self.elite, 1))
+        # Rebuild DEAP's two parallel lists directly, so ties keep their saved order
+        # (re-inserting could reorder equal fitnesses): items best first, keys ascending.
+        hof.items = [_individual(g, f) for g, f in zip(genomes.tolist(), fitness.tolist())]
+        hof.keys = [ind.fitness for ind in reversed(hof.items)]
+        self.population_ = population.copy()
+        self._py_state = _random_state_from_json(state["py_random_state"])
+        self.hall_of_fame_ = hof
+        self.generation_ = int(state["generation"])

@@ -1,0 +1,324 @@
+"""Control tasks: gymnasium environments scored by the mean episode return.
+
+All P x E episodes of a population (P genomes, E episodes each) are stepped in
+lockstep with ONE batched forward pass per step, ``network.forward(genomes,
+obs.reshape(P, E, obs_dim))``; the input stack always has that full fixed
+shape (finished episodes keep their last observation) so the matmul shapes
+never change during a rollout.
+
+Two ways to step the environments:
+
+* **Vector path** (CartPole): gymnasium's NumPy vector env
+  (``CartPoleVectorEnv``) steps all P x E episodes in a handful of NumPy
+  operations. Its ``reset`` draws every initial state from one shared
+  generator, which would tie an episode to its neighbours in the batch, so we
+  overwrite the states with per-episode draws (see :func:`episode_keys`).
+* **Generic path** (any env with a Box observation space): a pool of P x E
+  single envs, each reset with its own seed and stepped in a Python loop over
+  the episodes still running; the forward pass is still batched.
+
+Episode ``e`` of individual ``i`` is a pure function of ``seeds[i]`` and ``e``
+(its key is ``mix(seeds[i], e)``), never of P, the chunk or the other
+individuals, so any chunking of the population gives identical fitness.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+
+from evo.seeding import mix, to_int32_seed, uniform_from_keys
+from evo.tasks.base import Task
+
+# Envs whose NumPy vector entry point we know how to seed per episode:
+# id -> (state dimension, low, high) of the uniform initial state, the same
+# distribution the env's own reset uses.
+_VECTOR_INITIAL_STATE: dict[str, tuple[int, float, float]] = {
+    "CartPole-v0": (4, -0.05, 0.05),
+    "CartPole-v1": (4, -0.05, 0.05),
+}
+
+# Per-process caches: Ray workers reuse their processes across tasks, and
+# creating hundreds of envs per chunk would otherwise dominate the run time.
+_VECTOR_CACHE_SIZE = 16
+_vector_envs: OrderedDict[tuple, Any] = OrderedDict()
+_single_envs: dict[tuple, list[gymnasium.Env]] = {}
+
+
+def episode_keys(seeds: np.ndarray, episodes: int) -> np.ndarray:
+    """Per-episode keys ``(P, E)`` uint64: episode ``e`` of individual ``i`` gets ``mix(seeds[i], e)``."""
+    seeds = np.asarray(seeds).astype(np.uint64).reshape(-1)
+    return mix(seeds[:, None], np.arange(episodes, dtype=np.uint64)[None, :])
+
+
+def vector_initial_states(env_id: str, keys: np.ndarray) -> np.ndarray:
+    """Initial states ``(N, state_dim)`` for the vector path, one pure draw per episode key."""
+    dim, low, high = _VECTOR_INITIAL_STATE[env_id]
+    return low + (high - low) * uniform_from_keys(np.asarray(keys).reshape(-1), dim)
+
+
+def _cache_key(env_id: str, max_steps: int, env_kwargs: dict) -> tuple:
+    # repr, because kwargs values may be unhashable (lists from a TOML config).
+    return (env_id, max_steps, repr(sorted(env_kwargs.items())))
+
+
+def _make_single(env_id: str, max_steps: int, env_kwargs: dict) -> gymnasium.Env:
+    # The passive env checker only inspects the first steps and costs time on every reset.
+    return gymnasium.make(env_id, max_episode_steps=max_steps, disable_env_checker=True, **env_kwargs)
+
+
+def _single_env_pool(env_id: str, max_steps: int, env_kwargs: dict, count: int) -> list[gymnasium.Env]:
+    """At least ``count`` cached single envs for this configuration (grown on demand)."""
+    pool = _single_envs.setdefault(_cache_key(env_id, max_steps, env_kwargs), [])
+    while len(pool) < count:
+        pool.append(_make_single(env_id, max_steps, env_kwargs))
+    return pool[:count]
+
+
+def _vector_env(env_id: str, num_envs: int, max_steps: int, env_kwargs: dict) -> Any:
+    """A cached NumPy vector env with ``num_envs`` sub-envs (small LRU per process)."""
+    key = (*_cache_key(env_id, max_steps, env_kwargs), num_envs)
+    env = _vector_envs.get(key)
+    if env is None:
+        env = gymnasium.make_vec(
+            env_id,
+            num_envs=num_envs,
+            vectorization_mode="vector_entry_point",
+            max_episode_steps=max_steps,
+            **env_kwargs,
+        )
+        _vector_envs[key] = env
+        while len(_vector_envs) > _VECTOR_CACHE_SIZE:
+            _vector_envs.popitem(last=False)[1].close()
+    else:
+        _vector_envs.move_to_end(key)
+    return env
+
+
+class ControlTask(Task):
+    """A gymnasium environment: fitness is the mean return over ``episodes`` seeded episodes.
+
+    Discrete actions are the argmax of the outputs (identity output layer); Box
+    actions map tanh outputs in [-1, 1] linearly onto [low, high]. ``max_steps``
+    replaces the env's own time limit (default: the registered
+    ``max_episode_steps``).
+    """
+
+    kind = "control"
+
+    def __init__(
+        self,
+        env_id: str,
+        episodes: int = 5,
+        max_steps: int | None = None,
+        test_episodes: int = 100,
+        env_kwargs: dict | None = None,
+    ) -> None:
+        env_id = str(env_id)
+        spec = gymnasium.envs.registry.get(env_id)
+        if spec is None:
+            raise ValueError(
+                f"environment id {env_id!r} is not registered in gymnasium; "
+                "see gymnasium.envs.registry (or gymnasium.pprint_registry()) for the ids"
+            )
+        for field_name, value in (("episodes", episodes), ("test_episodes", test_episodes)):
+            if int(value) < 1:
+                raise ValueError(f"{field_name} = {value!r}: must be an integer >= 1")
+        if max_steps is None:
+            max_steps = spec.max_episode_steps
+            if max_steps is None:
+                raise ValueError(f"environment {env_id!r} has no registered time limit; set max_steps")
+        if int(max_steps) < 1:
+            raise ValueError(f"max_steps = {max_steps!r}: must be an integer >= 1")
+
+        self.env_id = env_id
+        self.name = env_id
+        self.episodes = int(episodes)
+        self.max_steps = int(max_steps)
+        self.test_episodes = int(test_episodes)
+        self.env_kwargs = dict(env_kwargs or {})
+
+        # Make one env to read its spaces; it stays in the pool for the generic path.
+        try:
+            probe = _single_env_pool(env_id, self.max_steps, self.env_kwargs, 1)[0]
+        except Exception as exc:  # missing extras (box2d, mujoco) or bad env_kwargs
+            raise ValueError(f"environment {env_id!r} could not be created: {exc}") from exc
+        obs_space, act_space = probe.observation_space, probe.action_space
+        if not isinstance(obs_space, spaces.Box):
+            raise ValueError(
+                f"environment {env_id!r} has observation space {obs_space}; "
+                "a control task needs a Box (continuous vector) observation space"
+            )
+        self.obs_shape = tuple(obs_space.shape)
+        self.n_inputs = int(np.prod(self.obs_shape))
+        if isinstance(act_space, spaces.Discrete):
+            self.action_kind = "discrete"
+            self.n_outputs = int(act_space.n)
+            self.output_activation = "identity"
+            self._action_start = int(act_space.start)
+        elif isinstance(act_space, spaces.Box):
+            low = np.asarray(act_space.low, dtype=np.float64).reshape(-1)
+            high = np.asarray(act_space.high, dtype=np.float64).reshape(-1)
+            if not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
+                raise ValueError(
+                    f"environment {env_id!r} has action space {act_space} with unbounded limits; "
+                    "tanh outputs can only be mapped onto finite [low, high]"
+                )
+            self.action_kind = "box"
+            self.n_outputs = int(low.size)
+            self.output_activation = "tanh"
+            self._action_low, self._action_high = low, high
+            self._action_shape = tuple(act_space.shape)
+            self._action_dtype = act_space.dtype
+        else:
+            raise ValueError(
+                f"environment {env_id!r} has action space {act_space}; "
+                "a control task needs a Discrete or Box action space"
+            )
+        self.vectorized = env_id in _VECTOR_INITIAL_STATE
+
+    # ----------------------------------------------------------------- public
+    def evaluate(self, network, genomes: np.ndarray, seeds: np.ndarray, generation_seed: int) -> np.ndarray:
+        """Mean return ``(P,)`` over ``episodes`` episodes per genome; NaN for a genome whose outputs went non-finite.
+
+        ``generation_seed`` is unused: each episode depends on its individual's seed only.
+        """
+        returns = self.episode_returns(network, genomes, seeds, self.episodes)
+        return returns.mean(axis=1)
+
+    def test(self, network, genome: np.ndarray, seed: int) -> dict[str, float]:
+        """Mean and std of the return over ``test_episodes`` fresh episodes seeded from ``seed``."""
+        genomes = np.asarray(genome, dtype=np.float64).reshape(1, -1)
+        returns = self.episode_returns(network, genomes, np.array([seed]), self.test_episodes)[0]
+        return {
+            "test_mean_return": float(np.mean(returns)),
+            "test_std_return": float(np.std(returns)),
+            "test_episodes": int(self.test_episodes),
+        }
+
+    def episode_returns(self, network, genomes: np.ndarray, seeds: np.ndarray, episodes: int) -> np.ndarray:
+        """Returns ``(P, episodes)``: every episode of every genome, stepped in lockstep."""
+        genomes = np.asarray(genomes, dtype=np.float64)
+        if genomes.ndim != 2:
+            raise ValueError(f"expected genomes of shape (P, n_params), got {genomes.shape}")
+        seeds = np.asarray(seeds).reshape(-1)
+        if len(seeds) != len(genomes):
+            raise ValueError(f"got {len(seeds)} seeds for {len(genomes)} genomes")
+        if len(genomes) == 0:
+            return np.zeros((0, episodes))
+        keys = episode_keys(seeds, episodes)
+        rollout = self._rollout_vector if self.vectorized else self._rollout_generic
+        return rollout(network, genomes, keys)
+
+    def samples_per_evaluation(self) -> int:
+        """Episodes per fitness evaluation (each costs up to ``max_steps`` forward passes)."""
+        return self.episodes
+
+    def describe(self) -> dict:
+        """Environment id, episode counts, step limit and action kind."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "env_id": self.env_id,
+            "episodes": self.episodes,
+            "test_episodes": self.test_episodes,
+            "max_steps": self.max_steps,
+            "action": self.action_kind,
+            "env_kwargs": self.env_kwargs,
+            "vectorized": self.vectorized,
+        }
+
+    def close(self) -> None:
+        """Close and forget this process's cached envs for this task's configuration."""
+        prefix = _cache_key(self.env_id, self.max_steps, self.env_kwargs)
+        for env in _single_envs.pop(prefix, []):
+            env.close()
+        for key in [k for k in _vector_envs if k[:3] == prefix]:
+            _vector_envs.pop(key).close()
+
+    # --------------------------------------------------------------- helpers
+    def _forward(self, network, genomes: np.ndarray, obs: np.ndarray, active: np.ndarray, bad: np.ndarray) -> np.ndarray:
+        """Outputs ``(N, n_out)`` for all P x E episodes; marks genomes with non-finite outputs bad."""
+        P, E = active.shape
+        out = np.asarray(network.forward(genomes, obs.reshape(P, E, -1))).reshape(P * E, -1)
+        broken = ~np.all(np.isfinite(out), axis=1).reshape(P, E) & active
+        if broken.any():
+            # A NaN/inf output means the genome is broken: its fitness becomes NaN
+            # (the evaluator scores that as worst) and its episodes stop here.
+            rows = broken.any(axis=1)
+            bad[rows] = True
+            active[rows] = False
+            out = np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+        return out
+
+    def _actions(self, out: np.ndarray) -> np.ndarray:
+        """Env actions ``(N, ...)`` from network outputs ``(N, n_out)``."""
+        if self.action_kind == "discrete":
+            return np.argmax(out, axis=1) + self._action_start
+        scaled = self._action_low + (out + 1.0) * 0.5 * (self._action_high - self._action_low)
+        scaled = np.clip(scaled, self._action_low, self._action_high)
+        return scaled.astype(self._action_dtype).reshape((len(out), *self._action_shape))
+
+    def _rollout_vector(self, network, genomes: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        """All episodes in one NumPy vector env with per-episode initial states."""
+        P, E = keys.shape
+        N = P * E
+        env = _vector_env(self.env_id, N, self.max_steps, self.env_kwargs)
+        env.reset(seed=0)  # clears step counters and autoreset flags; the states are replaced below
+        core = env.unwrapped
+        core.state = vector_initial_states(self.env_id, keys).T.copy()  # (state_dim, N)
+        # The env emits float32 observations; cast the same way so the first step matches a single env.
+        obs = core.state.T.astype(np.float32).astype(np.float64)
+
+        returns = np.zeros(N)
+        active = np.ones((P, E), dtype=bool)
+        bad = np.zeros(P, dtype=bool)
+        for _ in range(self.max_steps):
+            out = self._forward(network, genomes, obs, active, bad)
+            next_obs, reward, terminated, truncated, _ = env.step(self._actions(out))
+            flat_active = active.reshape(-1)
+            # Masking drops both finished episodes and the NEXT_STEP autoreset step,
+            # whose reward belongs to no episode of ours.
+            returns += np.where(flat_active, reward, 0.0)
+            obs[flat_active] = next_obs[flat_active]
+            flat_active &= ~(terminated | truncated)
+            if not flat_active.any():
+                break
+        returns = returns.reshape(P, E)
+        returns[bad] = np.nan
+        return returns
+
+    def _rollout_generic(self, network, genomes: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        """All episodes in a pool of single envs, one batched forward pass per step."""
+        P, E = keys.shape
+        N = P * E
+        envs = _single_env_pool(self.env_id, self.max_steps, self.env_kwargs, N)
+        obs = np.zeros((N, self.n_inputs))
+        for i, (env, key) in enumerate(zip(envs, keys.reshape(-1))):
+            first, _ = env.reset(seed=to_int32_seed(key))
+            obs[i] = np.asarray(first, dtype=np.float64).reshape(-1)
+
+        returns = np.zeros(N)
+        active = np.ones((P, E), dtype=bool)
+        bad = np.zeros(P, dtype=bool)
+        discrete = self.action_kind == "discrete"
+        for _ in range(self.max_steps):
+            out = self._forward(network, genomes, obs, active, bad)
+            actions = self._actions(out)
+            flat_active = active.reshape(-1)
+            for i in np.flatnonzero(flat_active):
+                action = int(actions[i]) if discrete else actions[i]
+                next_obs, reward, terminated, truncated, _ = envs[i].step(action)
+                returns[i] += float(reward)
+                obs[i] = np.asarray(next_obs, dtype=np.float64).reshape(-1)
+                if terminated or truncated:
+                    flat_active[i] = False
+            if not flat_active.any():
+                break
+        returns = returns.reshape(P, E)
+        returns[bad] = np.nan
+        return returns

@@ -1,0 +1,19 @@
+"""Pure-NumPy neural networks evaluated over a stack of parameter sets.
+
+Nothing here knows about evolution: a network spec maps a flat parameter
+vector (or a stack of P of them) to layer tensors and runs a forward pass over
+the whole stack at once, population axis first.
+"""
+
+from networks.activations import ACTIVATIONS, activation_names
+from networks.mlp import MLP
+
+__all__ = ["ACTIVATIONS", "activation_names", "MLP", "network_from_description"]
+
+
+def network_from_description(description: dict) -> "MLP":
+    """Rebuild a network spec from the JSON description it wrote (``describe()``)."""
+    kind = description.get("type")
+    if kind == "mlp":
+        return MLP.from_description(description)
+    raise ValueError(f"network type {kind!r} is not known; allowed: 'mlp'")

@@ -1,0 +1,192 @@
+"""Control task on real gymnasium environments (no mocks)."""
+
+from __future__ import annotations
+
+import json
+
+import gymnasium
+import numpy as np
+import pytest
+
+from evo.seeding import mix
+from evo.tasks.control import ControlTask, episode_keys, vector_initial_states
+from networks.mlp import MLP
+
+CARTPOLE_NET = MLP((4, 16, 2), activation="tanh", output_activation="identity")
+
+
+def random_genomes(network: MLP, n: int, seed: int = 0) -> np.ndarray:
+    """Random genomes; CartPole returns from these range from ~8 to 500."""
+    return network.init_params(np.random.default_rng(seed), n)
+
+
+def linear_controller() -> tuple[MLP, np.ndarray]:
+    """A 4-2 MLP that pushes right when 0.01 x + 0.1 x_dot + theta + 0.5 theta_dot > 0."""
+    network = MLP((4, 2), output_activation="identity")
+    genome = np.zeros(network.n_params)
+    # W is (4 x 2) row-major: column 1 (push right) sits at flat indices 1, 3, 5, 7; column 0 stays 0.
+    genome[[1, 3, 5, 7]] = [0.01, 0.1, 1.0, 0.5]
+    return network, genome
+
+
+@pytest.fixture(scope="module")
+def cartpole() -> ControlTask:
+    return ControlTask("CartPole-v1", episodes=3)
+
+
+def test_cartpole_spec(cartpole: ControlTask) -> None:
+    assert (cartpole.n_inputs, cartpole.n_outputs) == (4, 2)
+    assert cartpole.output_activation == "identity"
+    assert cartpole.kind == "control" and cartpole.name == "CartPole-v1"
+    assert cartpole.max_steps == 500 and cartpole.vectorized
+    assert cartpole.samples_per_evaluation() == 3
+    description = cartpole.describe()
+    json.dumps(description)
+    assert description["env_id"] == "CartPole-v1" and description["action"] == "discrete"
+
+
+def test_cartpole_fitness_shape_and_range(cartpole: ControlTask) -> None:
+    genomes = random_genomes(CARTPOLE_NET, 20)
+    fitness = cartpole.evaluate(CARTPOLE_NET, genomes, np.arange(20, dtype=np.uint64), 0)
+    assert fitness.shape == (20,)
+    assert np.all(fitness >= 1) and np.all(fitness <= 500)
+    assert len(np.unique(fitness)) > 1
+
+
+def test_chunking_does_not_change_fitness(cartpole: ControlTask) -> None:
+    genomes = random_genomes(CARTPOLE_NET, 12, seed=3)
+    seeds = mix(42, np.arange(12, dtype=np.uint64))
+    whole = cartpole.evaluate(CARTPOLE_NET, genomes, seeds, 0)
+    chunked = np.concatenate(
+        [
+            cartpole.evaluate(CARTPOLE_NET, genomes[:5], seeds[:5], 0),
+            cartpole.evaluate(CARTPOLE_NET, genomes[5:], seeds[5:], 0),
+        ]
+    )
+    assert np.array_equal(whole, chunked)
+    # One at a time too, in reverse order: still the same numbers.
+    single = [cartpole.evaluate(CARTPOLE_NET, genomes[i : i + 1], seeds[i : i + 1], 0)[0] for i in reversed(range(12))]
+    assert np.array_equal(whole, np.array(single[::-1]))
+
+
+def test_same_seeds_same_fitness_different_seeds_differ(cartpole: ControlTask) -> None:
+    genomes = random_genomes(CARTPOLE_NET, 12, seed=5)
+    seeds = np.arange(12, dtype=np.uint64)
+    first = cartpole.evaluate(CARTPOLE_NET, genomes, seeds, 0)
+    again = cartpole.evaluate(CARTPOLE_NET, genomes, seeds.copy(), 123)
+    other = cartpole.evaluate(CARTPOLE_NET, genomes, seeds + 1000, 0)
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_good_controller_balances_and_zero_genome_does_not() -> None:
+    task = ControlTask("CartPole-v1", episodes=10, test_episodes=100)
+    network, genome = linear_controller()
+    genomes = np.stack([genome, np.zeros_like(genome)])
+    fitness = task.evaluate(network, genomes, np.array([1, 2], dtype=np.uint64), 0)
+    assert fitness[0] >= 475
+    assert fitness[1] < 50  # always pushing left drops the pole within a few dozen steps
+    figures = task.test(network, genome, seed=987654321)
+    assert figures["test_episodes"] == 100
+    assert figures["test_mean_return"] >= 475
+    assert figures["test_std_return"] >= 0
+
+
+def single_env_return(network: MLP, genome: np.ndarray, initial_state: np.ndarray, max_steps: int) -> float:
+    """Reference rollout in one plain CartPole env started from ``initial_state``, one predict per step."""
+    env = gymnasium.make("CartPole-v1", max_episode_steps=max_steps)
+    env.reset(seed=0)
+    env.unwrapped.state = np.array(initial_state, dtype=np.float64)
+    obs = np.array(initial_state, dtype=np.float32)
+    total, done = 0.0, False
+    while not done:
+        action = int(np.argmax(network.predict(genome, obs[None].astype(np.float64))[0]))
+        obs, reward, terminated, truncated, _ = env.step(action)
+        total += reward
+        done = terminated or truncated
+    env.close()
+    return total
+
+
+@pytest.mark.parametrize("max_steps", [60, 500])
+def test_vector_path_matches_single_env_and_skips_autoreset_step(max_steps: int) -> None:
+    # Mixed lengths: episodes end on their own, at the limit, and at different steps,
+    # so the NEXT_STEP autoreset step after each end is exercised.
+    task = ControlTask("CartPole-v1", max_steps=max_steps)
+    _, good = linear_controller()
+    network = MLP((4, 2), output_activation="identity")
+    genomes = np.vstack([random_genomes(network, 5, seed=11), good[None]])
+    seeds = np.arange(6, dtype=np.uint64) + 77
+    episodes = 2
+    returns = task.episode_returns(network, genomes, seeds, episodes)
+    assert returns.shape == (6, episodes)
+    assert np.all(returns <= max_steps)
+    assert np.all(returns[-1] == max_steps)
+
+    states = vector_initial_states("CartPole-v1", episode_keys(seeds, episodes)).reshape(6, episodes, 4)
+    assert np.all(np.abs(states) <= 0.05)
+    expected = np.array(
+        [[single_env_return(network, genomes[i], states[i, e], max_steps) for e in range(episodes)] for i in range(6)]
+    )
+    assert np.array_equal(returns, expected)
+
+
+def test_max_steps_overrides_time_limit() -> None:
+    network, genome = linear_controller()
+    task = ControlTask("CartPole-v1", episodes=2, max_steps=600)
+    assert task.evaluate(network, genome[None], np.array([3]), 0)[0] == 600
+
+
+def test_nan_genome_gets_nan_fitness_not_a_crash(cartpole: ControlTask) -> None:
+    genomes = random_genomes(CARTPOLE_NET, 3)
+    genomes[1, 0] = np.nan
+    fitness = cartpole.evaluate(CARTPOLE_NET, genomes, np.arange(3), 0)
+    assert np.isnan(fitness[1]) and np.all(np.isfinite(fitness[[0, 2]]))
+
+
+def test_pendulum_box_actions_generic_path() -> None:
+    task = ControlTask("Pendulum-v1", episodes=2, max_steps=50)
+    assert not task.vectorized
+    assert (task.n_inputs, task.n_outputs, task.output_activation) == (3, 1, "tanh")
+    assert task.describe()["action"] == "box"
+    network = MLP((3, 8, 1), output_activation="tanh")
+    genomes = random_genomes(network, 6, seed=2)
+    genomes[4] *= 1e6  # saturated tanh: actions pinned at the limits, still finite
+    genomes[5, 3] = np.nan
+    seeds = np.arange(6, dtype=np.uint64)
+    fitness = task.evaluate(network, genomes, seeds, 0)
+    assert fitness.shape == (6,)
+    assert np.all(np.isfinite(fitness[:5])) and np.all(fitness[:5] <= 0)
+    assert np.isnan(fitness[5])
+    # Chunking and repetition give the same numbers on the generic path too.
+    chunked = np.concatenate([task.evaluate(network, genomes[:2], seeds[:2], 0), task.evaluate(network, genomes[2:], seeds[2:], 0)])
+    assert np.array_equal(fitness, chunked, equal_nan=True)
+    assert not np.array_equal(fitness[:5], task.evaluate(network, genomes, seeds + 50, 0)[:5])
+
+
+def test_lunar_lander_generic_path() -> None:
+    task = ControlTask("LunarLander-v3", episodes=2, max_steps=120, test_episodes=3)
+    assert (task.n_inputs, task.n_outputs, task.action_kind) == (8, 4, "discrete")
+    network = MLP((8, 8, 4), output_activation="identity")
+    genomes = random_genomes(network, 3, seed=4)
+    fitness = task.evaluate(network, genomes, np.arange(3), 0)
+    assert fitness.shape == (3,) and np.all(np.isfinite(fitness))
+    figures = task.test(network, genomes[0], seed=5)
+    assert figures["test_episodes"] == 3 and np.isfinite(figures["test_mean_return"])
+
+
+def test_unknown_env_id_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match=r"'Foo-v0' is not registered.*registry"):
+        ControlTask("Foo-v0")
+
+
+def test_discrete_observation_space_is_rejected() -> None:
+    with pytest.raises(ValueError, match=r"'FrozenLake-v1'.*Discrete.*Box"):
+        ControlTask("FrozenLake-v1")
+
+
+def test_bad_episode_counts_are_rejected() -> None:
+    with pytest.raises(ValueError, match="episodes"):
+        ControlTask("CartPole-v1", episodes=0)
+    with pytest.raises(ValueError, match="max_steps"):
+        ControlTask("CartPole-v1", max_steps=0)
