@@ -84,9 +84,14 @@ def benchmark(population: int, episodes: int, repeats: int, seed: int, scale: fl
     env.close()
 
     n_episodes = population * episodes
+    # Lockstep cost is set by the longest episode: every step advances all P x E slots.
+    lengths = task.episode_returns(network, genomes, seeds, episodes)
+    longest = int(lengths.max())
+    efficiency = lengths.sum() / (n_episodes * longest)
     print(f"\n{ENV_ID}, {population} policies of a 4-16-2 MLP, E={episodes} episode(s) each, best of {repeats}")
     print(f"  mean episode length (batched): {batched[0] / n_episodes:8.1f} steps")
     print(f"  mean episode length (loop):    {loop[0] / n_episodes:8.1f} steps")
+    print(f"  longest episode (batched): {longest} steps; lockstep efficiency (live / stepped slots): {efficiency:.1%}")
     print(f"  (a) batched ControlTask.evaluate: {batched[0]:8d} steps in {batched[1]:7.3f} s = {batched[2]:12,.0f} env-steps/s")
     print(f"  (b) per-individual loop:          {loop[0]:8d} steps in {loop[1]:7.3f} s = {loop[2]:12,.0f} env-steps/s")
     ratio = batched[2] / loop[2]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 
 import gymnasium
 import numpy as np
@@ -129,6 +130,14 @@ def test_vector_path_matches_single_env_and_skips_autoreset_step(max_steps: int)
         [[single_env_return(network, genomes[i], states[i, e], max_steps) for e in range(episodes)] for i in range(6)]
     )
     assert np.array_equal(returns, expected)
+
+
+def test_task_pickles_for_ray_workers(cartpole: ControlTask) -> None:
+    # Ray ships the task to workers by pickle: no env may ride along, and scores must not change.
+    genomes = random_genomes(CARTPOLE_NET, 4)
+    copy = pickle.loads(pickle.dumps(cartpole))
+    seeds = np.arange(4)
+    assert np.array_equal(copy.evaluate(CARTPOLE_NET, genomes, seeds, 0), cartpole.evaluate(CARTPOLE_NET, genomes, seeds, 0))
 
 
 def test_max_steps_overrides_time_limit() -> None:

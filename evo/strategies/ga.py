@@ -171,7 +171,8 @@ class GeneticAlgorithm(Strategy):
         fitness = np.where(np.isnan(fitness), -np.inf, fitness)
         individuals = [_individual(g, f) for g, f in zip(genomes.tolist(), fitness.tolist())]
         with self._private_random():
-            self.hall_of_fame_.update(individuals)
+            # Failed genomes never enter the hall of fame, so never become best() or elites.
+            self.hall_of_fame_.update([ind for ind in individuals if math.isfinite(ind.fitness.values[0])])
             self.population_ = self._breed(individuals)
         self.generation_ += 1
 
@@ -221,10 +222,11 @@ class GeneticAlgorithm(Strategy):
     def state_dict(self) -> dict[str, Any]:
         """Population to evaluate, `random` state, hall of fame and generation."""
         hof = list(self.hall_of_fame_)
+        hof_genomes = np.array([list(ind) for ind in hof], dtype=np.float64).reshape(len(hof), self.n_params)
         return {
             "population": self.population_.copy(),
             "py_random_state": _random_state_to_json(self._py_state),
-            "hall_of_fame_genomes": np.array([list(ind) for ind in hof], dtype=np.float64).reshape(len(hof), self.n_params),
+            "hall_of_fame_genomes": hof_genomes,
             "hall_of_fame_fitness": np.array([ind.fitness.values[0] for ind in hof], dtype=np.float64),
             "generation": self.generation_,
         }

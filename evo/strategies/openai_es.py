@@ -39,7 +39,8 @@ def _number(name: str, value: Any, low: float, high: float = math.inf, low_open:
     except (TypeError, ValueError):
         raise ValueError(f"openai_es: {name} must be a number, got {value!r}") from None
     if not math.isfinite(x) or (x <= low if low_open else x < low) or x >= high:
-        raise ValueError(f"openai_es: {name} must be finite, {'>' if low_open else '>='} {low} and < {high}, got {value!r}")
+        relation = ">" if low_open else ">="
+        raise ValueError(f"openai_es: {name} must be finite, {relation} {low} and < {high}, got {value!r}")
     return x
 
 

@@ -70,7 +70,8 @@ class SNES(Strategy):
     ) -> None:
         if unknown:
             raise ValueError(
-                f"snes: unknown parameter(s) {sorted(unknown)}; allowed: sigma, lr_mean, lr_sigma, antithetic, weight_decay"
+                f"snes: unknown parameter(s) {sorted(unknown)}; "
+                "allowed: sigma, lr_mean, lr_sigma, antithetic, weight_decay"
             )
         for label, value, low in (("n_params", n_params, 1), ("population", population, 2), ("seed", seed, 0)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
@@ -174,7 +175,9 @@ class SNES(Strategy):
         mean = np.array(state["mean"], dtype=np.float64)
         sigma = np.array(state["sigma"], dtype=np.float64)
         if mean.shape != (self.n_params,) or sigma.shape != (self.n_params,):
-            raise ValueError(f"snes: saved mean/sigma have shapes {mean.shape}/{sigma.shape}, expected ({self.n_params},)")
+            raise ValueError(
+                f"snes: saved mean/sigma have shapes {mean.shape}/{sigma.shape}, expected ({self.n_params},)"
+            )
         self.mean_, self.sigma_ = mean, sigma
         self.rng_.bit_generator.state = state["rng_state"]
         self._noise = None

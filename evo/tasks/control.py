@@ -245,13 +245,15 @@ class ControlTask(Task):
         """Outputs ``(N, n_out)`` for all P x E episodes; marks genomes with non-finite outputs bad."""
         P, E = active.shape
         out = np.asarray(network.forward(genomes, obs.reshape(P, E, -1))).reshape(P * E, -1)
-        broken = ~np.all(np.isfinite(out), axis=1).reshape(P, E) & active
-        if broken.any():
-            # A NaN/inf output means the genome is broken: its fitness becomes NaN
-            # (the evaluator scores that as worst) and its episodes stop here.
-            rows = broken.any(axis=1)
-            bad[rows] = True
-            active[rows] = False
+        # One reduction is the cheap per-step test; the exact per-row check runs only when it fails.
+        if not np.isfinite(out.sum()):
+            broken = (~np.all(np.isfinite(out), axis=1)).reshape(P, E) & active
+            if broken.any():
+                # A NaN/inf output means the genome is broken: its fitness becomes NaN
+                # (the evaluator scores that as worst) and its episodes stop here.
+                rows = broken.any(axis=1)
+                bad[rows] = True
+                active[rows] = False
             out = np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
         return out
 
@@ -283,8 +285,8 @@ class ControlTask(Task):
             flat_active = active.reshape(-1)
             # Masking drops both finished episodes and the NEXT_STEP autoreset step,
             # whose reward belongs to no episode of ours.
-            returns += np.where(flat_active, reward, 0.0)
-            obs[flat_active] = next_obs[flat_active]
+            returns += reward * flat_active
+            np.copyto(obs, next_obs, where=flat_active[:, None])
             flat_active &= ~(terminated | truncated)
             if not flat_active.any():
                 break
