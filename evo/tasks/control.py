@@ -1,18 +1,31 @@
 """Control tasks: gymnasium environments scored by the mean episode return.
 
 All P x E episodes of a population (P genomes, E episodes each) are stepped in
-lockstep with ONE batched forward pass per step, ``network.forward(genomes,
-obs.reshape(P, E, obs_dim))``; the input stack always has that full fixed
-shape (finished episodes keep their last observation) so the matmul shapes
-never change during a rollout.
+lockstep with ONE batched forward pass per step. The input stack has shape
+``(n, E, obs_dim)``: an individual's E episodes always travel together
+(finished ones keep their last observation), so every individual's matmul has
+the same ``(E, n_in) @ (n_in, n_out)`` shape at every step and its numbers
+never depend on which other individuals share the batch.
+
+**Compaction.** Random genomes mostly fail within 10-20 steps while a few
+balance for the whole time limit, so plain lockstep would spend most of its
+work on finished slots. Whenever the individuals with an episode still running
+have dropped to half the batch rows, the batch is narrowed to them: their
+split-out network weights, observations, returns and environment state (for
+the vector env: ``state``, ``steps``, ``prev_done``) move into a smaller batch.
+Compaction changes the cost, never the numbers: fitness is bit-identical with
+it on or off (``compaction=False`` keeps the full fixed-shape batch).
 
 Two ways to step the environments:
 
 * **Vector path** (CartPole): gymnasium's NumPy vector env
-  (``CartPoleVectorEnv``) steps all P x E episodes in a handful of NumPy
+  (``CartPoleVectorEnv``) steps all running episodes in a handful of NumPy
   operations. Its ``reset`` draws every initial state from one shared
   generator, which would tie an episode to its neighbours in the batch, so we
-  overwrite the states with per-episode draws (see :func:`episode_keys`).
+  load per-episode draws into it instead (see :func:`episode_keys`). A
+  compacted batch is rounded up to a power of two of individuals (padded with
+  finished ones), so only a few batch sizes ever occur and each size's vector
+  env is created once per process and cached.
 * **Generic path** (any env with a Box observation space): a pool of P x E
   single envs, each reset with its own seed and stepped in a Python loop over
   the episodes still running; the forward pass is still batched.
@@ -24,6 +37,7 @@ individuals, so any chunking of the population gives identical fitness.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from typing import Any
 
@@ -33,6 +47,8 @@ from gymnasium import spaces
 
 from evo.seeding import mix, to_int32_seed, uniform_from_keys
 from evo.tasks.base import Task
+from networks.activations import ACTIVATIONS, softmax
+from networks.mlp import MLP
 
 # Envs whose NumPy vector entry point we know how to seed per episode:
 # id -> (state dimension, low, high) of the uniform initial state, the same
@@ -44,7 +60,8 @@ _VECTOR_INITIAL_STATE: dict[str, tuple[int, float, float]] = {
 
 # Per-process caches: Ray workers reuse their processes across tasks, and
 # creating hundreds of envs per chunk would otherwise dominate the run time.
-_VECTOR_CACHE_SIZE = 16
+# A rollout touches its full size plus the power-of-two sizes it compacts to.
+_VECTOR_CACHE_SIZE = 32
 _vector_envs: OrderedDict[tuple, Any] = OrderedDict()
 _single_envs: dict[tuple, list[gymnasium.Env]] = {}
 
@@ -91,6 +108,8 @@ def _vector_env(env_id: str, num_envs: int, max_steps: int, env_kwargs: dict) ->
             max_episode_steps=max_steps,
             **env_kwargs,
         )
+        # Seeds the generator the env uses to autoreset finished slots (whose steps we never count).
+        env.reset(seed=0)
         _vector_envs[key] = env
         while len(_vector_envs) > _VECTOR_CACHE_SIZE:
             _vector_envs.popitem(last=False)[1].close()
@@ -99,13 +118,77 @@ def _vector_env(env_id: str, num_envs: int, max_steps: int, env_kwargs: dict) ->
     return env
 
 
+def _rows_to_keep(live_rows: np.ndarray, power_of_two: bool) -> np.ndarray:
+    """Batch rows to keep on compaction: the live ones, padded with finished ones up to a power of two if asked."""
+    live = np.flatnonzero(live_rows)
+    if not power_of_two:
+        return live
+    target = 1 << (len(live) - 1).bit_length()
+    padding = np.flatnonzero(~live_rows)[: target - len(live)]
+    return np.sort(np.concatenate([live, padding]))
+
+
+class _StackedPolicy:
+    """Forward pass of a stack of genomes, each on its own ``(E, n_in)`` inputs, with rows that can be dropped.
+
+    For an :class:`MLP` the per-layer weights are split out of the flat genomes
+    once per rollout (``MLP.forward`` redoes that on every call) and each step
+    runs one batched ``matmul`` per layer into preallocated buffers: the same
+    operations in the same order as ``MLP.forward``, so the outputs are
+    bit-identical. Any other network goes through its own ``forward``.
+    """
+
+    def __init__(self, network, genomes: np.ndarray, per_genome: int) -> None:
+        self.network = network
+        self.per_genome = per_genome
+        self.genomes: np.ndarray | None = None
+        self.layers: list[tuple[np.ndarray, np.ndarray, str]] | None = None
+        if isinstance(network, MLP):
+            self.layers = [
+                (np.ascontiguousarray(W), np.ascontiguousarray(b), network.layer_activation(i))
+                for i, (W, b) in enumerate(network.unflatten(genomes))
+            ]
+            self._allocate()
+        else:
+            self.genomes = genomes
+
+    def _allocate(self) -> None:
+        n = len(self.layers[0][0])
+        self.buffers = [np.empty((n, self.per_genome, W.shape[2])) for W, _, _ in self.layers]
+
+    def keep(self, rows: np.ndarray) -> None:
+        """Drop every genome but ``rows`` (indices into the current stack)."""
+        if self.layers is None:
+            self.genomes = self.genomes[rows]
+            return
+        self.layers = [(W[rows], b[rows], name) for W, b, name in self.layers]
+        self._allocate()
+
+    def forward(self, inputs: np.ndarray) -> np.ndarray:
+        """Outputs ``(n, E, n_out)`` for inputs ``(n, E, n_in)``; valid until the next call."""
+        if self.layers is None:
+            return np.asarray(self.network.forward(self.genomes, inputs))
+        h = inputs
+        for (W, b, name), z in zip(self.layers, self.buffers):
+            np.matmul(h, W, out=z)
+            z += b
+            if name == "tanh":
+                np.tanh(z, out=z)
+            elif name != "identity":
+                z = softmax(z) if name == "softmax" else ACTIVATIONS[name][0](z)
+            h = z
+        return h
+
+
 class ControlTask(Task):
     """A gymnasium environment: fitness is the mean return over ``episodes`` seeded episodes.
 
     Discrete actions are the argmax of the outputs (identity output layer); Box
     actions map tanh outputs in [-1, 1] linearly onto [low, high]. ``max_steps``
     replaces the env's own time limit (default: the registered
-    ``max_episode_steps``).
+    ``max_episode_steps``). :meth:`validate` scores ``val_episodes`` episodes
+    from the seed it is given, :meth:`test` ``test_episodes``. ``compaction``
+    narrows the lockstep batch to the running episodes (faster, same numbers).
     """
 
     kind = "control"
@@ -117,6 +200,8 @@ class ControlTask(Task):
         max_steps: int | None = None,
         test_episodes: int = 100,
         env_kwargs: dict | None = None,
+        val_episodes: int = 20,
+        compaction: bool = True,
     ) -> None:
         env_id = str(env_id)
         spec = gymnasium.envs.registry.get(env_id)
@@ -125,7 +210,7 @@ class ControlTask(Task):
                 f"environment id {env_id!r} is not registered in gymnasium; "
                 "see gymnasium.envs.registry (or gymnasium.pprint_registry()) for the ids"
             )
-        for field_name, value in (("episodes", episodes), ("test_episodes", test_episodes)):
+        for field_name, value in (("episodes", episodes), ("test_episodes", test_episodes), ("val_episodes", val_episodes)):
             if int(value) < 1:
                 raise ValueError(f"{field_name} = {value!r}: must be an integer >= 1")
         if max_steps is None:
@@ -140,6 +225,8 @@ class ControlTask(Task):
         self.episodes = int(episodes)
         self.max_steps = int(max_steps)
         self.test_episodes = int(test_episodes)
+        self.val_episodes = int(val_episodes)
+        self.compaction = bool(compaction)
         self.env_kwargs = dict(env_kwargs or {})
 
         # Make one env to read its spaces; it stays in the pool for the generic path.
@@ -200,6 +287,18 @@ class ControlTask(Task):
             "test_episodes": int(self.test_episodes),
         }
 
+    def validate(self, network, genome: np.ndarray, seed: int) -> dict[str, float]:
+        """Mean return over ``val_episodes`` episodes seeded from ``seed`` (the run loop's validation stream)."""
+        genomes = np.asarray(genome, dtype=np.float64).reshape(1, -1)
+        returns = self.episode_returns(network, genomes, np.array([seed]), self.val_episodes)[0]
+        mean = float(np.mean(returns))
+        # A broken genome (NaN return) must lose every comparison, and NaN compares as neither.
+        return {
+            "val_score": mean if math.isfinite(mean) else -math.inf,
+            "val_mean_return": mean,
+            "val_episodes": int(self.val_episodes),
+        }
+
     def episode_returns(self, network, genomes: np.ndarray, seeds: np.ndarray, episodes: int) -> np.ndarray:
         """Returns ``(P, episodes)``: every episode of every genome, stepped in lockstep."""
         genomes = np.asarray(genomes, dtype=np.float64)
@@ -226,6 +325,7 @@ class ControlTask(Task):
             "env_id": self.env_id,
             "episodes": self.episodes,
             "test_episodes": self.test_episodes,
+            "val_episodes": self.val_episodes,
             "max_steps": self.max_steps,
             "action": self.action_kind,
             "env_kwargs": self.env_kwargs,
@@ -241,86 +341,136 @@ class ControlTask(Task):
             _vector_envs.pop(key).close()
 
     # --------------------------------------------------------------- helpers
-    def _forward(self, network, genomes: np.ndarray, obs: np.ndarray, active: np.ndarray, bad: np.ndarray) -> np.ndarray:
-        """Outputs ``(N, n_out)`` for all P x E episodes; marks genomes with non-finite outputs bad."""
-        P, E = active.shape
-        out = np.asarray(network.forward(genomes, obs.reshape(P, E, -1))).reshape(P * E, -1)
+    @staticmethod
+    def _outputs(
+        policy: _StackedPolicy, obs: np.ndarray, active: np.ndarray, rows: np.ndarray, bad: np.ndarray
+    ) -> tuple[np.ndarray, bool]:
+        """Outputs ``(n, E, n_out)`` of the batch, and whether a genome broke this step.
+
+        A genome with non-finite outputs on a running episode is marked bad (``rows``
+        maps batch rows to population indices) and its episodes stop.
+        """
+        out = policy.forward(obs)
+        broke = False
         # One reduction is the cheap per-step test; the exact per-row check runs only when it fails.
         if not np.isfinite(out.sum()):
-            broken = (~np.all(np.isfinite(out), axis=1)).reshape(P, E) & active
+            broken = ~np.all(np.isfinite(out), axis=2) & active
             if broken.any():
                 # A NaN/inf output means the genome is broken: its fitness becomes NaN
                 # (the evaluator scores that as worst) and its episodes stop here.
-                rows = broken.any(axis=1)
-                bad[rows] = True
-                active[rows] = False
+                hit = broken.any(axis=1)
+                bad[rows[hit]] = True
+                active[hit] = False
+                broke = True
             out = np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
-        return out
+        return out, broke
 
     def _actions(self, out: np.ndarray) -> np.ndarray:
         """Env actions ``(N, ...)`` from network outputs ``(N, n_out)``."""
         if self.action_kind == "discrete":
-            return np.argmax(out, axis=1) + self._action_start
+            actions = np.argmax(out, axis=1)
+            return actions + self._action_start if self._action_start else actions
         scaled = self._action_low + (out + 1.0) * 0.5 * (self._action_high - self._action_low)
         scaled = np.clip(scaled, self._action_low, self._action_high)
         return scaled.astype(self._action_dtype).reshape((len(out), *self._action_shape))
 
-    def _rollout_vector(self, network, genomes: np.ndarray, keys: np.ndarray) -> np.ndarray:
-        """All episodes in one NumPy vector env with per-episode initial states."""
-        P, E = keys.shape
-        N = P * E
-        env = _vector_env(self.env_id, N, self.max_steps, self.env_kwargs)
-        env.reset(seed=0)  # clears step counters and autoreset flags; the states are replaced below
-        core = env.unwrapped
-        core.state = vector_initial_states(self.env_id, keys).T.copy()  # (state_dim, N)
-        # The env emits float32 observations; cast the same way so the first step matches a single env.
-        obs = core.state.T.astype(np.float32).astype(np.float64)
+    def _should_compact(self, live_rows: int, batch_rows: int) -> bool:
+        """Narrow the batch once at most half its rows (individuals) still have a running episode."""
+        return self.compaction and 2 * live_rows <= batch_rows
 
-        returns = np.zeros(N)
-        active = np.ones((P, E), dtype=bool)
+    def _load_vector_env(self, state: np.ndarray, steps: np.ndarray, prev_done: np.ndarray) -> Any:
+        """The cached vector env of this size with its per-slot state, step counters and autoreset flags set."""
+        env = _vector_env(self.env_id, state.shape[1], self.max_steps, self.env_kwargs)
+        core = env.unwrapped
+        core.state, core.steps, core.prev_done = state, steps, prev_done
+        return env
+
+    def _rollout_vector(self, network, genomes: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        """All episodes in NumPy vector envs with per-episode initial states, compacted as they end."""
+        P, E = keys.shape
+        initial = vector_initial_states(self.env_id, keys)  # (N, state_dim)
+        env = self._load_vector_env(initial.T.copy(), np.zeros(P * E, dtype=np.int32), np.zeros(P * E, dtype=np.bool_))
+        # The env emits float32 observations; cast the same way so the first step matches a single env.
+        obs = initial.astype(np.float32).astype(np.float64).reshape(P, E, -1)
+        policy = _StackedPolicy(network, genomes, E)
+
+        final = np.zeros((P, E))
         bad = np.zeros(P, dtype=bool)
+        rows = np.arange(P)  # population index of each batch row
+        returns = np.zeros((P, E))
+        active = np.ones((P, E), dtype=bool)
+        flat_returns, flat_active, flat_obs = returns.reshape(-1), active.reshape(-1), obs.reshape(P * E, -1)
         for _ in range(self.max_steps):
-            out = self._forward(network, genomes, obs, active, bad)
-            next_obs, reward, terminated, truncated, _ = env.step(self._actions(out))
-            flat_active = active.reshape(-1)
+            out, broke = self._outputs(policy, obs, active, rows, bad)
+            next_obs, reward, terminated, truncated, _ = env.step(self._actions(out.reshape(flat_active.size, -1)))
             # Masking drops both finished episodes and the NEXT_STEP autoreset step,
             # whose reward belongs to no episode of ours.
-            returns += reward * flat_active
-            np.copyto(obs, next_obs, where=flat_active[:, None])
-            flat_active &= ~(terminated | truncated)
-            if not flat_active.any():
+            flat_returns += reward * flat_active
+            np.copyto(flat_obs, next_obs, where=flat_active[:, None])
+            done = terminated | truncated
+            if not (broke or done.any()):
+                continue  # nobody finished: nothing to count or compact
+            flat_active &= ~done
+            live_rows = active.any(axis=1)
+            n_live = int(np.count_nonzero(live_rows))
+            if n_live == 0:
                 break
-        returns = returns.reshape(P, E)
-        returns[bad] = np.nan
-        return returns
+            if self._should_compact(n_live, len(rows)):
+                keep = _rows_to_keep(live_rows, power_of_two=True)
+                final[rows] = returns
+                slots = (keep[:, None] * E + np.arange(E)).reshape(-1)
+                core = env.unwrapped
+                env = self._load_vector_env(core.state[:, slots], core.steps[slots], core.prev_done[slots])
+                rows, returns, active, obs = rows[keep], returns[keep], active[keep], obs[keep]
+                flat_returns, flat_active, flat_obs = returns.reshape(-1), active.reshape(-1), obs.reshape(active.size, -1)
+                policy.keep(keep)
+        final[rows] = returns
+        final[bad] = np.nan
+        return final
 
     def _rollout_generic(self, network, genomes: np.ndarray, keys: np.ndarray) -> np.ndarray:
-        """All episodes in a pool of single envs, one batched forward pass per step."""
+        """All episodes in a pool of single envs, one batched forward pass per step, compacted as they end."""
         P, E = keys.shape
         N = P * E
         envs = _single_env_pool(self.env_id, self.max_steps, self.env_kwargs, N)
-        obs = np.zeros((N, self.n_inputs))
+        obs = np.zeros((P, E, self.n_inputs))
+        flat_obs = obs.reshape(N, -1)
         for i, (env, key) in enumerate(zip(envs, keys.reshape(-1))):
             first, _ = env.reset(seed=to_int32_seed(key))
-            obs[i] = np.asarray(first, dtype=np.float64).reshape(-1)
+            flat_obs[i] = np.asarray(first, dtype=np.float64).reshape(-1)
+        policy = _StackedPolicy(network, genomes, E)
 
-        returns = np.zeros(N)
-        active = np.ones((P, E), dtype=bool)
+        final = np.zeros((P, E))
         bad = np.zeros(P, dtype=bool)
+        rows = np.arange(P)  # population index of each batch row
+        env_index = np.arange(N)  # pool index of each batch slot
+        returns = np.zeros((P, E))
+        active = np.ones((P, E), dtype=bool)
         discrete = self.action_kind == "discrete"
         for _ in range(self.max_steps):
-            out = self._forward(network, genomes, obs, active, bad)
-            actions = self._actions(out)
-            flat_active = active.reshape(-1)
+            out, ended = self._outputs(policy, obs, active, rows, bad)
+            actions = self._actions(out.reshape(active.size, -1))
+            flat_active, flat_returns, flat_obs = active.reshape(-1), returns.reshape(-1), obs.reshape(active.size, -1)
             for i in np.flatnonzero(flat_active):
                 action = int(actions[i]) if discrete else actions[i]
-                next_obs, reward, terminated, truncated, _ = envs[i].step(action)
-                returns[i] += float(reward)
-                obs[i] = np.asarray(next_obs, dtype=np.float64).reshape(-1)
+                next_obs, reward, terminated, truncated, _ = envs[env_index[i]].step(action)
+                flat_returns[i] += float(reward)
+                flat_obs[i] = np.asarray(next_obs, dtype=np.float64).reshape(-1)
                 if terminated or truncated:
                     flat_active[i] = False
-            if not flat_active.any():
+                    ended = True
+            if not ended:
+                continue
+            live_rows = active.any(axis=1)
+            n_live = int(np.count_nonzero(live_rows))
+            if n_live == 0:
                 break
-        returns = returns.reshape(P, E)
-        returns[bad] = np.nan
-        return returns
+            if self._should_compact(n_live, len(rows)):
+                keep = _rows_to_keep(live_rows, power_of_two=False)
+                final[rows] = returns
+                env_index = env_index.reshape(-1, E)[keep].reshape(-1)
+                rows, returns, active, obs = rows[keep], returns[keep], active[keep], obs[keep]
+                policy.keep(keep)
+        final[rows] = returns
+        final[bad] = np.nan
+        return final

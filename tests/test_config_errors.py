@@ -1,0 +1,83 @@
+"""Bad input: one clear line naming the field, the value and what is allowed; exit 2; no run directory."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from evo import ConfigError, load_config, parse_config
+from tests.helpers import XOR, write_config
+
+
+def _cli(tmp_path, *args):
+    return subprocess.run([sys.executable, "-m", "evo.cli", "run", *args, "--out", str(tmp_path / "runs"), "--no-progress"], capture_output=True, text=True, timeout=120)
+
+
+BAD = {
+    "unknown key": ({**XOR, "generation": 5}, ["generation", "unknown key", "generations"]),
+    "unknown nested key": ({**XOR, "strategy": {"type": "cmaes", "sigmaa": 1.0}}, ["strategy.sigmaa", "unknown key", "sigma"]),
+    "wrong type": ({**XOR, "generations": "ten"}, ["generations", "'ten'", "integer"]),
+    "out of range": ({**XOR, "strategy": {"type": "cmaes", "population": 1}}, ["strategy.population", "1", "greater than or equal to 2"]),
+    "unknown activation": ({**XOR, "network": {"activation": "swish"}}, ["network.activation", "swish", "tanh"]),
+    "unknown strategy": ({**XOR, "strategy": {"type": "pso"}}, ["strategy.type", "pso", "cmaes"]),
+    "missing dataset": ({**XOR, "task": {"type": "dataset", "path": "nowhere/data.csv"}}, ["task.path", "nowhere/data.csv", "does not exist"]),
+    "unknown environment": ({**XOR, "task": {"type": "control", "env_id": "NoSuchEnv-v9"}}, ["NoSuchEnv-v9", "not registered"]),
+    "discrete observations": ({**XOR, "task": {"type": "control", "env_id": "FrozenLake-v1"}}, ["FrozenLake-v1", "Box"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_bad_config_exits_2_with_one_clear_line_and_no_run_directory(tmp_path, name):
+    data, must_mention = BAD[name]
+    cfg = write_config(tmp_path / "bad.toml", data)
+    proc = _cli(tmp_path, str(cfg))
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.strip().splitlines() if line]
+    assert len(lines) == 1, proc.stderr
+    for word in must_mention:
+        assert word in lines[0], (word, lines[0])
+    assert not (tmp_path / "runs").exists()
+
+
+def test_bad_command_line_values_exit_2(tmp_path):
+    cfg = write_config(tmp_path / "xor.toml", XOR)
+    for args in (["--population", "0"], ["--generations", "x"], ["--seed", "-1"]):
+        proc = _cli(tmp_path, str(cfg), *args)
+        assert proc.returncode == 2, args
+        assert args[0] in proc.stderr
+    proc = _cli(tmp_path, str(tmp_path / "missing.toml"))
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
+    (tmp_path / "broken.toml").write_text("generations = = 3\n")
+    proc = _cli(tmp_path, str(tmp_path / "broken.toml"))
+    assert proc.returncode == 2 and "not valid TOML" in proc.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_overrides_are_validated_and_applied(tmp_path):
+    cfg = write_config(tmp_path / "xor.toml", XOR)
+    config = load_config(cfg, seed=9, generations=7, population=20, workers=2, out="elsewhere")
+    assert (config.seed, config.generations, config.strategy.population, config.out) == (9, 7, 20, "elsewhere")
+    assert config.evaluator.type == "ray" and config.evaluator.workers == 2
+    with pytest.raises(ConfigError, match="strategy.population"):
+        load_config(cfg, population=1)
+
+
+def test_user_dataset_csv_and_npz_run(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    with open(tmp_path / "d.csv", "w") as fh:
+        fh.write("a,b,c,label\n")
+        for xi, yi in zip(X, y):
+            fh.write(f"{xi[0]},{xi[1]},{xi[2]},{'yes' if yi else 'no'}\n")
+    for path, extra in ((tmp_path / "d.npz", {}), (tmp_path / "d.csv", {"label_column": "label"})):
+        config = parse_config({**XOR, "target_fitness": None, "generations": 30, "task": {"type": "dataset", "path": str(path), **extra}})
+        from evo import run_evolution
+
+        result = run_evolution(config, run_dir=tmp_path / f"run-{path.suffix[1:]}")
+        assert result.summary["task"]["n_test"] == 24
+        assert result.summary["test_accuracy"] >= 0.8  # a linearly separable problem
