@@ -3,7 +3,7 @@
 All P x E episodes of a population (P genomes, E episodes each) are stepped in
 lockstep with ONE batched forward pass per step. The input stack has shape
 ``(n, E, obs_dim)``: an individual's E episodes always travel together
-(finished ones keep their last observation), so every individual's matmul has
+(finished ones stay in the stack, their outputs ignored), so every individual's matmul has
 the same ``(E, n_in) @ (n_in, n_out)`` shape at every step and its numbers
 never depend on which other individuals share the batch.
 
@@ -353,7 +353,7 @@ class ControlTask(Task):
         out = policy.forward(obs)
         broke = False
         # One reduction is the cheap per-step test; the exact per-row check runs only when it fails.
-        if not np.isfinite(out.sum()):
+        if not math.isfinite(out.sum()):
             broken = ~np.all(np.isfinite(out), axis=2) & active
             if broken.any():
                 # A NaN/inf output means the genome is broken: its fitness becomes NaN
@@ -368,7 +368,7 @@ class ControlTask(Task):
     def _actions(self, out: np.ndarray) -> np.ndarray:
         """Env actions ``(N, ...)`` from network outputs ``(N, n_out)``."""
         if self.action_kind == "discrete":
-            actions = np.argmax(out, axis=1)
+            actions = out.argmax(axis=1)
             return actions + self._action_start if self._action_start else actions
         scaled = self._action_low + (out + 1.0) * 0.5 * (self._action_high - self._action_low)
         scaled = np.clip(scaled, self._action_low, self._action_high)
@@ -406,7 +406,9 @@ class ControlTask(Task):
             # Masking drops both finished episodes and the NEXT_STEP autoreset step,
             # whose reward belongs to no episode of ours.
             flat_returns += reward * flat_active
-            np.copyto(flat_obs, next_obs, where=flat_active[:, None])
+            # Finished slots take their autoreset observation too: a plain copy is cheaper than
+            # a masked one, and the outputs of finished slots are never used.
+            flat_obs[...] = next_obs
             done = terminated | truncated
             if not (broke or done.any()):
                 continue  # nobody finished: nothing to count or compact
