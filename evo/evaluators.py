@@ -107,6 +107,18 @@ def start_local_ray(num_cpus: int, object_store_mb: int = 256) -> None:
     )
 
 
+def _check_reachable(address: str, timeout: float = 3.0) -> None:
+    """Fail fast on a host:port nobody listens on (Ray itself retries for minutes)."""
+    import socket
+
+    target = address.split("://", 1)[-1]
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto" and other forms: leave them to Ray
+    with socket.create_connection((host, int(port)), timeout=timeout):
+        pass
+
+
 _REMOTE = None
 
 
@@ -160,7 +172,17 @@ class RayEvaluator:
         if not ray.is_initialized():
             if address:
                 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-                ray.init(address=address, logging_level="ERROR")
+                try:
+                    _check_reachable(address)
+                    ray.init(address=address, logging_level="ERROR")
+                except Exception as exc:  # noqa: BLE001 - Ray raises several types for a bad address
+                    from evo.config import ConfigError
+
+                    raise ConfigError(
+                        f"config error: evaluator.address = {address!r}: cannot join a Ray cluster there "
+                        f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                        "give the head node's host:port, or omit it for a local instance"
+                    ) from None
             else:
                 start_local_ray(self.workers)
             self._started_ray = True

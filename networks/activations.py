@@ -87,3 +87,51 @@ OUTPUT_ACTIVATIONS = tuple(ACTIVATIONS) + ("softmax",)
 def activation_names() -> tuple[str, ...]:
     """Names accepted for hidden layers."""
     return tuple(ACTIVATIONS)
+
+
+# ------------------------------------------------------------------ backward
+# Backward helpers for the gradient-descent trainer: each maps the upstream
+# gradient ``d_a`` (w.r.t. the activation's output) to ``d_z`` (w.r.t. its
+# input), given the cached input ``z`` and output ``a``. They fold the
+# element-wise derivative into one or two NumPy calls (the trainer's hot path),
+# instead of building the derivative array and multiplying it separately.
+
+
+def relu_backward(d_a: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """d_a where z > 0, else 0."""
+    return d_a * (z > 0)
+
+
+def leaky_relu_backward(d_a: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """d_a where z > 0, else 0.01 d_a."""
+    return np.where(z > 0, d_a, LEAKY_SLOPE * d_a)
+
+
+def tanh_backward(d_a: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """d_a (1 - a^2)."""
+    return d_a * (1.0 - a * a)
+
+
+def sigmoid_backward(d_a: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """d_a a (1 - a)."""
+    return d_a * (a * (1.0 - a))
+
+
+def identity_backward(d_a: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """d_a unchanged."""
+    return d_a
+
+
+def softmax_backward(d_a: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """Softmax Jacobian-vector product over the last axis: a (d_a - sum(d_a a))."""
+    return a * (d_a - np.sum(d_a * a, axis=-1, keepdims=True))
+
+
+BACKWARD: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
+    "relu": relu_backward,
+    "leaky_relu": leaky_relu_backward,
+    "tanh": tanh_backward,
+    "sigmoid": sigmoid_backward,
+    "identity": identity_backward,
+    "softmax": softmax_backward,
+}

@@ -48,6 +48,8 @@ def test_bad_command_line_values_exit_2(tmp_path):
         proc = _cli(tmp_path, str(cfg), *args)
         assert proc.returncode == 2, args
         assert args[0] in proc.stderr
+    proc = _cli(tmp_path, str(cfg), "--ray-address", "127.0.0.1:1")  # nobody listens on port 1
+    assert proc.returncode == 2 and "evaluator.address = '127.0.0.1:1'" in proc.stderr
     proc = _cli(tmp_path, str(tmp_path / "missing.toml"))
     assert proc.returncode == 2 and "does not exist" in proc.stderr
     (tmp_path / "broken.toml").write_text("generations = = 3\n")

@@ -199,3 +199,100 @@ def test_bad_episode_counts_are_rejected() -> None:
         ControlTask("CartPole-v1", episodes=0)
     with pytest.raises(ValueError, match="max_steps"):
         ControlTask("CartPole-v1", max_steps=0)
+
+
+class ForwardOnly:
+    """A network that is not an MLP to the task: only ``forward`` (the generic policy path)."""
+
+    def __init__(self, network: MLP) -> None:
+        self.network = network
+        self.n_params = network.n_params
+
+    def forward(self, params: np.ndarray, x: np.ndarray) -> np.ndarray:
+        return self.network.forward(params, x)
+
+
+def mixed_population(network: MLP, n: int, seed: int) -> np.ndarray:
+    """Random genomes (mostly short episodes), noisy balancers (long ones) and one NaN genome."""
+    rng = np.random.default_rng(seed)
+    genomes = random_genomes(network, n, seed)
+    good = np.zeros(network.n_params)
+    hidden = network.shapes[0][1]
+    good[[0, hidden, 2 * hidden, 3 * hidden]] = [0.01, 0.1, 1.0, 0.5]
+    good[network.offsets[1] + 1] = 1.0
+    genomes[::4] = good + rng.normal(0.0, 0.1, size=(len(genomes[::4]), network.n_params))
+    genomes[3, 5] = np.nan
+    return genomes
+
+
+@pytest.mark.parametrize("episodes", [1, 3])
+def test_compaction_gives_the_same_returns_as_the_fixed_shape_batch(episodes: int) -> None:
+    # 40 individuals with lengths from ~8 to 500 steps: the batch narrows several times.
+    genomes = mixed_population(CARTPOLE_NET, 40, seed=8)
+    seeds = mix(7, np.arange(40, dtype=np.uint64))
+    compacted = ControlTask("CartPole-v1").episode_returns(CARTPOLE_NET, genomes, seeds, episodes)
+    fixed = ControlTask("CartPole-v1", compaction=False).episode_returns(CARTPOLE_NET, genomes, seeds, episodes)
+    assert np.isnan(compacted[3]).all()
+    assert np.nanmin(compacted) < 20 and np.nanmax(compacted) == 500
+    assert np.array_equal(compacted, fixed, equal_nan=True)
+    # The network's own forward (not the task's cached MLP layers) gives the same numbers too.
+    generic = ControlTask("CartPole-v1").episode_returns(ForwardOnly(CARTPOLE_NET), genomes, seeds, episodes)
+    assert np.array_equal(compacted, generic, equal_nan=True)
+
+
+def test_compaction_narrows_the_vector_env_and_keeps_it_consistent() -> None:
+    task = ControlTask("CartPole-v1", episodes=2, max_steps=300)
+    genomes = mixed_population(CARTPOLE_NET, 32, seed=9)
+    task.close()  # start from an empty cache for this configuration
+    task.evaluate(CARTPOLE_NET, genomes, np.arange(32), 0)
+    from evo.tasks import control
+
+    prefix = control._cache_key("CartPole-v1", 300, {})
+    sizes = sorted(key[3] for key in control._vector_envs if key[:3] == prefix)
+    assert sizes[-1] == 64 and len(sizes) > 2  # full batch, then power-of-two rows x 2 episodes
+    for key in (k for k in control._vector_envs if k[:3] == prefix):
+        core = control._vector_envs[key].unwrapped
+        n = key[3]
+        assert core.num_envs == n and core.action_space.shape == (n,)
+        assert core.state.shape == (4, n) and core.steps.shape == (n,) and core.prev_done.shape == (n,)
+    task.close()
+
+
+def test_compaction_on_the_generic_path_gives_the_same_returns() -> None:
+    # LunarLander episodes end at different steps (crashes), so the batch narrows.
+    network = MLP((8, 8, 4), output_activation="identity")
+    genomes = random_genomes(network, 8, seed=6)
+    genomes[2, 1] = np.nan
+    seeds = np.arange(8, dtype=np.uint64) + 5
+    on = ControlTask("LunarLander-v3", max_steps=200).episode_returns(network, genomes, seeds, 2)
+    off = ControlTask("LunarLander-v3", max_steps=200, compaction=False).episode_returns(network, genomes, seeds, 2)
+    assert np.isnan(on[2]).all() and np.all(np.isfinite(np.delete(on, 2, axis=0)))
+    assert np.array_equal(on, off, equal_nan=True)
+
+
+def test_validate_scores_fresh_seeded_episodes() -> None:
+    network, genome = linear_controller()
+    task = ControlTask("CartPole-v1", episodes=2, test_episodes=5)
+    assert task.val_episodes == 20 and task.describe()["val_episodes"] == 20
+    figures = task.validate(network, genome, seed=31)
+    assert set(figures) == {"val_score", "val_mean_return", "val_episodes"}
+    assert figures["val_episodes"] == 20
+    assert figures["val_score"] == figures["val_mean_return"] >= 475
+    json.dumps(figures)
+    # The validation episodes are the genome's episodes under that seed, nothing else.
+    expected = task.episode_returns(network, genome[None], np.array([31]), 20)[0].mean()
+    assert figures["val_mean_return"] == expected
+    assert task.validate(network, genome, seed=31) == figures
+
+    weak = genome.copy()
+    weak[[1, 3]] = [0.5, 0.0]  # mostly reacts to the cart position: falls, at seed-dependent times
+    small = ControlTask("CartPole-v1", val_episodes=3)
+    a, b = small.validate(network, weak, seed=1), small.validate(network, weak, seed=2)
+    assert a["val_episodes"] == 3 and a["val_mean_return"] != b["val_mean_return"]
+
+    broken = genome.copy()
+    broken[0] = np.nan
+    figures = small.validate(network, broken, seed=1)
+    assert figures["val_score"] == -np.inf and np.isnan(figures["val_mean_return"])
+    with pytest.raises(ValueError, match="val_episodes"):
+        ControlTask("CartPole-v1", val_episodes=0)
