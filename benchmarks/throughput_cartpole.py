@@ -127,14 +127,16 @@ def benchmark(label: str, genomes: np.ndarray, episodes: int, repeats: int, seed
     task = ControlTask(ENV_ID, episodes=episodes)
     fixed = ControlTask(ENV_ID, episodes=episodes, compaction=False)
 
+    env = gymnasium.make(ENV_ID)  # created once and reused, as a careful user would
     task.evaluate(network, genomes, seeds, 0)  # warm-up: creates and caches the vector envs
     fixed.evaluate(network, genomes, seeds, 0)
-    batched = best_rate([run_batched(task, network, genomes, seeds) for _ in range(repeats)])
-    lockstep = best_rate([run_batched(fixed, network, genomes, seeds) for _ in range(repeats)])
-
-    env = gymnasium.make(ENV_ID)  # created once and reused, as a careful user would
-    loop = best_rate([run_loop(env, network, genomes, seeds, episodes) for _ in range(repeats)])
+    runs: dict[str, list[tuple[int, float]]] = {"batched": [], "lockstep": [], "loop": []}
+    for _ in range(repeats):  # interleaved, so all three see the same machine load
+        runs["batched"].append(run_batched(task, network, genomes, seeds))
+        runs["lockstep"].append(run_batched(fixed, network, genomes, seeds))
+        runs["loop"].append(run_loop(env, network, genomes, seeds, episodes))
     env.close()
+    batched, lockstep, loop = (best_rate(runs[k]) for k in ("batched", "lockstep", "loop"))
 
     n_episodes = population * episodes
     lengths = task.episode_returns(network, genomes, seeds, episodes)

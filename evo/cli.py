@@ -2,6 +2,8 @@
 
     evo run [CONFIG.toml] [--seed N] [--generations N] [--population N]
             [--workers N] [--ray-address ADDR] [--out DIR] [--resume RUN_DIR]
+    evo train CONFIG.toml [--seed N] [--epochs N] [--out DIR] [--init-from RUN_DIR]
+    evo compare CONFIG.toml [--seeds N] [--seed N] [--generations N] [--epochs N] [--out DIR]
 
 Exit status 0 on success, 2 on bad input (with one line per problem), 1 on
 an unexpected error.
@@ -72,6 +74,40 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--json", action="store_true", help="print summary.json to stdout at the end")
+
+    train = sub.add_parser(
+        "train",
+        help="train the config's network by backprop on the same task and split",
+        description=(
+            "Gradient-descent baseline: the config's network, data split and starting weights, trained with the "
+            "[train] section's settings (optimizer, lr, batch_size, epochs, weight_decay, dropout, patience). "
+            "Writes a run directory like `evo run` (metrics per epoch, best_genome, summary.json with test figures)."
+        ),
+    )
+    train.add_argument("config", help="path to a run config (.toml) with a labelled task (xor, parity, digits, dataset)")
+    train.add_argument("--seed", type=_non_negative_int, help="seed for the starting weights and minibatch order")
+    train.add_argument("--epochs", type=_positive_int, help="maximum number of epochs (early stopping may end sooner)")
+    train.add_argument("--out", metavar="DIR", help="parent folder of the run directory (default: runs/)")
+    train.add_argument("--init-from", metavar="RUN_DIR", help="start from RUN_DIR's best genome (fine-tune an evolved network)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--json", action="store_true", help="print summary.json to stdout at the end")
+
+    comp = sub.add_parser(
+        "compare",
+        help="evolve and backprop-train the same network on the same split; write a side-by-side report",
+        description=(
+            "Runs evolution and backprop on the config's architecture, split and seed, and writes report.md "
+            "(table), compare.json (every number) and compare.png (test figure against wall time and "
+            "sample-forward passes) into one directory."
+        ),
+    )
+    comp.add_argument("config", help="path to a run config (.toml) with a labelled task")
+    comp.add_argument("--seeds", type=_positive_int, default=1, help="repeat both methods over N consecutive seeds and report mean ± std (default 1)")
+    comp.add_argument("--seed", type=_non_negative_int, help="first seed")
+    comp.add_argument("--generations", type=_positive_int, help="evolution generations")
+    comp.add_argument("--epochs", type=_positive_int, help="backprop maximum epochs")
+    comp.add_argument("--out", metavar="DIR", help="parent folder of the comparison directory (default: runs/)")
+    comp.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
 
 
@@ -103,15 +139,56 @@ def cmd_run(args: argparse.Namespace) -> int:
         run = EvolutionRun(_load_run_config(args), progress=not args.no_progress)
     result = run.run()
     s = result.summary
-    figures = {k: v for k, v in s.items() if k.startswith("test_") and isinstance(v, (int, float))}
     print(f"run directory: {result.run_dir}")
     print(
         f"generations {s['generations']}  evaluations {s['evaluations']}  wall {s['wall_seconds']:.1f} s  "
         f"best fitness {s['best_fitness']:.6g}  failures {s['failures']}"
     )
-    print("held-out: " + "  ".join(f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}" for k, v in figures.items()))
+    _print_figures(s)
     if args.json:
         print(json.dumps(s, indent=2, default=str))
+    return 0
+
+
+def _with_epochs(config, epochs):
+    if epochs is None:
+        return config
+    data = config.to_dict()
+    data.setdefault("train", {})["epochs"] = epochs
+    return parse_config(data)
+
+
+def _print_figures(summary: dict) -> None:
+    figures = {k: v for k, v in summary.items() if k.startswith("test_") and isinstance(v, (int, float))}
+    print("held-out: " + "  ".join(f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}" for k, v in figures.items()))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """`evo train`."""
+    from evo.train import TrainingRun
+
+    config = _with_epochs(load_config(args.config, seed=args.seed, out=args.out), args.epochs)
+    result = TrainingRun(config, progress=not args.no_progress, init_from=args.init_from).run()
+    s = result.summary
+    print(f"run directory: {result.run_dir}")
+    print(
+        f"epochs {s['epochs']} (best {s['best_epoch']}{', stopped early' if s['stopped_early'] else ''})  "
+        f"wall {s['wall_seconds']:.2f} s  parameters {s['n_params']}"
+    )
+    _print_figures(s)
+    if args.json:
+        print(json.dumps(s, indent=2, default=str))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """`evo compare`."""
+    from evo.compare import compare
+
+    config = _with_epochs(load_config(args.config, seed=args.seed, generations=args.generations, out=args.out), args.epochs)
+    result = compare(config, seeds=args.seeds, progress=not args.no_progress)
+    print(result.table)
+    print(f"comparison directory: {result.out_dir}")
     return 0
 
 
@@ -125,6 +202,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "train":
+            return cmd_train(args)
+        if args.command == "compare":
+            return cmd_compare(args)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 2

@@ -163,6 +163,21 @@ class EvaluatorConfig(_Section):
     max_retries: Annotated[int, Field(ge=0, le=100)] = 3
 
 
+# ------------------------------------------------------------------ backprop
+class TrainConfig(_Section):
+    """The gradient-descent baseline (`evo train`, `evo compare`) on the same network and split."""
+
+    optimizer: Literal["adam", "sgd"] = "adam"
+    lr: Positive = 0.001
+    momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.9
+    batch_size: Annotated[int, Field(ge=1)] = 32
+    epochs: Annotated[int, Field(ge=1, le=1_000_000)] = 200
+    weight_decay: Annotated[float, Field(ge=0.0)] = 0.0
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    #: epochs without a better validation loss before stopping (restoring the best weights); 0 disables
+    patience: Annotated[int, Field(ge=0)] = 20
+
+
 # ---------------------------------------------------------------------- run
 class RunConfig(_Section):
     """A whole evolution run."""
@@ -184,6 +199,7 @@ class RunConfig(_Section):
     task: TaskConfig
     strategy: StrategyConfig
     evaluator: EvaluatorConfig = Field(default_factory=EvaluatorConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
 
     def strategy_params(self) -> dict[str, Any]:
         """The strategy's own parameters that the config sets (others keep their defaults)."""

@@ -40,6 +40,22 @@ def load_npz(path: str | Path) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
+def new_run_dir(out: str | Path, prefix: str) -> Path:
+    """Create ``out/<prefix>-<timestamp>`` (suffixed -2, -3... if taken) and return it."""
+    import datetime as _dt
+
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(out) / f"{prefix}-{stamp}"
+    candidate, n = base, 1
+    while True:
+        try:
+            candidate.mkdir(parents=True, exist_ok=False)
+            return candidate
+        except FileExistsError:
+            n += 1
+            candidate = base.with_name(f"{base.name}-{n}")
+
+
 def _finite(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {str(k): _finite(v) for k, v in obj.items()}

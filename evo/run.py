@@ -19,7 +19,6 @@ Run directory::
 from __future__ import annotations
 
 import csv
-import datetime as _dt
 import math
 import time
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ import tomli_w
 
 from evo.build import build_evaluator, build_network, build_strategy, build_task
 from evo.config import ConfigError, RunConfig, load_config, parse_config, read_toml
-from evo.files import atomic_save_npz, atomic_write_json, atomic_write_text, load_npz
+from evo.files import atomic_save_npz, atomic_write_json, atomic_write_text, load_npz, new_run_dir
 from evo.seeding import STREAM_TEST, stream_seed
 
 METRIC_COLUMNS = ["generation", "evaluations", "best", "mean", "std", "best_so_far", "failures", "wall_seconds"]
@@ -60,9 +59,13 @@ class EvolutionRun:
     dataset raises :class:`~evo.config.ConfigError` here.
     """
 
-    def __init__(self, config: RunConfig, run_dir: str | Path | None = None, progress: bool = True) -> None:
+    def __init__(self, config: RunConfig, run_dir: str | Path | None = None, progress: bool = True, trace_test: bool = False) -> None:
         self.config = config
         self.progress = progress
+        #: record the held-out figure of the current choice at every validation (for `evo compare` curves only;
+        #: the trace never feeds back into selection)
+        self.trace_test = trace_test
+        self.test_trace: list[dict[str, Any]] = []
         self.task = build_task(config)
         self.network = build_network(config, self.task)
         self.strategy = build_strategy(config, self.network)
@@ -101,16 +104,7 @@ class EvolutionRun:
         if self.run_dir is not None:
             self.run_dir.mkdir(parents=True, exist_ok=False)
             return self.run_dir
-        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        base = Path(self.config.out) / f"{self.config.name}-{stamp}"
-        candidate, n = base, 1
-        while True:
-            try:
-                candidate.mkdir(parents=True, exist_ok=False)
-                return candidate
-            except FileExistsError:
-                n += 1
-                candidate = base.with_name(f"{base.name}-{n}")
+        return new_run_dir(self.config.out, self.config.name)
 
     def _run(self, evaluator) -> RunResult:
         cfg = self.config
@@ -189,6 +183,16 @@ class EvolutionRun:
                     score = self._validation_score(genome, val_seed)
                     if score is not None and score > selected_score:
                         selected_score, selected = score, np.array(genome, dtype=np.float64)
+                    if self.trace_test:
+                        current = selected if selected is not None else (best_seen if best_seen is not None else genome)
+                        self.test_trace.append(
+                            {
+                                "generation": generation,
+                                "wall_seconds": wall,
+                                "sample_forward_passes": evaluations * self.task.samples_per_evaluation(),
+                                **self.task.test(self.network, current, stream_seed(cfg.seed, STREAM_TEST)),
+                            }
+                        )
                 if generation % cfg.checkpoint_every == 0 or last:
                     self._checkpoint(run_dir, generation, evaluations, failures_total, wall, best_seen_fitness, best_seen, selected_score, selected)
                 if bar is not None:
