@@ -157,11 +157,16 @@ def benchmark(label: str, genomes: np.ndarray, episodes: int, repeats: int, seed
     print(f"  speed-up (a)/(b): {ratio:.1f}x   [(a0)/(b): {lockstep[2] / loop[2]:.1f}x; compaction gains {batched[2] / lockstep[2]:.1f}x]")
     if ratio >= TARGET:
         verdict = f"MEETS the {TARGET:.0f}x target ({ratio:.1f}x)"
-    else:
+    elif ceiling < TARGET:
         verdict = (
             f"MISSES the {TARGET:.0f}x target ({ratio:.1f}x): {longest} lockstep steps x "
             f"{step_floor * 1e6:.0f} us per gymnasium vector step (its own fixed cost) "
             f"caps the speed-up near {ceiling:.0f}x"
+        )
+    else:
+        verdict = (
+            f"MISSES the {TARGET:.0f}x target ({ratio:.1f}x), below the ~{ceiling:.0f}x the env's own step cost "
+            "would allow: our per-step work, or other load on the machine (rerun to check)"
         )
     print(f"  verdict [{label}, E={episodes}]: {verdict}")
     return {"label": label, "episodes": episodes, "batched": batched[2], "loop": loop[2], "ratio": ratio, "ceiling": ceiling}
@@ -196,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"\nSummary (env-steps/s, best of {args.repeats}; target (a)/(b) >= {TARGET:.0f}x)")
     for r in results:
-        status = "meets" if r["ratio"] >= TARGET else f"misses (ceiling ~{r['ceiling']:.0f}x)"
+        status = "meets" if r["ratio"] >= TARGET else f"misses (env-step ceiling ~{r['ceiling']:.0f}x)"
         print(
             f"  {r['label']:<26} E={r['episodes']}: batched {r['batched']:12,.0f}  loop {r['loop']:9,.0f}  "
             f"ratio {r['ratio']:5.1f}x  {status}"

@@ -9,10 +9,14 @@ whole training split of scikit-learn's digits (``stratified_split(X, y, 0.1,
 (b) the loop a plain DEAP user writes: ``network.predict`` per genome, then the
     same log-likelihood computation.
 
-Reports genomes per second for both and their ratio, best of ``--repeats``,
-and checks that both give the same fitness.
+Reports genomes per second for both and their ratio, best of ``--repeats``
+(the two sides interleaved), and checks that both give the same fitness.
 
-    python benchmarks/throughput_digits.py --population 256
+Both sides are BLAS-bound (the same 256 ``(B x 64) @ (64 x 32)`` products), so
+the figures swing with the BLAS thread count when other processes share the
+cores: ``--blas-threads 1`` gives steadier numbers on a busy machine.
+
+    python benchmarks/throughput_digits.py --population 256 [--blas-threads 1]
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import sys
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -59,7 +64,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--population", type=int, default=256, help="genomes scored per evaluation (default 256)")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats, best is kept (default 3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the genomes")
+    parser.add_argument("--blas-threads", type=int, default=None, help="BLAS threads (default: the library's own setting)")
     args = parser.parse_args(argv)
+    if args.blas_threads is not None:
+        threadpool_limits(limits=args.blas_threads, user_api="blas")
+    blas = ", ".join(f"{p['internal_api']} {p['num_threads']} thread(s)" for p in threadpool_info() if p["user_api"] == "blas")
 
     X, y = load_digits()
     split = stratified_split(X, y, 0.1, 0.2, 0)
@@ -82,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     samples = len(y_train)
     difference = float(np.max(np.abs(batched_fitness - loop_fitness)))
     print(f"digits, {P} MLPs 64-32-10 (tanh, softmax), full training split: {samples} samples, best of {args.repeats}")
+    print(f"  BLAS: {blas or 'unknown'}")
     print(f"  (a) batched ClassificationTask.evaluate: {batched_s:7.3f} s = {P / batched_s:10,.0f} genomes/s "
           f"({P * samples / batched_s:12,.0f} sample-forwards/s)")
     print(f"  (b) per-individual loop (predict):       {loop_s:7.3f} s = {P / loop_s:10,.0f} genomes/s "

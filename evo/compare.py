@@ -131,7 +131,7 @@ def _table(config: RunConfig, aggregate: dict, per_seed: list, loss_name: str) -
     for method, label in (("evolution", f"evolution ({config.strategy.type})"), ("backprop", f"backprop ({config.train.optimizer})")):
         a = aggregate[method]
         lines.append(
-            f"| {label} | {_fmt(a['test_accuracy'])} | {_fmt(a['test_loss'])} | {_fmt(a['wall_seconds'], 2)} | "
+            f"| {label} | {_fmt(a['test_accuracy'])} | {_fmt(a['test_loss'], sci=True)} | {_fmt(a['wall_seconds'], 2)} | "
             f"{_fmt(a['sample_forward_passes'], sci=True)} | {a['n_params']} |"
         )
     lines += [

@@ -168,11 +168,13 @@ class TrainConfig(_Section):
     """The gradient-descent baseline (`evo train`, `evo compare`) on the same network and split."""
 
     optimizer: Literal["adam", "sgd"] = "adam"
-    lr: Positive = 0.001
+    #: None: the optimiser's default (Adam 1e-3, SGD 1e-2)
+    lr: Positive | None = None
     momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.9
     batch_size: Annotated[int, Field(ge=1)] = 32
     epochs: Annotated[int, Field(ge=1, le=1_000_000)] = 200
-    weight_decay: Annotated[float, Field(ge=0.0)] = 0.0
+    #: L2 penalty on weights (not biases)
+    weight_decay: Annotated[float, Field(ge=0.0)] = 1e-3
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     #: epochs without a better validation loss before stopping (restoring the best weights); 0 disables
     patience: Annotated[int, Field(ge=0)] = 20

@@ -154,7 +154,14 @@ class Trainer:
         init_params: np.ndarray | None = None,
         on_epoch: Callable[[dict], None] | None = None,
     ) -> "Trainer":
-        """Train from ``init_params`` (default: ``net.init_params`` from the seed); returns ``self``."""
+        """Train from ``init_params`` (default: ``net.init_params`` from the seed); returns ``self``.
+
+        ``init_params`` (a genome in the network's flat layout) is copied, never
+        modified. ``on_epoch(row)`` is called after every epoch with that
+        epoch's history row (for a progress bar or a metrics file);
+        :meth:`current_params` gives the parameters at that point. An empty
+        validation split counts as none.
+        """
         self._validate_params()
         net = self.net
         y_arr = np.asarray(y_train)
@@ -162,9 +169,9 @@ class Trainer:
             y_arr.ndim == 1 and y_arr.dtype.kind in "iu" and net.n_outputs > 1
         )
         X_train, y_train = self._validate_data(X_train, y_train, "training data")
-        has_val = X_val is not None
-        if has_val != (y_val is not None):
+        if (X_val is None) != (y_val is None):
             raise ValueError("validation data: pass both X_val and y_val, or neither")
+        has_val = X_val is not None and len(X_val) > 0  # an empty validation split means none
         if has_val:
             X_val, y_val = self._validate_data(X_val, y_val, "validation data")
 
@@ -265,6 +272,11 @@ class Trainer:
         if self.classification_:
             row["val_accuracy"] = float(np.mean(np.argmax(outputs, axis=1) == np.argmax(y, axis=1)))
         return row
+
+    def current_params(self) -> np.ndarray:
+        """A copy of the parameters as they are now (during ``fit``, e.g. from ``on_epoch``: the latest epoch's)."""
+        self._check_fitted()
+        return self.params_.copy()
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "params_"):

@@ -249,7 +249,7 @@ def test_compaction_narrows_the_vector_env_and_keeps_it_consistent() -> None:
 
     prefix = control._cache_key("CartPole-v1", 300, {})
     sizes = sorted(key[3] for key in control._vector_envs if key[:3] == prefix)
-    assert sizes[-1] == 64 and len(sizes) > 2  # full batch, then power-of-two rows x 2 episodes
+    assert sizes[-1] == 64 and len(sizes) > 2  # the full batch, then ladder sizes (rows x 2 episodes)
     for key in (k for k in control._vector_envs if k[:3] == prefix):
         core = control._vector_envs[key].unwrapped
         n = key[3]

@@ -3,14 +3,14 @@
 All P x E episodes of a population (P genomes, E episodes each) are stepped in
 lockstep with ONE batched forward pass per step. The input stack has shape
 ``(n, E, obs_dim)``: an individual's E episodes always travel together
-(finished ones stay in the stack, their outputs ignored), so every individual's matmul has
-the same ``(E, n_in) @ (n_in, n_out)`` shape at every step and its numbers
-never depend on which other individuals share the batch.
+(finished ones stay in the stack, their outputs ignored), so every
+individual's matmul has the same ``(E, n_in) @ (n_in, n_out)`` shape at every
+step and its numbers never depend on which other individuals share the batch.
 
 **Compaction.** Random genomes mostly fail within 10-20 steps while a few
 balance for the whole time limit, so plain lockstep would spend most of its
 work on finished slots. Whenever the individuals with an episode still running
-have dropped to half the batch rows, the batch is narrowed to them: their
+fit in three quarters of the batch rows, the batch is narrowed to them: their
 split-out network weights, observations, returns and environment state (for
 the vector env: ``state``, ``steps``, ``prev_done``) move into a smaller batch.
 Compaction changes the cost, never the numbers: fitness is bit-identical with
@@ -23,7 +23,7 @@ Two ways to step the environments:
   operations. Its ``reset`` draws every initial state from one shared
   generator, which would tie an episode to its neighbours in the batch, so we
   load per-episode draws into it instead (see :func:`episode_keys`). A
-  compacted batch is rounded up to a power of two of individuals (padded with
+  compacted batch is rounded up to 2^k or 3 * 2^k individuals (padded with
   finished ones), so only a few batch sizes ever occur and each size's vector
   env is created once per process and cached.
 * **Generic path** (any env with a Box observation space): a pool of P x E
@@ -60,8 +60,8 @@ _VECTOR_INITIAL_STATE: dict[str, tuple[int, float, float]] = {
 
 # Per-process caches: Ray workers reuse their processes across tasks, and
 # creating hundreds of envs per chunk would otherwise dominate the run time.
-# A rollout touches its full size plus the power-of-two sizes it compacts to.
-_VECTOR_CACHE_SIZE = 32
+# A rollout touches its full size plus the ladder sizes (see _ladder_size) it compacts to.
+_VECTOR_CACHE_SIZE = 64
 _vector_envs: OrderedDict[tuple, Any] = OrderedDict()
 _single_envs: dict[tuple, list[gymnasium.Env]] = {}
 
@@ -118,13 +118,21 @@ def _vector_env(env_id: str, num_envs: int, max_steps: int, env_kwargs: dict) ->
     return env
 
 
-def _rows_to_keep(live_rows: np.ndarray, power_of_two: bool) -> np.ndarray:
-    """Batch rows to keep on compaction: the live ones, padded with finished ones up to a power of two if asked."""
+def _ladder_size(n: int) -> int:
+    """Smallest size >= ``n`` of the form 2^k or 3 * 2^k (1, 2, 3, 4, 6, 8, 12, ...).
+
+    Neighbouring sizes differ by 1.33x-1.5x: padding wastes little, and only
+    about 2 log2(P) batch sizes (so vector envs to cache) ever occur.
+    """
+    power = 1 << max(n - 1, 0).bit_length()
+    three_quarters = 3 * power // 4
+    return three_quarters if three_quarters >= n else power
+
+
+def _rows_to_keep(live_rows: np.ndarray, size: int) -> np.ndarray:
+    """Batch rows to keep on compaction: the live ones, padded with finished ones up to ``size`` rows."""
     live = np.flatnonzero(live_rows)
-    if not power_of_two:
-        return live
-    target = 1 << (len(live) - 1).bit_length()
-    padding = np.flatnonzero(~live_rows)[: target - len(live)]
+    padding = np.flatnonzero(~live_rows)[: size - len(live)]
     return np.sort(np.concatenate([live, padding]))
 
 
@@ -135,15 +143,20 @@ class _StackedPolicy:
     once per rollout (``MLP.forward`` redoes that on every call) and each step
     runs one batched ``matmul`` per layer into preallocated buffers: the same
     operations in the same order as ``MLP.forward``, so the outputs are
-    bit-identical. Any other network goes through its own ``forward``.
+    bit-identical. Any other network (a subclass with its own ``forward``
+    included) goes through its own ``forward``.
     """
 
-    def __init__(self, network, genomes: np.ndarray, per_genome: int) -> None:
+    def __init__(self, network, genomes: np.ndarray, per_genome: int, n_inputs: int) -> None:
         self.network = network
         self.per_genome = per_genome
         self.genomes: np.ndarray | None = None
         self.layers: list[tuple[np.ndarray, np.ndarray, str]] | None = None
-        if isinstance(network, MLP):
+        if isinstance(network, MLP) and type(network).forward is MLP.forward:
+            if network.n_inputs != n_inputs:  # the check MLP.forward makes on every call
+                raise ValueError(
+                    f"expected inputs with {network.n_inputs} features, got {n_inputs} (the observation size)"
+                )
             self.layers = [
                 (np.ascontiguousarray(W), np.ascontiguousarray(b), network.layer_activation(i))
                 for i, (W, b) in enumerate(network.unflatten(genomes))
@@ -210,7 +223,8 @@ class ControlTask(Task):
                 f"environment id {env_id!r} is not registered in gymnasium; "
                 "see gymnasium.envs.registry (or gymnasium.pprint_registry()) for the ids"
             )
-        for field_name, value in (("episodes", episodes), ("test_episodes", test_episodes), ("val_episodes", val_episodes)):
+        counts = (("episodes", episodes), ("test_episodes", test_episodes), ("val_episodes", val_episodes))
+        for field_name, value in counts:
             if int(value) < 1:
                 raise ValueError(f"{field_name} = {value!r}: must be an integer >= 1")
         if max_steps is None:
@@ -374,9 +388,12 @@ class ControlTask(Task):
         scaled = np.clip(scaled, self._action_low, self._action_high)
         return scaled.astype(self._action_dtype).reshape((len(out), *self._action_shape))
 
-    def _should_compact(self, live_rows: int, batch_rows: int) -> bool:
-        """Narrow the batch once at most half its rows (individuals) still have a running episode."""
-        return self.compaction and 2 * live_rows <= batch_rows
+    def _compacted_size(self, live_rows: int, batch_rows: int, ladder: bool) -> int | None:
+        """Rows to narrow the batch to, once that saves at least a quarter of them; None to keep it."""
+        if not self.compaction:
+            return None
+        size = _ladder_size(live_rows) if ladder else live_rows
+        return size if 4 * size <= 3 * batch_rows else None
 
     def _load_vector_env(self, state: np.ndarray, steps: np.ndarray, prev_done: np.ndarray) -> Any:
         """The cached vector env of this size with its per-slot state, step counters and autoreset flags set."""
@@ -392,7 +409,7 @@ class ControlTask(Task):
         env = self._load_vector_env(initial.T.copy(), np.zeros(P * E, dtype=np.int32), np.zeros(P * E, dtype=np.bool_))
         # The env emits float32 observations; cast the same way so the first step matches a single env.
         obs = initial.astype(np.float32).astype(np.float64).reshape(P, E, -1)
-        policy = _StackedPolicy(network, genomes, E)
+        policy = _StackedPolicy(network, genomes, E, self.n_inputs)
 
         final = np.zeros((P, E))
         bad = np.zeros(P, dtype=bool)
@@ -417,14 +434,16 @@ class ControlTask(Task):
             n_live = int(np.count_nonzero(live_rows))
             if n_live == 0:
                 break
-            if self._should_compact(n_live, len(rows)):
-                keep = _rows_to_keep(live_rows, power_of_two=True)
+            size = self._compacted_size(n_live, len(rows), ladder=True)
+            if size is not None:
+                keep = _rows_to_keep(live_rows, size)
                 final[rows] = returns
                 slots = (keep[:, None] * E + np.arange(E)).reshape(-1)
                 core = env.unwrapped
                 env = self._load_vector_env(core.state[:, slots], core.steps[slots], core.prev_done[slots])
                 rows, returns, active, obs = rows[keep], returns[keep], active[keep], obs[keep]
-                flat_returns, flat_active, flat_obs = returns.reshape(-1), active.reshape(-1), obs.reshape(active.size, -1)
+                flat_returns, flat_active = returns.reshape(-1), active.reshape(-1)
+                flat_obs = obs.reshape(active.size, -1)
                 policy.keep(keep)
         final[rows] = returns
         final[bad] = np.nan
@@ -440,7 +459,7 @@ class ControlTask(Task):
         for i, (env, key) in enumerate(zip(envs, keys.reshape(-1))):
             first, _ = env.reset(seed=to_int32_seed(key))
             flat_obs[i] = np.asarray(first, dtype=np.float64).reshape(-1)
-        policy = _StackedPolicy(network, genomes, E)
+        policy = _StackedPolicy(network, genomes, E, self.n_inputs)
 
         final = np.zeros((P, E))
         bad = np.zeros(P, dtype=bool)
@@ -467,8 +486,9 @@ class ControlTask(Task):
             n_live = int(np.count_nonzero(live_rows))
             if n_live == 0:
                 break
-            if self._should_compact(n_live, len(rows)):
-                keep = _rows_to_keep(live_rows, power_of_two=False)
+            size = self._compacted_size(n_live, len(rows), ladder=False)
+            if size is not None:
+                keep = _rows_to_keep(live_rows, size)
                 final[rows] = returns
                 env_index = env_index.reshape(-1, E)[keep].reshape(-1)
                 rows, returns, active, obs = rows[keep], returns[keep], active[keep], obs[keep]

@@ -1,0 +1,96 @@
+"""`evo train` and `evo compare`: the backprop baseline on the same footing as evolution."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from evo import ConfigError, parse_config, run_evolution
+from evo.build import initial_genome
+from evo.compare import compare
+from evo.train import TrainingRun
+from tests.helpers import CARTPOLE, DIGITS, XOR, write_config
+
+XOR_TRAIN = {**XOR, "train": {"lr": 0.05, "batch_size": 4, "epochs": 1500, "weight_decay": 0.0, "patience": 0}}
+DIGITS_TRAIN = {**DIGITS, "train": {"epochs": 40, "patience": 5}}
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "evo.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_train_solves_xor_and_writes_a_run_directory(tmp_path):
+    result = TrainingRun(parse_config(XOR_TRAIN), run_dir=tmp_path / "t", progress=False).run()
+    assert result.summary["test_accuracy"] == 1.0
+    for name in ("config.toml", "metrics.csv", "best_genome.npz", "best_genome.json", "loss.png", "summary.json"):
+        assert (result.run_dir / name).is_file(), name
+    lines = (result.run_dir / "metrics.csv").read_text().splitlines()
+    assert lines[0].startswith("epoch,train_loss,val_loss,val_accuracy")
+    assert len(lines) == 1 + result.summary["epochs"]
+    losses = [float(line.split(",")[1]) for line in lines[1:]]
+    assert losses[-1] < 0.1 * losses[0]
+
+
+def test_train_starts_from_the_same_weights_as_evolution(tmp_path):
+    config = parse_config(DIGITS_TRAIN)
+    run = TrainingRun(config, progress=False)
+    np.testing.assert_array_equal(run.init_params, initial_genome(config, run.network))
+
+
+def test_train_on_digits_reduces_loss_and_reports_held_out_figures(tmp_path):
+    result = TrainingRun(parse_config(DIGITS_TRAIN), run_dir=tmp_path / "t", progress=False).run()
+    s = result.summary
+    assert s["test_samples"] == 360 and s["test_accuracy"] > 0.85
+    assert s["sample_forward_passes"] == 2 * s["samples_seen"] == 2 * s["epochs"] * 1257
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+
+
+def test_init_from_fine_tunes_an_evolved_genome(tmp_path):
+    evolved = run_evolution(parse_config(DIGITS), run_dir=tmp_path / "evolved")
+    config = parse_config({**DIGITS_TRAIN, "train": {"epochs": 5, "patience": 0}})
+    run = TrainingRun(config, run_dir=tmp_path / "tuned", progress=False, init_from=evolved.run_dir)
+    np.testing.assert_array_equal(run.init_params, evolved.best_genome)
+    tuned = run.run()
+    assert tuned.summary["init_from"] == str(evolved.run_dir)
+    assert tuned.summary["test_accuracy"] > evolved.summary["test_accuracy"]
+    wider = parse_config({**DIGITS_TRAIN, "network": {"hidden": [9]}})
+    with pytest.raises(ConfigError, match="differs from this config"):
+        TrainingRun(wider, progress=False, init_from=evolved.run_dir)
+
+
+def test_compare_reports_both_methods(tmp_path):
+    result = compare(parse_config({**XOR_TRAIN, "name": "cmp"}), seeds=2, out=tmp_path, progress=False)
+    report = json.loads((result.out_dir / "compare.json").read_text())
+    assert [s["seed"] for s in report["per_seed"]] == [3, 4]
+    for method in ("evolution", "backprop"):
+        agg = report["aggregate"][method]
+        assert agg["test_accuracy"]["mean"] == 1.0
+        assert agg["n_params"] == 17
+        assert agg["sample_forward_passes"]["mean"] > 0
+        assert report["traces"][method][0], method
+    table = (result.out_dir / "report.md").read_text()
+    assert "evolution (cmaes)" in table and "backprop (adam)" in table
+    assert (result.out_dir / "compare.png").is_file()
+    assert (result.out_dir / "evolution-seed3" / "summary.json").is_file()
+    assert (result.out_dir / "backprop-seed4" / "summary.json").is_file()
+
+
+def test_control_config_and_bad_options_are_refused(tmp_path):
+    cfg = write_config(tmp_path / "cartpole.toml", CARTPOLE)
+    for command in ("train", "compare"):
+        proc = _cli(command, str(cfg), "--out", str(tmp_path / "runs"), "--no-progress")
+        assert proc.returncode == 2
+        assert "backprop needs labelled data" in proc.stderr
+    xor = write_config(tmp_path / "xor.toml", XOR_TRAIN)
+    proc = _cli("compare", str(xor), "--seeds", "0", "--out", str(tmp_path / "runs"))
+    assert proc.returncode == 2 and "--seeds" in proc.stderr
+    proc = _cli("train", str(xor), "--init-from", str(tmp_path / "nothing"), "--out", str(tmp_path / "runs"))
+    assert proc.returncode == 2 and "--init-from" in proc.stderr
+    bad = write_config(tmp_path / "bad.toml", {**XOR_TRAIN, "train": {"optimizer": "rmsprop"}})
+    proc = _cli("train", str(bad), "--out", str(tmp_path / "runs"))
+    assert proc.returncode == 2 and "train.optimizer" in proc.stderr
+    assert not (tmp_path / "runs").exists()
