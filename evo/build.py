@@ -6,7 +6,7 @@ import numpy as np
 
 from evo.config import ConfigError, RunConfig
 from evo.seeding import STREAM_INIT, STREAM_STRATEGY, stream_seed
-from networks import MLP
+from networks import CNN, MLP
 
 
 def build_task(config: RunConfig):
@@ -19,16 +19,24 @@ def build_task(config: RunConfig):
             return ParityTask(bits=2 if t.type == "xor" else t.bits)
         if t.type in ("digits", "dataset"):
             from evo.tasks.classification import ClassificationTask
-            from evo.tasks.datasets import load_dataset_file, load_digits, stratified_split
+            from evo.tasks.datasets import DIGITS_IMAGE_SHAPE, load_dataset_file, load_digits, stratified_split
 
             if t.type == "digits":
                 X, y = load_digits()
+                split = stratified_split(X, y, t.val_fraction, t.test_fraction, t.split_seed, image_shape=DIGITS_IMAGE_SHAPE)
                 name = "digits"
             else:
                 X, y = load_dataset_file(t.path, t.x_key, t.y_key, t.label_column)
+                split = stratified_split(X, y, t.val_fraction, t.test_fraction, t.split_seed)
                 name = f"dataset:{t.path}"
-            split = stratified_split(X, y, t.val_fraction, t.test_fraction, t.split_seed)
             return ClassificationTask(split, name=name, fitness=t.fitness, batch_size=t.batch_size)
+        if t.type == "mnist":
+            from evo.tasks.classification import ClassificationTask
+            from evo.tasks.datasets import load_mnist, split_with_test
+
+            data = load_mnist(t.dir, t.limit)
+            split = split_with_test(data["train_images"], data["train_labels"], data["test_images"], data["test_labels"], t.val_fraction, t.split_seed)
+            return ClassificationTask(split, name="mnist", fitness=t.fitness, batch_size=t.batch_size)
         if t.type == "control":
             from evo.tasks.control import ControlTask
 
@@ -39,9 +47,29 @@ def build_task(config: RunConfig):
     raise ConfigError(f"config error: task.type = {t.type!r}: not known")
 
 
-def build_network(config: RunConfig, task) -> MLP:
-    """The network spec: hidden layers from the config, input/output widths from the task."""
+def build_network(config: RunConfig, task):
+    """The network spec: layers from the config, input/output shapes from the task."""
     n = config.network
+    if n.type == "cnn":
+        shape = n.input_shape or getattr(task, "input_shape", None)
+        if shape is None:
+            raise ConfigError(
+                f"config error: network.input_shape: task {task.name!r} has flat features; give input_shape = [C, H, W] "
+                "or use an image task (digits, mnist, an .npz with N x C x H x W images)"
+            )
+        if int(np.prod(shape)) != task.n_inputs:
+            raise ConfigError(f"config error: network.input_shape = {list(shape)}: holds {int(np.prod(shape))} values, the task's samples have {task.n_inputs}")
+        try:
+            return CNN(
+                input_shape=tuple(shape),
+                conv_blocks=tuple(b.model_dump() for b in n.conv),
+                output_size=task.n_outputs,
+                hidden=tuple(n.hidden),
+                activation=n.activation,
+                output_activation=n.output_activation or task.output_activation,
+            )
+        except ValueError as exc:
+            raise ConfigError(f"config error: network: {exc}") from None
     return MLP(
         layer_sizes=(task.n_inputs, *n.hidden, task.n_outputs),
         activation=n.activation,

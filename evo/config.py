@@ -39,7 +39,31 @@ class MLPConfig(_Section):
     output_activation: OutputActivation | None = None
 
 
-NetworkConfig = MLPConfig
+class ConvBlockConfig(_Section):
+    """One conv block: convolution, activation, optional max pool."""
+
+    filters: Annotated[int, Field(ge=1, le=4096)]
+    kernel_size: Annotated[int, Field(ge=1, le=64)] = 3
+    stride: Annotated[int, Field(ge=1, le=64)] = 1
+    padding: Annotated[int, Field(ge=0, le=64)] | Literal["same"] = 0
+    activation: HiddenActivation = "relu"
+    #: 0: no pooling; p: p x p max pool with stride p
+    pool: Annotated[int, Field(ge=0, le=16)] = 0
+
+
+class CNNConfig(_Section):
+    """A convolutional network: conv blocks, flatten, dense layers; input shape from the task."""
+
+    type: Literal["cnn"]
+    #: (channels, height, width); None: the task's image shape (digits: 1 x 8 x 8)
+    input_shape: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]] | None = None
+    conv: list[ConvBlockConfig] = Field(min_length=1)
+    hidden: list[Annotated[int, Field(ge=1, le=65536)]] = Field(default_factory=list)
+    activation: HiddenActivation = "relu"
+    output_activation: OutputActivation | None = None
+
+
+NetworkConfig = Annotated[Union[MLPConfig, CNNConfig], Field(discriminator="type")]
 
 
 # -------------------------------------------------------------------- tasks
@@ -65,13 +89,22 @@ class DigitsTaskConfig(_SupervisedConfig):
 
 
 class DatasetTaskConfig(_SupervisedConfig):
-    """A user's labelled dataset from an ``.npz`` or ``.csv`` file."""
+    """A user's labelled dataset from an ``.npz`` (features or N x C x H x W images) or ``.csv`` file."""
 
     type: Literal["dataset"]
     path: str
     x_key: str = "X"
     y_key: str = "y"
     label_column: int | str = -1
+
+
+class MNISTTaskConfig(_SupervisedConfig):
+    """MNIST-format idx files in a folder (as distributed, gzipped or not); the official test set is the test split."""
+
+    type: Literal["mnist"]
+    dir: str
+    #: use only the first N training images (None: all)
+    limit: Annotated[int, Field(ge=10)] | None = None
 
 
 class ControlTaskConfig(_Section):
@@ -86,7 +119,7 @@ class ControlTaskConfig(_Section):
 
 
 TaskConfig = Annotated[
-    Union[ParityTaskConfig, DigitsTaskConfig, DatasetTaskConfig, ControlTaskConfig],
+    Union[ParityTaskConfig, DigitsTaskConfig, DatasetTaskConfig, MNISTTaskConfig, ControlTaskConfig],
     Field(discriminator="type"),
 ]
 
@@ -197,7 +230,7 @@ class RunConfig(_Section):
     #: standard deviation scale of the starting genome (network's He/Glorot init); 0 starts at zero
     init_scale: Annotated[float, Field(ge=0.0)] = 1.0
     out: str = "runs"
-    network: NetworkConfig = Field(default_factory=MLPConfig)
+    network: NetworkConfig = Field(default_factory=lambda: MLPConfig(type="mlp"))
     task: TaskConfig
     strategy: StrategyConfig
     evaluator: EvaluatorConfig = Field(default_factory=EvaluatorConfig)
@@ -298,6 +331,8 @@ def _is_tag(section: str, part: str) -> bool:
 
 def parse_config(data: dict[str, Any]) -> RunConfig:
     """Validate a config dict; raises ConfigError with a printable message."""
+    if isinstance(data.get("network"), dict) and "type" not in data["network"]:
+        data = {**data, "network": {"type": "mlp", **data["network"]}}  # a plain [network] is an MLP
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:

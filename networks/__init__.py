@@ -6,14 +6,17 @@ the whole stack at once, population axis first.
 """
 
 from networks.activations import ACTIVATIONS, activation_names
+from networks.cnn import CNN
 from networks.mlp import MLP
 
-__all__ = ["ACTIVATIONS", "activation_names", "MLP", "network_from_description"]
+__all__ = ["ACTIVATIONS", "activation_names", "CNN", "MLP", "network_from_description"]
 
 
-def network_from_description(description: dict) -> "MLP":
+def network_from_description(description: dict) -> "MLP | CNN":
     """Rebuild a network spec from the JSON description it wrote (``describe()``)."""
     kind = description.get("type")
     if kind == "mlp":
         return MLP.from_description(description)
-    raise ValueError(f"network type {kind!r} is not known; allowed: 'mlp'")
+    if kind == "cnn":
+        return CNN.from_description(description)
+    raise ValueError(f"network type {kind!r} is not known; allowed: 'mlp', 'cnn'")

@@ -124,6 +124,11 @@ class ConvBlock:
         """JSON-able fields."""
         return {name: getattr(self, name) for name in _BLOCK_KEYS}
 
+    def normalised(self) -> "ConvBlock":
+        """The same block with plain Python ints (NumPy integers would not serialise to JSON)."""
+        padding = self.padding if self.padding == "same" else int(self.padding)
+        return ConvBlock(int(self.filters), int(self.kernel_size), int(self.stride), padding, self.activation, int(self.pool))
+
 
 class _Geometry(NamedTuple):
     """Sizes of one conv block, fixed by the spec (computed once)."""
@@ -269,13 +274,15 @@ def conv_pool_forward(
             if track_argmax and geo.pool > 1:
                 argmax = np.zeros(pooled.shape, dtype=np.uint8)
                 greater = np.empty(pooled.shape, dtype=bool)
+                candidate = np.empty(pooled.shape, dtype=np.uint8)
             continue
         z = np.matmul(W, cols, out=z)
         if argmax is not None:
             np.greater(z, pooled, out=greater)  # strictly: the first offset wins a tie
             # argmax = o where greater: offsets come in increasing order, so a max does it
             # (20x faster than np.copyto(..., where=) or boolean indexing).
-            np.maximum(argmax, greater.view(np.uint8) * np.uint8(o), out=argmax)
+            np.multiply(greater.view(np.uint8), np.uint8(o), out=candidate)
+            np.maximum(argmax, candidate, out=argmax)
         np.maximum(pooled, z, out=pooled)
     if split is not None:
         pooled = pooled.reshape(split + pooled.shape[-1:])
@@ -396,7 +403,7 @@ class CNN:
             elif not isinstance(block, ConvBlock):
                 raise ValueError(f"{where} = {block!r}; must be a ConvBlock or a dict of its fields")
             block.validate(where)
-            blocks.append(block)
+            blocks.append(block.normalised())
         object.__setattr__(self, "conv_blocks", tuple(blocks))
         hidden = tuple(self.hidden) if isinstance(self.hidden, (tuple, list)) else None
         if hidden is None or not all(_is_int(v) and v >= 1 for v in hidden):
@@ -404,6 +411,7 @@ class CNN:
         object.__setattr__(self, "hidden", tuple(int(v) for v in hidden))
         if not _is_int(self.output_size) or self.output_size < 1:
             raise ValueError(f"output_size = {self.output_size!r}; must be an integer >= 1")
+        object.__setattr__(self, "output_size", int(self.output_size))
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation = {self.activation!r} is not known; allowed: {sorted(ACTIVATIONS)}")
         if self.output_activation not in OUTPUT_ACTIVATIONS:

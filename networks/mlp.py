@@ -126,6 +126,25 @@ class MLP:
         """Outputs ``(B, n_out)`` of one network given its flat vector ``(n,)``."""
         return self.forward(np.asarray(params)[None, :], x)[0]
 
+    # ------------------------------------------------------ backprop (trainer)
+    def forward_train(self, params: np.ndarray, X: np.ndarray, dropout: float = 0.0, rng=None, return_logits: bool = True):
+        """Training-mode forward of one network; see :func:`networks.backprop.forward_train`."""
+        from networks.backprop import forward_train
+
+        return forward_train(self, params, X, dropout, rng, return_logits)
+
+    def backward(self, params: np.ndarray, cache, d_out: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Gradient of the loss w.r.t. the flat params; see :func:`networks.backprop.backward`."""
+        from networks.backprop import backward
+
+        return backward(self, params, cache, d_out, out=out)
+
+    def weight_mask(self) -> np.ndarray:
+        """True on weights, False on biases (L2 decays weights only)."""
+        from networks.backprop import weight_mask
+
+        return weight_mask(self)
+
     # ----------------------------------------------------------- description
     def describe(self) -> dict:
         """JSON-able description, enough to rebuild the spec."""

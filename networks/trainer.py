@@ -24,7 +24,6 @@ from typing import Callable
 import numpy as np
 
 from networks.activations import softmax
-from networks.backprop import backward, forward_train, weight_mask
 from networks.losses import mean_squared_error, softmax_cross_entropy
 from networks.mlp import MLP
 from networks.optimizers import SGD, Adam
@@ -85,8 +84,8 @@ class Trainer:
     # ------------------------------------------------------------ validation
     def _validate_params(self) -> None:
         """Check the constructor arguments; raise ValueError naming the argument, value and what is allowed."""
-        if not isinstance(self.net, MLP):
-            raise ValueError(f"net = {self.net!r}: must be a networks.mlp.MLP")
+        if not all(hasattr(self.net, m) for m in ("forward_train", "backward", "weight_mask", "init_params")):
+            raise ValueError(f"net = {self.net!r}: must be a network spec with a backward pass (networks.MLP or networks.CNN)")
         if self.loss not in ("cross_entropy", "mse"):
             raise ValueError(f"loss = {self.loss!r}: allowed 'cross_entropy', 'mse'")
         if self.loss == "cross_entropy" and self.net.output_activation != "softmax":
@@ -192,7 +191,7 @@ class Trainer:
         loss_fn = softmax_cross_entropy if self.loss == "cross_entropy" else mean_squared_error
 
         grad = np.empty_like(params)
-        decay = self.weight_decay * weight_mask(net) if self.weight_decay else None
+        decay = self.weight_decay * net.weight_mask() if self.weight_decay else None
         scratch = np.empty_like(params)
         n, batch = len(X_train), int(self.batch_size)
         dropout = float(self.dropout)
@@ -215,9 +214,9 @@ class Trainer:
             total = 0.0
             for lo in range(0, n, batch):
                 xb, yb = X_epoch[lo : lo + batch], y_epoch[lo : lo + batch]
-                outputs, cache = forward_train(net, params, xb, dropout, dropout_rng)
+                outputs, cache = net.forward_train(params, xb, dropout, dropout_rng)
                 loss, d_out = loss_fn(outputs, yb)
-                backward(net, params, cache, d_out, out=grad)
+                net.backward(params, cache, d_out, out=grad)
                 if decay is not None:
                     np.multiply(decay, params, out=scratch)  # d/dW of 0.5 wd |W|^2, zero on biases
                     grad += scratch
@@ -256,7 +255,7 @@ class Trainer:
     # ------------------------------------------------------------- inference
     def _outputs(self, params: np.ndarray, X: np.ndarray) -> np.ndarray:
         """Raw outputs, logits for a softmax network (2-D forward, no dropout)."""
-        return forward_train(self.net, params, X)[0]
+        return self.net.forward_train(params, X)[0]
 
     def _loss(self, params: np.ndarray, X: np.ndarray, y: np.ndarray) -> float:
         loss_fn = softmax_cross_entropy if self.loss == "cross_entropy" else mean_squared_error

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from evo.tasks import timeseries
 from evo.tasks.timeseries import (
     DEFAULT_RIDGE,
     ESNHyperparameterTask,
@@ -18,6 +19,7 @@ from evo.tasks.timeseries import (
     narma10,
     split_series,
 )
+import networks.esn as esn_module
 from networks.esn import (
     ESN,
     Reservoir,
@@ -106,6 +108,14 @@ def test_stacked_reservoirs_equal_each_alone():
     together = ReservoirStack(weights).run(u)
     for p, w in enumerate(weights):
         np.testing.assert_array_equal(together[p], ReservoirStack([w]).run(u)[0])
+
+
+def test_direct_kernel_matches_plain_scipy(monkeypatch):
+    esn = ESN(Reservoir(units=70, connectivity=0.1, seed=3))
+    u = np.random.default_rng(7).normal(size=(3, 40, 1))
+    fast = esn.run(u)
+    monkeypatch.setattr(esn_module, "_accumulate_matvec", esn_module._accumulate_matvec_scipy)
+    np.testing.assert_allclose(esn.run(u), fast, rtol=1e-12, atol=1e-13)
 
 
 def test_leaky_update_matches_the_formula():
@@ -256,7 +266,7 @@ def _task_genomes(task, n):
 
 
 @pytest.mark.parametrize("mode", ["hyperparameters", "weights"])
-def test_task_fitness_shape_chunks_and_figures(mode, small_split):
+def test_task_fitness_shape_chunks_and_figures(mode, small_split, monkeypatch):
     if mode == "hyperparameters":
         task = ESNHyperparameterTask(small_split, units=80)
         assert task.genome_size == 5
@@ -270,6 +280,10 @@ def test_task_fitness_shape_chunks_and_figures(mode, small_split):
     assert fitness.shape == (6,) and np.all(np.isfinite(fitness))
     parts = np.concatenate([task.evaluate(None, genomes[:2], seeds[:2], 0), task.evaluate(None, genomes[2:], seeds[2:], 0)])
     np.testing.assert_array_equal(fitness, parts)
+    # Smaller block-diagonal stacks (one reservoir each) give the same numbers.
+    monkeypatch.setattr(timeseries, "STACK_ROWS", 1)
+    np.testing.assert_array_equal(task.evaluate(None, genomes, seeds, 0), fitness)
+    monkeypatch.undo()
     # The unperturbed centre is a decent model.
     centre = task.initial_genome(np.random.default_rng(1))
     assert task.evaluate(None, centre[None], seeds[:1], 0)[0] > 1.5  # val NRMSE < 0.03 (small data and reservoir)

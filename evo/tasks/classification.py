@@ -35,6 +35,8 @@ class ClassificationTask(Task):
         self.batch_size = batch_size if batch_size and batch_size < len(split.X_train) else None
         self.n_inputs = int(split.X_train.shape[1])
         self.n_outputs = int(split.n_classes)
+        #: (C, H, W) when the samples are images (what a CNN needs), else None
+        self.input_shape = split.image_shape
 
     def _batch(self, generation_seed: int) -> tuple[np.ndarray, np.ndarray]:
         X, y = self.split.X_train, self.split.y_train
@@ -89,5 +91,6 @@ class ClassificationTask(Task):
             "n_val": len(s.y_val),
             "n_test": len(s.y_test),
             "n_features": self.n_inputs,
+            "image_shape": list(s.image_shape) if s.image_shape else None,
             "classes": list(s.class_names),
         }

@@ -80,6 +80,9 @@ DEFAULT_RESERVOIR = Reservoir()
 DEFAULT_RIDGE = 1e-8
 DEFAULT_WASHOUT = 200
 
+#: Rows (reservoirs x units) of one block-diagonal stack in a fitness call.
+STACK_ROWS = 4096
+
 
 # --------------------------------------------------------------------------- #
 # Series generators and loading
@@ -181,7 +184,8 @@ def load_series(path: str | Path, column: str | int | None = None, key: str | No
             names = [key] if key is not None else ["series", "y"]
             found = next((k for k in names if k in data.files), None)
             if found is None:
-                raise ValueError(f"task.path = {str(path)!r}: no array named {' or '.join(map(repr, names))}; it holds {sorted(data.files)}")
+                wanted = " or ".join(map(repr, names))
+                raise ValueError(f"task.path = {str(path)!r}: no array named {wanted}; it holds {sorted(data.files)}")
             series = np.asarray(data[found], dtype=np.float64)
         if series.ndim == 2 and 1 in series.shape:
             series = series.reshape(-1)
@@ -350,6 +354,8 @@ def make_series_split(
     if series == "file":
         if path is None:
             raise ValueError("task.path: required for series = 'file'")
+        if params:
+            raise ValueError(f"series = 'file': unknown parameters {sorted(params)}; allowed: path, column, key")
         values = load_series(path, column, key)
         return split_series(values, washout, n_train, n_val, n_test, {"series": "file", "path": str(path), "column": column, "key": key})
     raise ValueError(f"task.series = {series!r}: allowed 'mackey_glass', 'narma10', 'file'")
@@ -412,13 +418,20 @@ class _ESNTask(Task):
         self.horizon = int(horizon)
         self.starts = int(starts)
         if self.data.autonomous and (self.horizon < 1 or self.starts < 1 or self.data.n_test < self.horizon + self.starts):
-            raise ValueError(f"free run: need horizon >= 1, starts >= 1 and n_test >= horizon + starts; got {self.horizon}, {self.starts}, n_test {self.data.n_test}")
+            raise ValueError(
+                f"free run: need horizon >= 1, starts >= 1 and n_test >= horizon + starts; "
+                f"got {self.horizon}, {self.starts}, n_test {self.data.n_test}"
+            )
         self.n_inputs = int(self.data.inputs.shape[1])
         self.n_outputs = int(self.data.targets.shape[1])
 
     # ---------------------------------------------------- mode specifics
     def _reservoirs(self, genomes: np.ndarray) -> tuple[list[ReservoirWeights], np.ndarray, int]:
         """Weights of every reservoir, one ridge per reservoir, reservoirs per genome."""
+        raise NotImplementedError
+
+    def units_per_genome(self) -> int:
+        """Reservoir units one genome runs (all its reservoirs)."""
         raise NotImplementedError
 
     def _check(self, genomes: np.ndarray) -> np.ndarray:
@@ -433,14 +446,20 @@ class _ESNTask(Task):
     def val_nrmse(self, genomes: np.ndarray) -> np.ndarray:
         """One-step validation NRMSE ``(P,)`` (mean over a genome's reservoirs)."""
         genomes = self._check(genomes)
-        weights, ridges, per_genome = self._reservoirs(genomes)
-        stack = ReservoirStack(weights)
-        W_out, state = _fit_on_train(self.data, stack, ridges)
-        outputs, _ = _predict_after_train(self.data, stack, W_out, state, self.data.val_end)
         target = self.data.targets[self.data.train_end : self.data.val_end]
         var = float(np.var(target))
-        errors = np.sqrt(np.mean((outputs - target[None]) ** 2, axis=(1, 2)) / var)
-        return errors.reshape(len(genomes), per_genome).mean(axis=1)
+        errors = []
+        # Stacks of at most ~STACK_ROWS rows keep the block-diagonal system in
+        # cache; grouping never changes an individual's numbers.
+        group = max(1, STACK_ROWS // (self.units_per_genome()))
+        for lo in range(0, len(genomes), group):
+            weights, ridges, per_genome = self._reservoirs(genomes[lo : lo + group])
+            stack = ReservoirStack(weights)
+            W_out, state = _fit_on_train(self.data, stack, ridges)
+            outputs, _ = _predict_after_train(self.data, stack, W_out, state, self.data.val_end)
+            err = np.sqrt(np.mean((outputs - target[None]) ** 2, axis=(1, 2)) / var)
+            errors.append(err.reshape(-1, per_genome).mean(axis=1))
+        return np.concatenate(errors)
 
     def evaluate(self, network, genomes, seeds, generation_seed) -> np.ndarray:
         """``-log10`` (or minus) the one-step validation NRMSE of each genome; ``network`` and seeds unused."""
@@ -625,6 +644,10 @@ class ESNHyperparameterTask(_ESNTask):
         )
         return res, hp["ridge"]
 
+    def units_per_genome(self) -> int:
+        """Reservoir units one genome runs (all its reservoirs)."""
+        return self.units * self.n_reservoirs
+
     def _reservoirs(self, genomes):
         weights, ridges = [], []
         for genome in genomes:
@@ -700,6 +723,10 @@ class ESNWeightsTask(_ESNTask):
     def initial_genome(self, rng: np.random.Generator | None = None) -> np.ndarray:
         """The seed's own weights (spectral radius already set; deterministic, ``rng`` unused)."""
         return self.reservoir_spec.weight_vector()
+
+    def units_per_genome(self) -> int:
+        """Reservoir units one genome runs."""
+        return self.reservoir_spec.units
 
     def _reservoirs(self, genomes):
         weights = [self.reservoir_spec.weights_from_vector(g, rescale=self.rescale) for g in genomes]
