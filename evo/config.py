@@ -63,7 +63,28 @@ class CNNConfig(_Section):
     output_activation: OutputActivation | None = None
 
 
-NetworkConfig = Annotated[Union[MLPConfig, CNNConfig], Field(discriminator="type")]
+class ESNConfig(_Section):
+    """An echo-state network: the reservoir of the default recipe (and of the weights mode).
+
+    With ``task.mode = "hyperparameters"`` the genome encodes spectral radius,
+    leak rate, input scaling, connectivity and ridge, and only ``units``,
+    ``bias_scaling`` and ``seed`` are taken from here; with ``"weights"`` the
+    genome is this reservoir's recurrent and input weights.
+    """
+
+    type: Literal["esn"]
+    units: Annotated[int, Field(ge=2, le=20000)] = 500
+    connectivity: Annotated[float, Field(gt=0.0, le=1.0)] = 0.02
+    spectral_radius: Annotated[float, Field(gt=0.0, le=10.0)] = 1.0
+    input_scaling: Annotated[float, Field(gt=0.0)] = 0.5
+    leak_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 0.3
+    bias_scaling: Annotated[float, Field(ge=0.0)] = 0.2
+    ridge: Annotated[float, Field(ge=0.0)] = 1e-8
+    #: reservoir seed (weights, sparsity pattern)
+    seed: Annotated[int, Field(ge=0)] = 0
+
+
+NetworkConfig = Annotated[Union[MLPConfig, CNNConfig, ESNConfig], Field(discriminator="type")]
 
 
 # -------------------------------------------------------------------- tasks
@@ -107,6 +128,32 @@ class MNISTTaskConfig(_SupervisedConfig):
     limit: Annotated[int, Field(ge=10)] | None = None
 
 
+class TimeSeriesTaskConfig(_Section):
+    """One-step-ahead prediction of a series with an echo-state network (``network.type = "esn"``)."""
+
+    type: Literal["timeseries"]
+    series: Literal["mackey_glass", "narma10", "file"] = "mackey_glass"
+    #: what the genome is: the reservoir's hyperparameters, or its weights
+    mode: Literal["hyperparameters", "weights"] = "hyperparameters"
+    path: str | None = None
+    column: int | str | None = None
+    key: str | None = None
+    washout: Annotated[int, Field(ge=0)] = 200
+    n_train: Annotated[int, Field(ge=10)] = 3000
+    n_val: Annotated[int, Field(ge=10)] = 1000
+    n_test: Annotated[int, Field(ge=10)] = 2000
+    #: Mackey-Glass delay (recorded in the run)
+    tau: Annotated[float, Field(gt=0.0)] = 17.0
+    #: reservoirs (seeds seed, seed+1, ...) each hyperparameter genome is scored on, fitness averaged
+    n_reservoirs: Annotated[int, Field(ge=1, le=100)] = 1
+    fitness: Literal["log_nrmse", "nrmse"] = "log_nrmse"
+    #: closed-loop horizon and start points of the free-run test figure (NRMSE84)
+    horizon: Annotated[int, Field(ge=1)] = 84
+    starts: Annotated[int, Field(ge=1)] = 20
+    #: weights mode: rescale each genome's recurrent matrix to network.spectral_radius
+    rescale: bool = False
+
+
 class ControlTaskConfig(_Section):
     """A gymnasium environment with a Box observation space."""
 
@@ -119,7 +166,7 @@ class ControlTaskConfig(_Section):
 
 
 TaskConfig = Annotated[
-    Union[ParityTaskConfig, DigitsTaskConfig, DatasetTaskConfig, MNISTTaskConfig, ControlTaskConfig],
+    Union[ParityTaskConfig, DigitsTaskConfig, DatasetTaskConfig, MNISTTaskConfig, TimeSeriesTaskConfig, ControlTaskConfig],
     Field(discriminator="type"),
 ]
 
