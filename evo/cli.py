@@ -165,12 +165,17 @@ def _print_figures(summary: dict) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """`evo train`."""
-    from evo.train import TrainingRun
+    from evo.train import make_training_run
 
     config = _with_epochs(load_config(args.config, seed=args.seed, out=args.out), args.epochs)
-    result = TrainingRun(config, progress=not args.no_progress, init_from=args.init_from).run()
+    result = make_training_run(config, progress=not args.no_progress, init_from=args.init_from).run()
     s = result.summary
     print(f"run directory: {result.run_dir}")
+    if "recipe" in s:
+        for method in ("recipe", "gd_readout"):
+            m = s[method]
+            print(f"{method:11s} test_nrmse {m['test_nrmse']:.4g}  NRMSE{m.get('free_run_horizon', '')} {m.get('test_nrmse_free_run', float('nan')):.4g}  wall {m['wall_seconds']:.2f} s")
+        return 0
     print(
         f"epochs {s['epochs']} (best {s['best_epoch']}{', stopped early' if s['stopped_early'] else ''})  "
         f"wall {s['wall_seconds']:.2f} s  parameters {s['n_params']}"

@@ -1,15 +1,24 @@
-"""`evo compare`: evolution against backprop on the same architecture, split and seed.
+"""`evo compare`: evolution against its gradient-based (or closed-form) baseline, same footing.
 
-For each seed both methods run from the same starting weights on the same
-train/validation/test split; the held-out figure of each method's current
-choice is traced against wall time and against sample-forward passes
-(evolution: evaluations x samples per evaluation; backprop: samples seen x 2
-for forward + backward). Output directory::
+For each seed every method runs on the same architecture, data split and
+starting weights:
 
-    report.md       the table (mean ± std over seeds)
+* labelled tasks: evolution against backprop (the trainer);
+* echo-state networks: evolved reservoirs against the standard recipe (a
+  random reservoir with default hyperparameters and the ridge readout in
+  closed form) and against the recipe's readout trained by gradient descent.
+  Each seed also moves the reservoir seed, so the spread over seeds is the
+  spread over reservoirs.
+
+The held-out figure of each method's current choice is traced against wall
+time and against sample-forward passes (evolution: evaluations × samples
+per evaluation; backprop: samples seen × 2 for forward + backward).
+Output directory::
+
+    report.md       the table (mean ± std over seeds; NRMSE also as median)
     compare.json    every number, per seed and aggregated
-    compare.png     test figure against wall time and against sample-forward passes
-    evolution-seed<N>/, backprop-seed<N>/   the full run directories
+    compare.png     test figure against wall time and sample-forward passes (labelled tasks)
+    <method>-seed<N>/   the full run directories
 """
 
 from __future__ import annotations
@@ -22,7 +31,23 @@ from typing import Any
 from evo.config import RunConfig, apply_overrides, parse_config
 from evo.files import atomic_write_json, atomic_write_text, new_run_dir
 from evo.run import EvolutionRun
-from evo.train import TrainingRun
+from evo.train import ESNBaselineRun, TrainingRun
+
+#: metric key -> (column title, number format)
+SUPERVISED_METRICS = {
+    "test_accuracy": ("test accuracy", "fixed"),
+    "test_loss": ("test loss", "sci"),
+    "wall_seconds": ("training wall s", "seconds"),
+    "sample_forward_passes": ("sample-forward passes", "sci"),
+    "n_params": ("parameters", "int"),
+}
+ESN_METRICS = {
+    "test_nrmse": ("one-step test NRMSE", "sci"),
+    "test_nrmse_free_run": ("closed-loop NRMSE (horizon)", "sci"),
+    "wall_seconds": ("wall s", "seconds"),
+    "sample_forward_passes": ("reservoir/readout sample passes", "sci"),
+    "n_params": ("trained parameters", "int"),
+}
 
 
 @dataclass
@@ -34,64 +59,69 @@ class CompareResult:
     table: str
 
 
-def _figure_keys(summary: dict[str, Any]) -> tuple[str, str]:
-    """The held-out accuracy key and the held-out loss key of a task."""
-    return "test_accuracy", ("test_loss" if "test_loss" in summary else "test_mse")
+def _stats(values: list[float]) -> dict[str, float]:
+    values = [float(v) for v in values]
+    return {
+        "mean": statistics.fmean(values),
+        "std": statistics.pstdev(values) if len(values) > 1 else 0.0,
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+    }
 
 
-def _mean_std(values: list[float]) -> dict[str, float]:
-    return {"mean": statistics.fmean(values), "std": statistics.pstdev(values) if len(values) > 1 else 0.0}
+def _seed_configs(config: RunConfig, seeds: int) -> list[RunConfig]:
+    out = []
+    for i in range(seeds):
+        data = apply_overrides(config.to_dict(), seed=config.seed + i)
+        if data["network"]["type"] == "esn":
+            data["network"]["seed"] = config.network.seed + i  # a new reservoir per seed
+        out.append(parse_config(data))
+    return out
 
 
 def compare(config: RunConfig, seeds: int = 1, out: str | Path | None = None, progress: bool = True) -> CompareResult:
-    """Run both methods over ``seeds`` consecutive seeds and write the report."""
-    configs = [parse_config(apply_overrides(config.to_dict(), seed=config.seed + i)) for i in range(seeds)]
+    """Run every method over ``seeds`` consecutive seeds and write the report."""
+    configs = _seed_configs(config, seeds)
+    timeseries = config.task.type == "timeseries"
     # Build (and so validate) everything for the first seed before any file is written.
-    TrainingRun(configs[0], progress=False)
     EvolutionRun(configs[0], progress=False)
+    if not timeseries:
+        TrainingRun(configs[0], progress=False)
     out_dir = new_run_dir(out or config.out, f"{config.name}-compare")
     per_seed: list[dict[str, Any]] = []
     traces: dict[str, list[list[dict]]] = {"evolution": [], "backprop": []}
     for cfg in configs:
         evo_run = EvolutionRun(cfg, run_dir=out_dir / f"evolution-seed{cfg.seed}", progress=progress, trace_test=True)
         evo_result = evo_run.run()
-        bp_run = TrainingRun(cfg, run_dir=out_dir / f"backprop-seed{cfg.seed}", progress=progress, trace_test=True)
-        bp_result = bp_run.run()
+        s = evo_result.summary
+        row: dict[str, Any] = {"seed": cfg.seed, "evolution": {**_pick(s), "generations": s["generations"], "evaluations": s["evaluations"]}}
         traces["evolution"].append(evo_run.test_trace)
-        traces["backprop"].append(bp_run.test_trace)
-        acc_key, loss_key = _figure_keys(evo_result.summary)
-        per_seed.append(
-            {
-                "seed": cfg.seed,
-                "evolution": {
-                    "test_accuracy": evo_result.summary[acc_key],
-                    "test_loss": evo_result.summary[loss_key],
-                    "wall_seconds": evo_result.summary["wall_seconds"],
-                    "sample_forward_passes": evo_result.summary["sample_forward_passes"],
-                    "n_params": evo_result.summary["n_params"],
-                    "generations": evo_result.summary["generations"],
-                    "evaluations": evo_result.summary["evaluations"],
-                    "run_dir": evo_result.run_dir.name,
-                },
-                "backprop": {
-                    "test_accuracy": bp_result.summary[acc_key],
-                    "test_loss": bp_result.summary[loss_key],
-                    "wall_seconds": bp_result.summary["wall_seconds"],
-                    "sample_forward_passes": bp_result.summary["sample_forward_passes"],
-                    "n_params": bp_result.summary["n_params"],
-                    "epochs": bp_result.summary["epochs"],
-                    "run_dir": bp_result.run_dir.name,
-                },
-            }
-        )
-    loss_name = "test_loss" if loss_key == "test_loss" else "test_mse"
-    aggregate = {}
-    for method in ("evolution", "backprop"):
-        aggregate[method] = {
-            key: _mean_std([s[method][key] for s in per_seed])
-            for key in ("test_accuracy", "test_loss", "wall_seconds", "sample_forward_passes")
-        }
-        aggregate[method]["n_params"] = per_seed[0][method]["n_params"]
+        if timeseries:
+            base = ESNBaselineRun(cfg, run_dir=out_dir / f"baselines-seed{cfg.seed}", progress=progress).run().summary
+            data = evo_run.task.data
+            recipe, gd = base["recipe"], base["gd_readout"]
+            row["recipe"] = {**_pick(recipe), "sample_forward_passes": data.val_end}
+            row["gd_readout"] = {**_pick(gd), "sample_forward_passes": data.val_end + 2 * gd["samples_seen"], "epochs": gd["epochs"]}
+            row["evolution"]["n_params"] = recipe["n_params"] + s["n_params"]  # readout + the evolved genome
+        else:
+            bp_run = TrainingRun(cfg, run_dir=out_dir / f"backprop-seed{cfg.seed}", progress=progress, trace_test=True)
+            bp = bp_run.run().summary
+            traces["backprop"].append(bp_run.test_trace)
+            row["backprop"] = {**_pick(bp), "epochs": bp["epochs"]}
+        per_seed.append(row)
+    metrics = ESN_METRICS if timeseries else SUPERVISED_METRICS
+    methods = [m for m in ("evolution", "backprop", "recipe", "gd_readout") if m in per_seed[0]]
+    aggregate = {
+        method: {key: _stats([r[method][key] for r in per_seed if r[method].get(key) is not None]) for key in metrics if per_seed[0][method].get(key) is not None}
+        for method in methods
+    }
+    labels = {
+        "evolution": f"evolution ({config.strategy.type})",
+        "backprop": f"backprop ({config.train.optimizer})",
+        "recipe": "standard recipe (ridge readout)",
+        "gd_readout": f"recipe + gradient-descent readout ({config.train.optimizer})",
+    }
     report = {
         "name": config.name,
         "seeds": [c.seed for c in configs],
@@ -99,41 +129,59 @@ def compare(config: RunConfig, seeds: int = 1, out: str | Path | None = None, pr
         "network": configs[0].network.model_dump(mode="json"),
         "strategy": configs[0].strategy.model_dump(mode="json", exclude_none=True),
         "train": configs[0].train.model_dump(mode="json"),
-        "loss_reported": loss_name,
-        "sample_forward_passes_counting": "evolution: evaluations x samples per evaluation; backprop: samples seen x 2 (forward + backward)",
+        "methods": {m: labels[m] for m in methods},
+        "sample_forward_passes_counting": (
+            "evolution: evaluations x samples (reservoir steps) per evaluation; backprop: samples seen x 2 (forward + backward); "
+            "ESN recipe: reservoir steps over washout+train+val; gradient-descent readout: those steps + readout samples seen x 2"
+        ),
         "aggregate": aggregate,
         "per_seed": per_seed,
         "traces": traces,
     }
-    table = _table(config, aggregate, per_seed, loss_name)
+    table = _table(config, methods, labels, metrics, aggregate, per_seed, timeseries)
     atomic_write_json(out_dir / "compare.json", report)
     atomic_write_text(out_dir / "report.md", table)
-    _plot(traces, out_dir / "compare.png", config.name)
+    if not timeseries:
+        _plot(traces, out_dir / "compare.png", config.name)
     return CompareResult(out_dir, report, table)
 
 
-def _fmt(stat: dict[str, float], digits: int = 4, sci: bool = False) -> str:
-    if sci:
-        return f"{stat['mean']:.3g} ± {stat['std']:.2g}"
-    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+def _pick(summary: dict[str, Any]) -> dict[str, Any]:
+    keys = set(SUPERVISED_METRICS) | set(ESN_METRICS) | {"test_mse"}
+    picked = {k: summary[k] for k in keys if k in summary}
+    if "test_loss" not in picked and "test_mse" in picked:
+        picked["test_loss"] = picked["test_mse"]  # Boolean tasks: squared error is their loss
+    return picked
 
 
-def _table(config: RunConfig, aggregate: dict, per_seed: list, loss_name: str) -> str:
+def _format(stat: dict[str, float], kind: str, with_median: bool) -> str:
+    if kind == "int":
+        return f"{int(stat['mean'])}"
+    if kind == "fixed":
+        return f"{stat['mean']:.4f} ± {stat['std']:.4f}"
+    if kind == "seconds":
+        return f"{stat['mean']:.2f} ± {stat['std']:.2f}"
+    text = f"{stat['mean']:.3g} ± {stat['std']:.2g}"
+    return f"{text} (median {stat['median']:.3g})" if with_median else text
+
+
+def _table(config, methods, labels, metrics, aggregate, per_seed, timeseries) -> str:
     n = len(per_seed)
+    what = "reservoir seeds" if timeseries else "seeds"
     lines = [
-        f"# {config.name}: evolution ({config.strategy.type}) against backprop ({config.train.optimizer})",
+        f"# {config.name}: {' vs '.join(labels[m] for m in methods)}",
         "",
-        f"Same network, split and starting weights; mean ± std over {n} seed(s) ({', '.join(str(s['seed']) for s in per_seed)}).",
+        f"Same architecture, split and starting point; mean ± std over {n} {what} ({', '.join(str(r['seed']) for r in per_seed)}).",
         "",
-        f"| method | test accuracy | {loss_name.replace('_', ' ')} | training wall s | sample-forward passes | parameters |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| method | " + " | ".join(title for title, _ in metrics.values()) + " |",
+        "| --- |" + " --- |" * len(metrics),
     ]
-    for method, label in (("evolution", f"evolution ({config.strategy.type})"), ("backprop", f"backprop ({config.train.optimizer})")):
-        a = aggregate[method]
-        lines.append(
-            f"| {label} | {_fmt(a['test_accuracy'])} | {_fmt(a['test_loss'], sci=True)} | {_fmt(a['wall_seconds'], 2)} | "
-            f"{_fmt(a['sample_forward_passes'], sci=True)} | {a['n_params']} |"
-        )
+    for m in methods:
+        cells = []
+        for key, (_, kind) in metrics.items():
+            stat = aggregate[m].get(key)
+            cells.append("n/a" if stat is None else _format(stat, kind, with_median=timeseries and key.startswith("test_nrmse")))
+        lines.append(f"| {labels[m]} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "Sample-forward passes: evolution counts evaluations × samples per evaluation; backprop counts samples seen × 2 (forward + backward).",

@@ -69,7 +69,7 @@ def test_compare_reports_both_methods(tmp_path):
     for method in ("evolution", "backprop"):
         agg = report["aggregate"][method]
         assert agg["test_accuracy"]["mean"] == 1.0
-        assert agg["n_params"] == 17
+        assert agg["n_params"]["mean"] == 17
         assert agg["sample_forward_passes"]["mean"] > 0
         assert report["traces"][method][0], method
     table = (result.out_dir / "report.md").read_text()
@@ -94,3 +94,31 @@ def test_control_config_and_bad_options_are_refused(tmp_path):
     proc = _cli("train", str(bad), "--out", str(tmp_path / "runs"))
     assert proc.returncode == 2 and "train.optimizer" in proc.stderr
     assert not (tmp_path / "runs").exists()
+
+
+ESN_SMALL = {
+    "name": "esn-test",
+    "seed": 0,
+    "generations": 2,
+    "network": {"type": "esn", "units": 60, "connectivity": 0.1},
+    "task": {"type": "timeseries", "washout": 100, "n_train": 600, "n_val": 200, "n_test": 300, "horizon": 20, "starts": 5},
+    "strategy": {"type": "cmaes", "population": 4, "sigma": 0.3},
+    "train": {"epochs": 20, "patience": 5, "lr": 0.01, "batch_size": 64},
+}
+
+
+def test_esn_train_and_compare_report_recipe_gd_readout_and_evolution(tmp_path):
+    proc = _cli("train", str(write_config(tmp_path / "esn.toml", ESN_SMALL)), "--out", str(tmp_path / "runs"), "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert "recipe" in proc.stdout and "gd_readout" in proc.stdout
+    result = compare(parse_config(ESN_SMALL), seeds=2, out=tmp_path, progress=False)
+    agg = result.report["aggregate"]
+    assert set(agg) == {"evolution", "recipe", "gd_readout"}
+    for method in agg:
+        assert agg[method]["test_nrmse"]["median"] > 0
+    # The closed-form ridge readout beats a readout trained by a few epochs of gradient descent.
+    assert agg["recipe"]["test_nrmse"]["mean"] < agg["gd_readout"]["test_nrmse"]["mean"]
+    # Each seed used its own reservoir.
+    networks = {json.loads((result.out_dir / f"evolution-seed{s}" / "summary.json").read_text())["network"]["seed"] for s in (0, 1)}
+    assert networks == {0, 1}
+    assert "standard recipe" in result.table

@@ -496,10 +496,17 @@ def free_run_starts(data: SeriesSplit, horizon: int, starts: int) -> np.ndarray:
     return data.val_end + stride * np.arange(starts)
 
 
-def score_on_test(data: SeriesSplit, weights: ReservoirWeights, ridge: float, horizon: int = 84, starts: int = 20) -> dict[str, float]:
-    """Fit the readout on train; one-step NRMSE on val and test; closed-loop NRMSE at ``horizon`` (autonomous series)."""
+def score_on_test(
+    data: SeriesSplit, weights: ReservoirWeights, ridge: float, horizon: int = 84, starts: int = 20, W_out: np.ndarray | None = None
+) -> dict[str, float]:
+    """Fit the readout on train; one-step NRMSE on val and test; closed-loop NRMSE at ``horizon`` (autonomous series).
+
+    ``W_out`` ``(n_out, 1 + n_in + units)``, if given, is used instead of the
+    ridge readout (e.g. a readout trained by gradient descent).
+    """
     stack = ReservoirStack([weights])
-    W_out, state = _fit_on_train(data, stack, np.array([ridge]))
+    ridge_W_out, state = _fit_on_train(data, stack, np.array([ridge]))
+    W_out = ridge_W_out if W_out is None else np.asarray(W_out, dtype=np.float64)[None]
     points = free_run_starts(data, horizon, starts) if data.autonomous else np.zeros(0, dtype=int)
     outputs, kept = _predict_after_train(data, stack, W_out, state, data.test_end, keep=points.tolist())
     val_out = outputs[0, : data.n_val]
