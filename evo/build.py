@@ -44,7 +44,7 @@ def build_task(config: RunConfig):
         if t.type == "control":
             from evo.tasks.control import ControlTask
 
-            return ControlTask(t.env_id, episodes=t.episodes, max_steps=t.max_steps, test_episodes=t.test_episodes, env_kwargs=dict(t.env_kwargs))
+            return ControlTask(t.env_id, episodes=t.episodes, max_steps=t.max_steps, test_episodes=t.test_episodes, val_episodes=t.val_episodes, env_kwargs=dict(t.env_kwargs))
     except ValueError as exc:
         message = str(exc)
         raise ConfigError(message if message.startswith("config error") else f"config error: {message}") from None

@@ -162,6 +162,8 @@ class ControlTaskConfig(_Section):
     episodes: Annotated[int, Field(ge=1, le=1000)] = 5
     max_steps: Annotated[int, Field(ge=1)] | None = None
     test_episodes: Annotated[int, Field(ge=1, le=100000)] = 100
+    #: fresh episodes (their own seeds) that pick the genome to keep among candidates
+    val_episodes: Annotated[int, Field(ge=1, le=100000)] = 20
     env_kwargs: dict[str, Any] = Field(default_factory=dict)
 
 
