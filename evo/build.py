@@ -62,6 +62,13 @@ def _build_timeseries_task(config: RunConfig):
         raise ConfigError("config error: task.path: required when task.series = 'file'")
     extra = {"tau": t.tau} if t.series == "mackey_glass" else {}
     data = make_series_split(t.series, t.washout, t.n_train, t.n_val, t.n_test, path=t.path, column=t.column, key=t.key, **extra)
+    if t.mode == "topology":
+        from evo.tasks.timeseries import ESNTopologyTask
+
+        return ESNTopologyTask(
+            data, min_units=t.min_units, max_units=t.max_units, bias_scaling=n.bias_scaling, reservoir_seed=n.seed,
+            n_reservoirs=t.n_reservoirs, fitness=t.fitness, horizon=t.horizon, starts=t.starts,
+        )
     if t.mode == "hyperparameters":
         return ESNHyperparameterTask(
             data, units=n.units, bias_scaling=n.bias_scaling, reservoir_seed=n.seed, n_reservoirs=t.n_reservoirs,

@@ -134,7 +134,10 @@ class TimeSeriesTaskConfig(_Section):
     type: Literal["timeseries"]
     series: Literal["mackey_glass", "narma10", "file"] = "mackey_glass"
     #: what the genome is: the reservoir's hyperparameters, or its weights
-    mode: Literal["hyperparameters", "weights"] = "hyperparameters"
+    mode: Literal["hyperparameters", "topology", "weights"] = "hyperparameters"
+    #: topology mode: the size gene's range (network.units is ignored there)
+    min_units: Annotated[int, Field(ge=2)] = 50
+    max_units: Annotated[int, Field(ge=3, le=20000)] = 500
     path: str | None = None
     column: int | str | None = None
     key: str | None = None

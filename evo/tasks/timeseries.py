@@ -686,6 +686,79 @@ class ESNHyperparameterTask(_ESNTask):
         }
 
 
+class ESNTopologyTask(ESNHyperparameterTask):
+    """Mode (c): the hyperparameters plus the reservoir's topology, its size and its edges.
+
+    Genes: the five of :class:`HyperparameterSpace` and a sixth for the size,
+    ``units = round(min_units * (max_units / min_units) ** sigmoid(z5))`` (log-uniform).
+    The connectivity gene sets the expected number of edges per unit; since a
+    reservoir's sparsity pattern thresholds one fixed uniform key per position,
+    raising it adds edges and lowering it removes them, every other edge
+    staying in place. Genomes of different sizes are scored in separate stacks
+    (one per size), which never changes an individual's numbers.
+    """
+
+    name = "esn_topology"
+
+    def __init__(self, data: SeriesSplit | None = None, min_units: int = 50, max_units: int = 500, **kwargs) -> None:
+        if not 2 <= int(min_units) < int(max_units):
+            raise ValueError(f"task.min_units / max_units = {min_units} / {max_units}: need 2 <= min_units < max_units")
+        super().__init__(data, units=int(max_units), **kwargs)
+        self.min_units, self.max_units = int(min_units), int(max_units)
+        self.genome_size = len(HyperparameterSpace.names) + 1
+
+    def units_of(self, genome: np.ndarray) -> int:
+        """Reservoir size a genome encodes."""
+        z = float(np.asarray(genome, dtype=np.float64).reshape(-1)[5])
+        return int(round(self.min_units * (self.max_units / self.min_units) ** float(_sigmoid(np.array(z)))))
+
+    def space_of(self, genome: np.ndarray) -> HyperparameterSpace:
+        """The hyperparameter transforms at the genome's own size (connectivity = degree / units)."""
+        return HyperparameterSpace(self.units_of(genome), self.space.max_spectral_radius, self.space.degree_range)
+
+    def initial_genome(self, rng: np.random.Generator | None = None) -> np.ndarray:
+        """The default recipe's hyperparameters, at a size inside the range."""
+        return np.concatenate([super().initial_genome(rng), [2.0]])  # ~380 units of 50..500: room both ways
+
+    def reservoir(self, genome: np.ndarray, j: int = 0) -> tuple[Reservoir, float]:
+        """The ``j``-th reservoir of a genome (its own size) and its ridge."""
+        genome = np.asarray(genome, dtype=np.float64).reshape(-1)
+        units = self.units_of(genome)
+        hp = self.space_of(genome).decode(genome[:5])
+        res = Reservoir(
+            units=units, connectivity=hp["connectivity"], spectral_radius=hp["spectral_radius"], input_scaling=hp["input_scaling"],
+            leak_rate=hp["leak_rate"], bias_scaling=self.bias_scaling, seed=self.reservoir_seed + j, n_inputs=self.n_inputs,
+        )
+        return res, hp["ridge"]
+
+    def val_nrmse(self, genomes: np.ndarray) -> np.ndarray:
+        """One-step validation NRMSE ``(P,)``, genomes grouped by reservoir size."""
+        genomes = self._check(genomes)
+        sizes = np.array([self.units_of(g) for g in genomes])
+        errors = np.empty(len(genomes))
+        for units in np.unique(sizes):
+            idx = np.flatnonzero(sizes == units)
+            errors[idx] = super().val_nrmse(genomes[idx])
+        return errors
+
+    def complexity(self, genomes: np.ndarray) -> np.ndarray:
+        """Expected recurrent edges of each genome's reservoir."""
+        genomes = self._check(genomes)
+        return np.array([self.units_of(g) * self.space_of(g).decode(g[:5])["connectivity"] * self.units_of(g) for g in genomes])
+
+    def test(self, network, genome, seed) -> dict[str, float]:
+        """Test figures, the decoded hyperparameters and the size."""
+        genome = np.asarray(genome, dtype=np.float64).reshape(-1)
+        weights, ridges, _ = self._reservoirs(genome[None])
+        figures = score_on_test(self.data, weights[0], float(ridges[0]), self.horizon, self.starts)
+        hp = self.space_of(genome).decode(genome[:5])
+        return {**figures, **{f"hp_{k}": v for k, v in hp.items()}, "hp_units": self.units_of(genome), "hp_edges": int(weights[0].W.nnz)}
+
+    def describe(self) -> dict:
+        """As the hyperparameter task, plus the size gene's range."""
+        return {**super().describe(), "mode": "topology", "min_units": self.min_units, "max_units": self.max_units, "genome_size": self.genome_size}
+
+
 # --------------------------------------------------------------------------- #
 # Mode (b): evolve the weights of a small reservoir
 # --------------------------------------------------------------------------- #
