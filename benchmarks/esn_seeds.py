@@ -58,7 +58,10 @@ def main() -> None:
             task.reservoir_seed = s
             reservoir, ridge = task.reservoir(genome)
             evolved.append(score_on_test(data, reservoir.build(), ridge, task.horizon, task.starts))
-        hp = task.space.decode(genome)
+        if hasattr(task, "space_of"):  # topology mode: the size is a gene too
+            hp = {**task.space_of(genome).decode(genome[:5]), "units": task.units_of(genome)}
+        else:
+            hp = task.space.decode(genome)
         print(_row("evolved hyperparameters", evolved))
         print("  evolved: " + ", ".join(f"{k} {v:.4g}" for k, v in hp.items()))
 

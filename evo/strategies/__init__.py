@@ -12,6 +12,7 @@ import numpy as np
 
 from evo.strategies.base import Strategy
 from evo.strategies.cmaes import CMAES
+from evo.strategies.cnn_arch import ArchitectureSearch
 from evo.strategies.ga import GeneticAlgorithm
 from evo.strategies.openai_es import OpenAIES
 from evo.strategies.snes import SNES
@@ -21,6 +22,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
     CMAES.name: CMAES,
     SNES.name: SNES,
     OpenAIES.name: OpenAIES,
+    ArchitectureSearch.name: ArchitectureSearch,
 }
 
 

@@ -1,0 +1,523 @@
+"""CNN architecture search: evolve the architecture (and, optionally, the weights) of a CNN.
+
+Genomes are the fixed-length flat vectors of :class:`networks.cnn_search.CNNSearchSpace`:
+architecture genes followed by a weight slab sized for the largest
+architecture, so the run loop, the evaluators and the checkpoints handle them
+like any other genome.
+
+Variation is mutation only (as in regularized/aging evolution, Real et al.,
+2019, "Regularized Evolution for Image Classifier Architecture Search", AAAI,
+and in LEMONADE, Elsken et al., 2019, ICLR); each offspring independently:
+
+* adds a block (``p_add_block``): activates a random free slot with random
+  filters/kernel/pool genes and fresh He-initialised weights in its slab;
+* removes a block (``p_remove_block``): deactivates a random active slot (its
+  weights stay dormant in the slab; at least one block always remains);
+* resizes a block (``p_resize``): filters one step up or down the choices, or
+  another kernel size; the slab is kept, so the overlapping weights (first
+  filters, first channels, centre taps) are inherited;
+* toggles a block's pooling (``p_pool``);
+* changes the dense head (``p_dense``): adds a hidden layer (the new output
+  layer gets fresh weights), removes the last one, or resizes one;
+* in ``mode="evolve_weights"`` also gets a Gaussian weight mutation
+  ``N(0, weight_sigma)`` on each entry of its *active* slab region (the
+  weights its decoded CNN uses) with probability ``weight_indpb``. In
+  ``mode="train_weights"`` the weights are left to the fitness (see
+  :class:`evo.tasks.arch_training.ArchitectureTrainingTask`, which trains each
+  genome from its inherited weights: a Baldwinian search, the genome keeps the
+  untrained weights).
+
+Selection:
+
+* ``"tournament"``: generational; the ``elite`` best of the evaluated
+  population are copied unchanged (and so re-evaluated next generation), the
+  rest are mutated winners of DEAP's ``selTournament``.
+* ``"nsga2"``: NSGA-II (Deb et al., 2002, "A Fast and Elitist Multiobjective
+  Genetic Algorithm: NSGA-II", IEEE TEC 6(2)) on two objectives, maximise the
+  fitness and minimise the complexity (parameter count of the decoded CNN,
+  computed here from the genome, so the task need not know it). Parents and
+  offspring compete in DEAP's ``selNSGA2`` (mu + lambda); only offspring are
+  asked for evaluation; mating is a binary tournament on (front rank,
+  crowding distance). Failed evaluations (``-inf``) survive only when there
+  are not enough finite ones.
+
+Whatever the selection, the strategy keeps a Pareto archive
+(:meth:`ArchitectureSearch.pareto_front`): the non-dominated set (fitness up,
+complexity down) of *every genome evaluated so far* with a finite fitness,
+at most ``pareto_size`` entries (thinned by crowding distance, the extremes
+kept). A genome evaluated several times (an elite, or noisy fitness) enters
+with each evaluation and the best one stays. :meth:`best` is the genome with
+the best fitness ever evaluated.
+
+DEAP stays inside this module (private individual and fitness classes,
+nothing registered in ``deap.creator``). Random state: a private
+``numpy.random.Generator`` for the mutations and a private Python
+:mod:`random` state swapped in around DEAP's selection calls (as in
+:mod:`evo.strategies.ga`); both are saved in :meth:`state_dict`.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+from deap import base, tools
+
+from evo.strategies.base import Strategy
+from networks.cnn_search import CNNSearchSpace
+
+MODES = ("evolve_weights", "train_weights")
+SELECTIONS = ("tournament", "nsga2")
+
+
+class _MaxFitness(base.Fitness):
+    weights = (1.0,)
+
+
+class _FitnessComplexity(base.Fitness):
+    """Maximise fitness, minimise complexity."""
+
+    weights = (1.0, -1.0)
+
+
+class _Individual:
+    """Index of a candidate in the selection pool, with the DEAP fitness object selection reads."""
+
+    __slots__ = ("index", "fitness")
+
+    def __init__(self, index: int, fitness: base.Fitness) -> None:
+        self.index = index
+        self.fitness = fitness
+
+
+def _number(name: str, value: Any, low: float = -math.inf, high: float = math.inf, low_open: bool = False) -> float:
+    """``value`` as a finite float in the range, or a ValueError naming ``name``."""
+    if isinstance(value, bool):
+        raise ValueError(f"cnn_arch: {name} must be a number, got {value!r}")
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"cnn_arch: {name} must be a number, got {value!r}") from None
+    bad_low = x <= low if low_open else x < low
+    if not math.isfinite(x) or bad_low or x > high:
+        bracket = "(" if low_open else "["
+        raise ValueError(f"cnn_arch: {name} must be finite and in {bracket}{low}, {high}], got {value!r}")
+    return x
+
+
+def _integer(name: str, value: Any, low: int) -> int:
+    """``value`` as an int >= ``low``, or a ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"cnn_arch: {name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _random_state_to_json(state: tuple) -> list:
+    version, internal, gauss_next = state
+    return [version, list(internal), gauss_next]
+
+
+def _random_state_from_json(data: list) -> tuple:
+    version, internal, gauss_next = data
+    return (int(version), tuple(int(x) for x in internal), None if gauss_next is None else float(gauss_next))
+
+
+def non_dominated(fitness: np.ndarray, complexity: np.ndarray) -> np.ndarray:
+    """Indices of the non-dominated points (fitness up, complexity down), by increasing complexity.
+
+    Of points with equal objectives only the first (lowest index) is kept;
+    non-finite fitness never qualifies.
+    """
+    fitness = np.asarray(fitness, dtype=np.float64)
+    complexity = np.asarray(complexity, dtype=np.float64)
+    candidates = np.flatnonzero(np.isfinite(fitness))
+    # Complexity ascending, then fitness descending, then index ascending (first wins ties).
+    order = candidates[np.lexsort((candidates, -fitness[candidates], complexity[candidates]))]
+    keep, best = [], -math.inf
+    for i in order:
+        if fitness[i] > best:
+            keep.append(int(i))
+            best = fitness[i]
+    return np.asarray(keep, dtype=np.int64)
+
+
+class ArchitectureSearch(Strategy):
+    """Evolution of CNN architectures (and weights) over :class:`CNNSearchSpace` genomes; tournament or NSGA-II."""
+
+    name = "cnn_arch"
+
+    def __init__(
+        self,
+        n_params: int,
+        population: int,
+        seed: int,
+        init: np.ndarray,
+        *,
+        space: CNNSearchSpace | dict | None = None,
+        mode: str = "evolve_weights",
+        selection: str = "tournament",
+        tournament_size: int = 3,
+        elite: int = 2,
+        p_add_block: float = 0.15,
+        p_remove_block: float = 0.1,
+        p_resize: float = 0.3,
+        p_pool: float = 0.1,
+        p_dense: float = 0.15,
+        weight_sigma: float = 0.05,
+        weight_indpb: float = 0.1,
+        pareto_size: int = 32,
+        **unknown: Any,
+    ) -> None:
+        if unknown:
+            raise ValueError(
+                f"cnn_arch: unknown parameter(s) {sorted(unknown)}; allowed: space, mode, selection, tournament_size, elite, "
+                "p_add_block, p_remove_block, p_resize, p_pool, p_dense, weight_sigma, weight_indpb, pareto_size"
+            )
+        if isinstance(space, dict):
+            space = CNNSearchSpace.from_description(space)
+        if not isinstance(space, CNNSearchSpace):
+            raise ValueError(f"cnn_arch: space must be a networks.cnn_search.CNNSearchSpace (the network spec), got {space!r}")
+        n_params = _integer("n_params", n_params, 1)
+        population = _integer("population", population, 2)
+        seed = _integer("seed", seed, 0)
+        if n_params != space.n_params:
+            raise ValueError(f"cnn_arch: n_params = {n_params} does not match the search space's genome length {space.n_params}")
+        init = np.asarray(init, dtype=np.float64)
+        if init.shape != (n_params,) or not np.all(np.isfinite(init)):
+            raise ValueError(f"cnn_arch: init must be a finite array of shape ({n_params},), got shape {init.shape}")
+        if mode not in MODES:
+            raise ValueError(f"cnn_arch: mode must be one of {list(MODES)}, got {mode!r}")
+        if selection not in SELECTIONS:
+            raise ValueError(f"cnn_arch: selection must be one of {list(SELECTIONS)}, got {selection!r}")
+        elite = _integer("elite", elite, 0)
+        if elite >= population:
+            raise ValueError(f"cnn_arch: elite must be smaller than population ({population}), got {elite}")
+        super().__init__(
+            n_params,
+            population,
+            seed,
+            init,
+            mode=mode,
+            selection=selection,
+            tournament_size=_integer("tournament_size", tournament_size, 1),
+            elite=elite,
+            p_add_block=_number("p_add_block", p_add_block, 0.0, 1.0),
+            p_remove_block=_number("p_remove_block", p_remove_block, 0.0, 1.0),
+            p_resize=_number("p_resize", p_resize, 0.0, 1.0),
+            p_pool=_number("p_pool", p_pool, 0.0, 1.0),
+            p_dense=_number("p_dense", p_dense, 0.0, 1.0),
+            weight_sigma=_number("weight_sigma", weight_sigma, 0.0),
+            weight_indpb=_number("weight_indpb", weight_indpb, 0.0, 1.0),
+            pareto_size=_integer("pareto_size", pareto_size, 1),
+        )
+        self.space = space
+        self.rng_ = np.random.default_rng(self.seed)
+        first = space.init_params(self.rng_, self.population)
+        first[0] = self.init  # the given starting point is always evaluated
+        self.population_: np.ndarray = first
+        self._py_state: tuple = random.Random(self.seed).getstate()
+        self.generation_ = 0
+        self.best_genome_: np.ndarray | None = None
+        self.best_fitness_ = math.nan
+        # NSGA-II survivors (the parents of the next offspring) with their objectives.
+        self.parents_ = np.zeros((0, n_params))
+        self.parents_fitness_ = np.zeros(0)
+        self.parents_complexity_ = np.zeros(0, dtype=np.int64)
+        # Pareto archive over everything evaluated.
+        self.archive_ = np.zeros((0, n_params))
+        self.archive_fitness_ = np.zeros(0)
+        self.archive_complexity_ = np.zeros(0, dtype=np.int64)
+
+    # ------------------------------------------------------------------ ask / tell
+    def ask(self) -> np.ndarray:
+        """Genomes ``(population, n_params)`` to evaluate next (the same until :meth:`tell`)."""
+        return self.population_.copy()
+
+    def tell(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
+        """Record fitness, update the best genome and the Pareto archive, select and mutate the next population."""
+        genomes = np.asarray(genomes, dtype=np.float64)
+        fitness = np.asarray(fitness, dtype=np.float64)
+        if genomes.shape != (self.population, self.n_params) or fitness.shape != (self.population,):
+            raise ValueError(
+                f"cnn_arch: tell expects genomes ({self.population}, {self.n_params}) and fitness ({self.population},), "
+                f"got {genomes.shape} and {fitness.shape}"
+            )
+        fitness = np.where(np.isnan(fitness), -np.inf, fitness)  # a failed evaluation is simply the worst
+        complexity = self._complexity(genomes)
+        finite = np.isfinite(fitness)
+        if finite.any():
+            i = int(np.argmax(np.where(finite, fitness, -np.inf)))
+            if not fitness[i] <= self.best_fitness_:  # also true while best_fitness_ is nan
+                self.best_genome_, self.best_fitness_ = genomes[i].copy(), float(fitness[i])
+        self._update_archive(genomes, fitness, complexity)
+        with self._private_random():
+            if self.params["selection"] == "nsga2":
+                parents = self._nsga2_parents(genomes, fitness, complexity)
+            else:
+                parents = self._tournament_parents(genomes, fitness)
+        self.population_ = parents
+        self.generation_ += 1
+
+    def _complexity(self, genomes: np.ndarray) -> np.ndarray:
+        """Parameter counts; a genome that does not decode (non-finite genes) counts as the largest."""
+        try:
+            return self.space.complexity(genomes)
+        except ValueError:
+            out = np.empty(len(genomes), dtype=np.int64)
+            for i, genome in enumerate(genomes):
+                try:
+                    out[i] = self.space.complexity(genome[None])[0]
+                except ValueError:
+                    out[i] = self.space.n_params
+            return out
+
+    def _tournament_parents(self, genomes: np.ndarray, fitness: np.ndarray) -> np.ndarray:
+        """Elites unchanged, then mutated tournament winners."""
+        finite = np.flatnonzero(np.isfinite(fitness))
+        # Best first; ties keep population order (stable sort).
+        ranked = finite[np.argsort(-fitness[finite], kind="stable")]
+        elites = ranked[: self.params["elite"]]
+        individuals = [_Individual(i, _fitness(_MaxFitness, (f,))) for i, f in enumerate(fitness.tolist())]
+        winners = tools.selTournament(individuals, self.population - len(elites), tournsize=self.params["tournament_size"])
+        children = genomes[[w.index for w in winners]].copy()
+        for child in children:
+            self._mutate(child)
+        return np.concatenate([genomes[elites], children]) if len(elites) else children
+
+    def _nsga2_parents(self, genomes: np.ndarray, fitness: np.ndarray, complexity: np.ndarray) -> np.ndarray:
+        """NSGA-II survival over last survivors + this population, then mutated binary-tournament winners."""
+        pool_genomes = np.concatenate([self.parents_, genomes])
+        pool_fitness = np.concatenate([self.parents_fitness_, fitness])
+        pool_complexity = np.concatenate([self.parents_complexity_, complexity])
+        individuals = [
+            _Individual(i, _fitness(_FitnessComplexity, (f, float(c))))
+            for i, (f, c) in enumerate(zip(pool_fitness.tolist(), pool_complexity.tolist()))
+        ]
+        finite = [ind for ind in individuals if math.isfinite(ind.fitness.values[0])]
+        failed = [ind for ind in individuals if not math.isfinite(ind.fitness.values[0])]
+        if len(finite) >= self.population:
+            survivors = tools.selNSGA2(finite, self.population)
+            failed_survivors: list[_Individual] = []
+        else:
+            survivors, failed_survivors = finite, failed[: self.population - len(finite)]
+        # Front rank and crowding distance of each survivor, for the mating tournament.
+        rank: dict[int, float] = {}
+        crowding: dict[int, float] = {}
+        if survivors:
+            for r, front in enumerate(tools.sortNondominated(survivors, len(survivors))):
+                tools.emo.assignCrowdingDist(front)
+                for ind in front:
+                    rank[ind.index] = r
+                    crowding[ind.index] = ind.fitness.crowding_dist
+        for ind in failed_survivors:
+            rank[ind.index], crowding[ind.index] = math.inf, 0.0
+        chosen = [ind.index for ind in survivors + failed_survivors]
+        self.parents_ = pool_genomes[chosen].copy()
+        self.parents_fitness_ = pool_fitness[chosen].copy()
+        self.parents_complexity_ = pool_complexity[chosen].copy()
+
+        picks = []
+        for _ in range(self.population):
+            a, b = chosen[random.randrange(len(chosen))], chosen[random.randrange(len(chosen))]
+            better_a = (rank[a], -crowding[a]) <= (rank[b], -crowding[b])
+            picks.append(a if better_a else b)
+        children = pool_genomes[picks].copy()
+        for child in children:
+            self._mutate(child)
+        return children
+
+    # ------------------------------------------------------------------ mutation
+    def _canonical(self, genome: np.ndarray) -> None:
+        """Rewrite the architecture genes as the exact integers/flags they decode to (same network), in place."""
+        space = self.space
+        arch = space.architecture(genome[: space.n_arch_genes])
+        n_f, n_k, n_d = len(space.filter_choices), len(space.kernel_choices), len(space.dense_choices)
+        active = {slot for slot, *_ in arch.blocks}
+        for s in range(space.max_blocks):
+            g = genome[space.block_gene(s, "active") : space.block_gene(s, "pool") + 1]
+            g[0] = 1.0 if s in active else 0.0
+            g[1] = np.clip(np.rint(g[1]), 0, n_f - 1)
+            g[2] = np.clip(np.rint(g[2]), 0, n_k - 1)
+            g[3] = 1.0 if g[3] > 0.5 else 0.0
+        genome[space.dense_count_gene] = len(arch.hidden)
+        for p in range(space.max_dense):
+            i = space.dense_width_gene(p)
+            genome[i] = np.clip(np.rint(genome[i]), 0, n_d - 1)
+
+    def _step_index(self, value: float, n_choices: int) -> float:
+        """A neighbouring choice index (one step up or down, turned back at the ends)."""
+        if n_choices < 2:
+            return value
+        step = 1 if self.rng_.random() < 0.5 else -1
+        new = value + step
+        return float(value - step if new < 0 or new > n_choices - 1 else new)
+
+    def _mutate(self, genome: np.ndarray) -> None:
+        """Structural mutations, then (evolve_weights) the Gaussian weight mutation; in place, within the space's limits."""
+        space, p, rng = self.space, self.params, self.rng_
+        self._canonical(genome)
+        draws = rng.random(5)  # one draw per mutation kind, whatever happens
+        active_gene = [space.block_gene(s, "active") for s in range(space.max_blocks)]
+
+        def active_slots() -> list[int]:
+            return [s for s in range(space.max_blocks) if genome[active_gene[s]] > 0.5]
+
+        if draws[0] < p["p_add_block"]:
+            free = [s for s in range(space.max_blocks) if genome[active_gene[s]] <= 0.5]
+            if free:
+                s = int(free[rng.integers(len(free))])
+                genome[space.block_gene(s, "active")] = 1.0
+                genome[space.block_gene(s, "filters")] = rng.integers(len(space.filter_choices))
+                genome[space.block_gene(s, "kernel")] = rng.integers(len(space.kernel_choices))
+                genome[space.block_gene(s, "pool")] = rng.integers(2)
+                space.reinit_block(genome, s, rng)
+        if draws[1] < p["p_remove_block"]:
+            slots = active_slots()
+            if len(slots) >= 2:
+                genome[active_gene[slots[rng.integers(len(slots))]]] = 0.0
+        if draws[2] < p["p_resize"]:
+            slots = active_slots()
+            s = slots[rng.integers(len(slots))]
+            resize_filters = len(space.kernel_choices) < 2 or (len(space.filter_choices) >= 2 and rng.random() < 0.5)
+            if resize_filters:
+                i = space.block_gene(s, "filters")
+                genome[i] = self._step_index(genome[i], len(space.filter_choices))
+            else:
+                i = space.block_gene(s, "kernel")
+                others = [k for k in range(len(space.kernel_choices)) if k != int(genome[i])]
+                genome[i] = others[rng.integers(len(others))]
+        if draws[3] < p["p_pool"]:
+            slots = active_slots()
+            i = space.block_gene(slots[rng.integers(len(slots))], "pool")
+            genome[i] = 1.0 - genome[i]
+        if draws[4] < p["p_dense"] and space.max_dense > 0:
+            count = int(genome[space.dense_count_gene])
+            n_d = len(space.dense_choices)
+            ops = [op for op, ok in (("add", count < space.max_dense), ("remove", count > 0), ("resize", count > 0 and n_d > 1)) if ok]
+            op = ops[rng.integers(len(ops))]
+            if op == "add":
+                genome[space.dense_width_gene(count)] = rng.integers(n_d)
+                genome[space.dense_count_gene] = count + 1
+                space.reinit_dense(genome, count + 1, rng)  # the output layer moves to a fresh position
+            elif op == "remove":
+                genome[space.dense_count_gene] = count - 1
+            else:
+                i = space.dense_width_gene(int(rng.integers(count)))
+                genome[i] = self._step_index(genome[i], n_d)
+        if p["mode"] == "evolve_weights" and p["weight_sigma"] > 0 and p["weight_indpb"] > 0:
+            used = space.gather_indices(genome)
+            hit = used[rng.random(len(used)) < p["weight_indpb"]]
+            genome[hit] += p["weight_sigma"] * rng.standard_normal(len(hit))
+
+    @contextmanager
+    def _private_random(self) -> Iterator[None]:
+        """Run DEAP's selection on this strategy's own `random` state, then restore the caller's."""
+        caller_state = random.getstate()
+        random.setstate(self._py_state)
+        try:
+            yield
+        finally:
+            self._py_state = random.getstate()
+            random.setstate(caller_state)
+
+    # ------------------------------------------------------------------ Pareto archive
+    def _update_archive(self, genomes: np.ndarray, fitness: np.ndarray, complexity: np.ndarray) -> None:
+        all_genomes = np.concatenate([self.archive_, genomes])
+        all_fitness = np.concatenate([self.archive_fitness_, fitness])
+        all_complexity = np.concatenate([self.archive_complexity_, complexity])
+        keep = non_dominated(all_fitness, all_complexity)
+        if len(keep) > self.params["pareto_size"]:
+            # Thin by crowding distance (selNSGA2 on one front keeps its extremes); keep complexity order.
+            individuals = [_Individual(int(i), _fitness(_FitnessComplexity, (all_fitness[i], float(all_complexity[i])))) for i in keep]
+            with self._private_random():
+                chosen = tools.selNSGA2(individuals, self.params["pareto_size"])
+            keep = np.asarray(sorted((ind.index for ind in chosen), key=lambda i: (all_complexity[i], -all_fitness[i])), dtype=np.int64)
+        self.archive_ = all_genomes[keep].copy()
+        self.archive_fitness_ = all_fitness[keep].copy()
+        self.archive_complexity_ = all_complexity[keep].astype(np.int64)
+
+    def pareto_front(self) -> list[dict[str, Any]]:
+        """The Pareto archive by increasing complexity: ``{"genome", "fitness", "complexity"}`` per entry.
+
+        The non-dominated set (fitness maximised, complexity = decoded
+        parameter count minimised) of every genome evaluated so far with a
+        finite fitness, thinned to ``pareto_size`` entries by crowding distance.
+        """
+        return [
+            {"genome": g.copy(), "fitness": float(f), "complexity": int(c)}
+            for g, f, c in zip(self.archive_, self.archive_fitness_, self.archive_complexity_)
+        ]
+
+    # ------------------------------------------------------------------ results
+    def best(self) -> tuple[np.ndarray, float]:
+        """The genome with the best fitness evaluated so far (``init`` and ``nan`` before any finite fitness)."""
+        if self.best_genome_ is None:
+            return self.init.copy(), math.nan
+        return self.best_genome_.copy(), self.best_fitness_
+
+    def best_sample(self) -> tuple[np.ndarray, float]:
+        """The best evaluated genome (the same as :meth:`best`)."""
+        return self.best()
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        """Population to evaluate, random states, best genome, NSGA-II survivors, Pareto archive, generation."""
+        has_best = self.best_genome_ is not None
+        return {
+            "population": self.population_.copy(),
+            "py_random_state": _random_state_to_json(self._py_state),
+            "numpy_random_state": _bit_generator_state_to_json(self.rng_.bit_generator.state),
+            "generation": self.generation_,
+            "best_genome": self.best_genome_.copy() if has_best else np.zeros((0, self.n_params)),
+            "best_fitness": np.array([self.best_fitness_ if has_best else np.nan]),
+            "parents": self.parents_.copy(),
+            "parents_fitness": self.parents_fitness_.copy(),
+            "parents_complexity": self.parents_complexity_.copy(),
+            "archive": self.archive_.copy(),
+            "archive_fitness": self.archive_fitness_.copy(),
+            "archive_complexity": self.archive_complexity_.copy(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        population = np.asarray(state["population"], dtype=np.float64)
+        if population.shape != (self.population, self.n_params):
+            raise ValueError(f"cnn_arch: saved population has shape {population.shape}, expected ({self.population}, {self.n_params})")
+        self.population_ = population.copy()
+        self._py_state = _random_state_from_json(state["py_random_state"])
+        rng = np.random.default_rng()
+        rng.bit_generator.state = _bit_generator_state_from_json(state["numpy_random_state"])
+        self.rng_ = rng
+        self.generation_ = int(state["generation"])
+        best = np.asarray(state["best_genome"], dtype=np.float64)
+        if best.size:
+            self.best_genome_ = best.reshape(self.n_params).copy()
+            self.best_fitness_ = float(np.asarray(state["best_fitness"]).reshape(-1)[0])
+        else:
+            self.best_genome_, self.best_fitness_ = None, math.nan
+        self.parents_ = np.asarray(state["parents"], dtype=np.float64).reshape(-1, self.n_params).copy()
+        self.parents_fitness_ = np.asarray(state["parents_fitness"], dtype=np.float64).reshape(-1).copy()
+        self.parents_complexity_ = np.asarray(state["parents_complexity"], dtype=np.int64).reshape(-1).copy()
+        self.archive_ = np.asarray(state["archive"], dtype=np.float64).reshape(-1, self.n_params).copy()
+        self.archive_fitness_ = np.asarray(state["archive_fitness"], dtype=np.float64).reshape(-1).copy()
+        self.archive_complexity_ = np.asarray(state["archive_complexity"], dtype=np.int64).reshape(-1).copy()
+
+
+def _fitness(cls: type[base.Fitness], values: tuple) -> base.Fitness:
+    fitness = cls()
+    fitness.values = values
+    return fitness
+
+
+def _bit_generator_state_to_json(state: dict) -> dict:
+    """A NumPy bit generator's state (nested dicts of ints and strings) as JSON-able data."""
+    return {k: (_bit_generator_state_to_json(v) if isinstance(v, dict) else (int(v) if isinstance(v, (int, np.integer)) else v)) for k, v in state.items()}
+
+
+def _bit_generator_state_from_json(data: dict) -> dict:
+    """Inverse of :func:`_bit_generator_state_to_json` (JSON keeps Python ints exact)."""
+    return {k: (_bit_generator_state_from_json(v) if isinstance(v, dict) else v) for k, v in data.items()}
