@@ -23,12 +23,19 @@ Flat layout of one genome, ``n_params = 4 * (max_nodes + max_connections)``::
   ``in`` and ``out`` are node slot indices written as floats (exact small
   integers in float64); ``weight`` is the connection weight.
 
-The forward pass compiles a whole stack of genomes at once (the approach of
-TensorNEAT, Wang et al., 2024): one dense weight matrix ``(P, N, N)`` per
-population, a topological level per node and genome (longest path from the
-inputs), then one batched ``matmul`` per *level*, across the population and
-the batch of samples. There is no Python loop over individuals, samples or
-nodes; the loop runs over levels (the depth of the deepest network).
+The forward pass compiles a whole stack of genomes at once (in the manner of
+TensorNEAT, Wang et al., 2024): a topological level per node and genome
+(longest path from the inputs), the enabled connections of all genomes as
+index arrays grouped by the level of their target, then per *level* one
+gather of the source values, one multiply by the weights and one scatter-add
+(``np.bincount``), across the population and the batch of samples. There is
+no Python loop over individuals, samples or nodes; the loop runs over levels
+(the depth of the deepest network). The scatter-add sums each node's inputs in
+its own genome's slot order, so a genome's outputs are bit-identical whatever
+other genomes share the call (a dense per-level ``matmul`` over a
+population-wide padded width is not: BLAS rounds differently as that width
+changes with the chunk, which would break the evaluators' guarantee that
+chunking changes nothing).
 
 A cyclic graph is refused with ``ValueError`` (the strategies never create
 one; an evaluator then scores the offending genome alone as a failure).
@@ -75,6 +82,33 @@ _FUNCTIONS: dict[int, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
+#: Largest (connections x samples) block the forward pass materialises at once (32 MiB of float64).
+BLOCK_ELEMENTS = 1 << 22
+
+
+def _blocks(genome: np.ndarray, lo: int, hi: int, batch: int) -> list[tuple[int, int]]:
+    """Cut connections ``lo:hi`` (grouped by genome) into blocks of about BLOCK_ELEMENTS values, at genome boundaries.
+
+    A genome's connections stay in one block, so how a population is chunked
+    never changes the order in which a node's inputs are summed.
+    """
+    limit = max(1, BLOCK_ELEMENTS // max(batch, 1))
+    if hi <= lo:
+        return []
+    if hi - lo <= limit:
+        return [(lo, hi)]
+    first = lo + np.flatnonzero(np.r_[True, genome[lo + 1 : hi] != genome[lo : hi - 1]])
+    bounds = np.append(first, hi)  # where each genome's connections begin, then the end
+    blocks, begin = [], lo
+    while begin < hi:
+        end = int(bounds[np.searchsorted(bounds, begin + limit, side="right") - 1])
+        if end <= begin:  # one genome alone exceeds the limit: it still goes whole
+            end = int(bounds[np.searchsorted(bounds, begin, side="right")])
+        blocks.append((begin, end))
+        begin = end
+    return blocks
+
+
 def _activate(codes: np.ndarray, z: np.ndarray) -> np.ndarray:
     """Apply per-node activation ``codes`` (broadcastable to ``z``) element-wise."""
     present = np.unique(codes)
@@ -88,19 +122,26 @@ def _activate(codes: np.ndarray, z: np.ndarray) -> np.ndarray:
 
 @dataclass
 class CompiledPopulation:
-    """A stack of genomes compiled for evaluation (trimmed to the slots in use).
+    """A stack of P genomes compiled for evaluation, over the first N node slots (those in use).
 
-    ``weights[p, i, j]`` is the summed weight of the enabled connections i -> j
-    of genome p; ``level[p, j]`` the node's topological level (0 for inputs and
-    empty slots); ``depth`` the largest level.
+    ``level[p, j]`` is node j's topological level in genome p (0 for inputs and
+    empty slots, else 1 + the largest level of its sources); ``depth`` the
+    largest level. The enabled connections of all genomes are listed once
+    (``conn_genome``, ``conn_src``, ``conn_dst``, ``conn_weight``), sorted by
+    the level of their target, and within a level in genome then slot order;
+    ``level_starts[l]`` is where level l's connections begin.
     """
 
-    weights: np.ndarray  # (P, N, N)
-    bias: np.ndarray  # (P, N)
-    response: np.ndarray  # (P, N)
-    codes: np.ndarray  # (P, N) activation codes, outputs already set from the spec
     level: np.ndarray  # (P, N) int
     depth: int
+    bias: np.ndarray  # (P, N)
+    response: np.ndarray  # (P, N)
+    codes: np.ndarray  # (P, N) activation codes, output slots already set from the spec
+    conn_genome: np.ndarray  # (E,) int
+    conn_src: np.ndarray  # (E,) int
+    conn_dst: np.ndarray  # (E,) int
+    conn_weight: np.ndarray  # (E,)
+    level_starts: np.ndarray  # (depth + 2,) int
 
 
 @dataclass(frozen=True)
@@ -246,7 +287,7 @@ class NEATSpec:
 
     # ------------------------------------------------------------ compile / run
     def compile(self, params: np.ndarray) -> CompiledPopulation:
-        """Dense weights, levels and node data of a stack ``(P, n_params)``; ValueError on a bad or cyclic graph."""
+        """Levels, connection lists and node data of a stack ``(P, n_params)``; ValueError on a bad or cyclic graph."""
         params = np.asarray(params, dtype=np.float64)
         if params.ndim != 2 or params.shape[1] != self.n_params:
             raise ValueError(f"expected NEAT genomes of shape (P, {self.n_params}), got {params.shape}")
@@ -256,12 +297,8 @@ class NEATSpec:
         # Work on the slots some genome uses: most genomes are far below capacity.
         used_nodes = np.flatnonzero(exists.any(axis=0))
         N = max(int(used_nodes[-1]) + 1 if len(used_nodes) else 0, self.n_inputs + self.n_outputs)
-        enabled = conns[..., CONN_STATE] > 0.5
-        used_conns = np.flatnonzero(enabled.any(axis=0))
-        C = int(used_conns[-1]) + 1 if len(used_conns) else 0
         exists = exists[:, :N]
-        enabled = enabled[:, :C]
-        rows, cols = np.nonzero(enabled)
+        rows, cols = np.nonzero(conns[..., CONN_STATE] > 0.5)  # genome-major, then slot order
         src_f = conns[rows, cols, CONN_IN]
         dst_f = conns[rows, cols, CONN_OUT]
         src = src_f.astype(np.int64)
@@ -274,22 +311,22 @@ class NEATSpec:
             raise ValueError(
                 f"NEAT genome(s) {who}: an enabled connection names an empty or out-of-range node slot, or ends in an input"
             )
-        flat_index = (rows * N + src) * N + dst
-        weights = np.bincount(flat_index, weights=conns[rows, cols, CONN_WEIGHT], minlength=P * N * N).reshape(P, N, N)
-        adjacency = np.bincount(flat_index, minlength=P * N * N).reshape(P, N, N) > 0
-        # Longest path from the inputs: every non-input node is at least level 1.
+        # Longest path from the inputs (every other existing node is at least level 1), by relaxation.
         base = np.zeros((P, N), dtype=np.int64)
         base[:, self.n_inputs :] = exists[:, self.n_inputs :]
         level = base
         for _ in range(N + 1):
-            reached = np.where(adjacency, level[:, :, None] + 1, 0).max(axis=1) if N else base
-            new = np.maximum(reached, base)
+            new = base.copy()
+            np.maximum.at(new, (rows, dst), level[rows, src] + 1)
             if np.array_equal(new, level):
                 break
             level = new
         else:
             cyclic = sorted(set(np.nonzero((level > N).any(axis=1))[0].tolist()))[:5]
             raise ValueError(f"NEAT genome(s) {cyclic or '?'}: the enabled connections form a cycle; only feedforward graphs run")
+        depth = int(level.max()) if level.size else 0
+        conn_level = level[rows, dst]
+        by_level = np.argsort(conn_level, kind="stable")  # stable: genome and slot order kept within a level
         codes = nodes[:, :N, NODE_ACTIVATION].astype(np.int64)
         out_slice = slice(self.n_inputs, self.n_inputs + self.n_outputs)
         out_name = self.output_activation
@@ -300,32 +337,50 @@ class NEATSpec:
         if len(unknown):
             raise ValueError(f"NEAT genome: unknown activation code(s) {unknown.tolist()}; known: {ACTIVATION_CODES}")
         return CompiledPopulation(
-            weights=weights,
+            level=level,
+            depth=depth,
             bias=nodes[:, :N, NODE_BIAS],
             response=nodes[:, :N, NODE_RESPONSE],
             codes=codes,
-            level=level,
-            depth=int(level.max()) if level.size else 0,
+            conn_genome=rows[by_level],
+            conn_src=src[by_level],
+            conn_dst=dst[by_level],
+            conn_weight=conns[rows, cols, CONN_WEIGHT][by_level],
+            level_starts=np.searchsorted(conn_level[by_level], np.arange(depth + 2)),
         )
 
     def forward(self, params: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """Outputs ``(P, B, n_out)`` for genomes ``(P, n_params)`` and inputs ``(B, n_in)`` or ``(P, B, n_in)``."""
+        """Outputs ``(P, B, n_out)`` for genomes ``(P, n_params)`` and inputs ``(B, n_in)`` or ``(P, B, n_in)``.
+
+        Level by level, one gather of source values, one multiply and one
+        scatter-add (``np.bincount``) over the whole population and batch. Each
+        node's inputs are summed in its genome's connection-slot order, so a
+        genome's outputs do not depend on which other genomes share the call:
+        any chunking of a population gives bit-identical results.
+        """
         x = np.asarray(x, dtype=np.float64)
         if x.shape[-1] != self.n_inputs or x.ndim not in (2, 3):
             raise ValueError(f"expected inputs (B, {self.n_inputs}) or (P, B, {self.n_inputs}), got shape {x.shape}")
         net = self.compile(params)
         P, N = net.level.shape
         B = x.shape[-2]
-        values = np.zeros((P, B, N))
-        values[:, :, : self.n_inputs] = x
+        values = np.zeros((P, N, B))  # node-major: a source's batch of values is one contiguous row
+        values[:, : self.n_inputs, :] = np.swapaxes(x, -1, -2)
+        batch = np.arange(B)
+        position = np.full((P, N), -1, dtype=np.int64)
         for lvl in range(1, net.depth + 1):
-            # One batched matmul per level, restricted to the nodes some genome has at this level.
-            cols = np.flatnonzero((net.level == lvl).any(axis=0))
-            z = np.matmul(values, net.weights[:, :, cols])
-            z = net.bias[:, None, cols] + net.response[:, None, cols] * z
-            active = _activate(net.codes[:, None, cols], z)
-            values[:, :, cols] = np.where((net.level[:, cols] == lvl)[:, None, :], active, values[:, :, cols])
-        out = values[:, :, self.n_inputs : self.n_inputs + self.n_outputs]
+            node_genome, node_slot = np.nonzero(net.level == lvl)
+            position[node_genome, node_slot] = np.arange(len(node_genome))
+            total = np.zeros(len(node_genome) * B)
+            for lo, hi in _blocks(net.conn_genome, int(net.level_starts[lvl]), int(net.level_starts[lvl + 1]), B):
+                g, src, dst = net.conn_genome[lo:hi], net.conn_src[lo:hi], net.conn_dst[lo:hi]
+                contributions = net.conn_weight[lo:hi, None] * values[g, src, :]
+                target = (position[g, dst][:, None] * B + batch).ravel()
+                # bincount adds in input order: each node's inputs in its genome's slot order.
+                total += np.bincount(target, weights=contributions.ravel(), minlength=len(total))
+            z = net.bias[node_genome, node_slot, None] + net.response[node_genome, node_slot, None] * total.reshape(-1, B)
+            values[node_genome, node_slot, :] = _activate(net.codes[node_genome, node_slot, None], z)
+        out = np.swapaxes(values[:, self.n_inputs : self.n_inputs + self.n_outputs, :], 1, 2)
         return _softmax(out) if self.output_activation == "softmax" else out
 
     def predict(self, params: np.ndarray, x: np.ndarray) -> np.ndarray:

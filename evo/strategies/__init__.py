@@ -1,7 +1,9 @@
 """Evolution strategies behind one ask/tell interface, and the registry that names them.
 
 Adding a strategy is adding a module with a :class:`Strategy` subclass and one
-line in :data:`STRATEGIES`; the tests run over every entry of the registry.
+line in a registry. :data:`VECTOR_STRATEGIES` work on any flat genome (the
+shared tests run over all of them); :data:`TOPOLOGY_STRATEGIES` evolve a
+network's structure and need its spec's parameters (``n_inputs``, ``space``...).
 """
 
 from __future__ import annotations
@@ -14,16 +16,21 @@ from evo.strategies.base import Strategy
 from evo.strategies.cmaes import CMAES
 from evo.strategies.cnn_arch import ArchitectureSearch
 from evo.strategies.ga import GeneticAlgorithm
+from evo.strategies.neat import NEAT
 from evo.strategies.openai_es import OpenAIES
 from evo.strategies.snes import SNES
 
-STRATEGIES: dict[str, type[Strategy]] = {
+VECTOR_STRATEGIES: dict[str, type[Strategy]] = {
     GeneticAlgorithm.name: GeneticAlgorithm,
     CMAES.name: CMAES,
     SNES.name: SNES,
     OpenAIES.name: OpenAIES,
+}
+TOPOLOGY_STRATEGIES: dict[str, type[Strategy]] = {
+    NEAT.name: NEAT,
     ArchitectureSearch.name: ArchitectureSearch,
 }
+STRATEGIES: dict[str, type[Strategy]] = {**VECTOR_STRATEGIES, **TOPOLOGY_STRATEGIES}
 
 
 def make_strategy(name: str, n_params: int, population: int, seed: int, init: np.ndarray, **params: Any) -> Strategy:
@@ -35,4 +42,16 @@ def make_strategy(name: str, n_params: int, population: int, seed: int, init: np
     return cls(n_params, population, seed, init, **params)
 
 
-__all__ = ["CMAES", "OpenAIES", "SNES", "STRATEGIES", "GeneticAlgorithm", "Strategy", "make_strategy"]
+__all__ = [
+    "CMAES",
+    "NEAT",
+    "OpenAIES",
+    "SNES",
+    "STRATEGIES",
+    "TOPOLOGY_STRATEGIES",
+    "VECTOR_STRATEGIES",
+    "ArchitectureSearch",
+    "GeneticAlgorithm",
+    "Strategy",
+    "make_strategy",
+]

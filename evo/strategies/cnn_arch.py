@@ -35,19 +35,25 @@ Selection:
 * ``"nsga2"``: NSGA-II (Deb et al., 2002, "A Fast and Elitist Multiobjective
   Genetic Algorithm: NSGA-II", IEEE TEC 6(2)) on two objectives, maximise the
   fitness and minimise the complexity (parameter count of the decoded CNN,
-  computed here from the genome, so the task need not know it). Parents and
-  offspring compete in DEAP's ``selNSGA2`` (mu + lambda); only offspring are
-  asked for evaluation; mating is a binary tournament on (front rank,
-  crowding distance). Failed evaluations (``-inf``) survive only when there
-  are not enough finite ones.
+  computed here from the genome, so the task need not know it). DEAP's
+  ``selNSGA2`` (non-dominated sorting, then crowding distance) keeps the best
+  half of the evaluated population; the survivors are asked again next
+  generation alongside as many offspring, mutated winners of binary
+  tournaments on (front rank, crowding distance). That is NSGA-II's
+  (mu + lambda) survival with mu = lambda = population / 2, except that the
+  survivors are *re-evaluated* every generation: every comparison then uses
+  fitness measured under the same conditions (this generation's minibatch,
+  fresh training seeds), so a lucky evaluation of a noisy fitness cannot keep
+  an individual alive on its own. Failed evaluations (``-inf``) survive only
+  when there are not enough finite ones.
 
 Whatever the selection, the strategy keeps a Pareto archive
 (:meth:`ArchitectureSearch.pareto_front`): the non-dominated set (fitness up,
 complexity down) of *every genome evaluated so far* with a finite fitness,
-at most ``pareto_size`` entries (thinned by crowding distance, the extremes
-kept). A genome evaluated several times (an elite, or noisy fitness) enters
-with each evaluation and the best one stays. :meth:`best` is the genome with
-the best fitness ever evaluated.
+at most ``pareto_size`` entries (thinned by crowding distance, the fittest
+always kept). A genome evaluated again (an elite, a survivor) is archived with
+its *latest* evaluation. :meth:`best` is the archive's fittest genome: the best
+fitness evaluated so far, by each genome's latest evaluation.
 
 DEAP stays inside this module (private individual and fitness classes,
 nothing registered in ``deap.creator``). Random state: a private
@@ -149,6 +155,8 @@ class ArchitectureSearch(Strategy):
     """Evolution of CNN architectures (and weights) over :class:`CNNSearchSpace` genomes; tournament or NSGA-II."""
 
     name = "cnn_arch"
+    #: The keyword through which the run loop must pass its network spec (the CNNSearchSpace).
+    network_argument = "space"
 
     def __init__(
         self,
@@ -177,18 +185,20 @@ class ArchitectureSearch(Strategy):
                 f"cnn_arch: unknown parameter(s) {sorted(unknown)}; allowed: space, mode, selection, tournament_size, elite, "
                 "p_add_block, p_remove_block, p_resize, p_pool, p_dense, weight_sigma, weight_indpb, pareto_size"
             )
-        if isinstance(space, dict):
-            space = CNNSearchSpace.from_description(space)
-        if not isinstance(space, CNNSearchSpace):
-            raise ValueError(f"cnn_arch: space must be a networks.cnn_search.CNNSearchSpace (the network spec), got {space!r}")
         n_params = _integer("n_params", n_params, 1)
         population = _integer("population", population, 2)
         seed = _integer("seed", seed, 0)
-        if n_params != space.n_params:
-            raise ValueError(f"cnn_arch: n_params = {n_params} does not match the search space's genome length {space.n_params}")
         init = np.asarray(init, dtype=np.float64)
         if init.shape != (n_params,) or not np.all(np.isfinite(init)):
             raise ValueError(f"cnn_arch: init must be a finite array of shape ({n_params},), got shape {init.shape}")
+        if isinstance(space, dict):
+            space = CNNSearchSpace.from_description(space)
+        if not isinstance(space, CNNSearchSpace):
+            raise ValueError(
+                f"cnn_arch: space must be the run's network spec, a networks.cnn_search.CNNSearchSpace (or its describe() dict), got {space!r}"
+            )
+        if n_params != space.n_params:
+            raise ValueError(f"cnn_arch: n_params = {n_params} does not match the search space's genome length {space.n_params}")
         if mode not in MODES:
             raise ValueError(f"cnn_arch: mode must be one of {list(MODES)}, got {mode!r}")
         if selection not in SELECTIONS:
@@ -221,13 +231,7 @@ class ArchitectureSearch(Strategy):
         self.population_: np.ndarray = first
         self._py_state: tuple = random.Random(self.seed).getstate()
         self.generation_ = 0
-        self.best_genome_: np.ndarray | None = None
-        self.best_fitness_ = math.nan
-        # NSGA-II survivors (the parents of the next offspring) with their objectives.
-        self.parents_ = np.zeros((0, n_params))
-        self.parents_fitness_ = np.zeros(0)
-        self.parents_complexity_ = np.zeros(0, dtype=np.int64)
-        # Pareto archive over everything evaluated.
+        # Pareto archive over everything evaluated (each genome with its latest evaluation).
         self.archive_ = np.zeros((0, n_params))
         self.archive_fitness_ = np.zeros(0)
         self.archive_complexity_ = np.zeros(0, dtype=np.int64)
@@ -248,11 +252,6 @@ class ArchitectureSearch(Strategy):
             )
         fitness = np.where(np.isnan(fitness), -np.inf, fitness)  # a failed evaluation is simply the worst
         complexity = self._complexity(genomes)
-        finite = np.isfinite(fitness)
-        if finite.any():
-            i = int(np.argmax(np.where(finite, fitness, -np.inf)))
-            if not fitness[i] <= self.best_fitness_:  # also true while best_fitness_ is nan
-                self.best_genome_, self.best_fitness_ = genomes[i].copy(), float(fitness[i])
         self._update_archive(genomes, fitness, complexity)
         with self._private_random():
             if self.params["selection"] == "nsga2":
@@ -289,21 +288,19 @@ class ArchitectureSearch(Strategy):
         return np.concatenate([genomes[elites], children]) if len(elites) else children
 
     def _nsga2_parents(self, genomes: np.ndarray, fitness: np.ndarray, complexity: np.ndarray) -> np.ndarray:
-        """NSGA-II survival over last survivors + this population, then mutated binary-tournament winners."""
-        pool_genomes = np.concatenate([self.parents_, genomes])
-        pool_fitness = np.concatenate([self.parents_fitness_, fitness])
-        pool_complexity = np.concatenate([self.parents_complexity_, complexity])
+        """NSGA-II survival of half the evaluated population, then mutated binary-tournament winners fill the rest."""
+        n_survivors = self.population // 2
         individuals = [
             _Individual(i, _fitness(_FitnessComplexity, (f, float(c))))
-            for i, (f, c) in enumerate(zip(pool_fitness.tolist(), pool_complexity.tolist()))
+            for i, (f, c) in enumerate(zip(fitness.tolist(), complexity.tolist()))
         ]
         finite = [ind for ind in individuals if math.isfinite(ind.fitness.values[0])]
         failed = [ind for ind in individuals if not math.isfinite(ind.fitness.values[0])]
-        if len(finite) >= self.population:
-            survivors = tools.selNSGA2(finite, self.population)
+        if len(finite) >= n_survivors:
+            survivors = tools.selNSGA2(finite, n_survivors)
             failed_survivors: list[_Individual] = []
         else:
-            survivors, failed_survivors = finite, failed[: self.population - len(finite)]
+            survivors, failed_survivors = finite, failed[: n_survivors - len(finite)]
         # Front rank and crowding distance of each survivor, for the mating tournament.
         rank: dict[int, float] = {}
         crowding: dict[int, float] = {}
@@ -316,19 +313,16 @@ class ArchitectureSearch(Strategy):
         for ind in failed_survivors:
             rank[ind.index], crowding[ind.index] = math.inf, 0.0
         chosen = [ind.index for ind in survivors + failed_survivors]
-        self.parents_ = pool_genomes[chosen].copy()
-        self.parents_fitness_ = pool_fitness[chosen].copy()
-        self.parents_complexity_ = pool_complexity[chosen].copy()
 
         picks = []
-        for _ in range(self.population):
+        for _ in range(self.population - len(chosen)):
             a, b = chosen[random.randrange(len(chosen))], chosen[random.randrange(len(chosen))]
             better_a = (rank[a], -crowding[a]) <= (rank[b], -crowding[b])
             picks.append(a if better_a else b)
-        children = pool_genomes[picks].copy()
+        children = genomes[picks].copy()
         for child in children:
             self._mutate(child)
-        return children
+        return np.concatenate([genomes[chosen], children])
 
     # ------------------------------------------------------------------ mutation
     def _canonical(self, genome: np.ndarray) -> None:
@@ -426,16 +420,25 @@ class ArchitectureSearch(Strategy):
 
     # ------------------------------------------------------------------ Pareto archive
     def _update_archive(self, genomes: np.ndarray, fitness: np.ndarray, complexity: np.ndarray) -> None:
-        all_genomes = np.concatenate([self.archive_, genomes])
-        all_fitness = np.concatenate([self.archive_fitness_, fitness])
-        all_complexity = np.concatenate([self.archive_complexity_, complexity])
+        """Merge this generation's evaluations into the archive and keep its non-dominated points.
+
+        An archived genome evaluated again (an elite or a survivor) takes its
+        latest fitness: with a noisy fitness (minibatches, training seeds) a
+        lucky evaluation does not stay on the front forever.
+        """
+        latest = {g.tobytes(): i for i, g in enumerate(genomes)}
+        stale = np.array([g.tobytes() in latest for g in self.archive_], dtype=bool).reshape(-1)
+        all_genomes = np.concatenate([self.archive_[~stale], genomes])
+        all_fitness = np.concatenate([self.archive_fitness_[~stale], fitness])
+        all_complexity = np.concatenate([self.archive_complexity_[~stale], complexity])
         keep = non_dominated(all_fitness, all_complexity)
         if len(keep) > self.params["pareto_size"]:
-            # Thin by crowding distance (selNSGA2 on one front keeps its extremes); keep complexity order.
-            individuals = [_Individual(int(i), _fitness(_FitnessComplexity, (all_fitness[i], float(all_complexity[i])))) for i in keep]
+            # Thin by crowding distance (selNSGA2 on one front prefers its extremes); the fittest point always stays.
+            fittest, rest = keep[-1], keep[:-1]
+            individuals = [_Individual(int(i), _fitness(_FitnessComplexity, (all_fitness[i], float(all_complexity[i])))) for i in rest]
             with self._private_random():
-                chosen = tools.selNSGA2(individuals, self.params["pareto_size"])
-            keep = np.asarray(sorted((ind.index for ind in chosen), key=lambda i: (all_complexity[i], -all_fitness[i])), dtype=np.int64)
+                chosen = [ind.index for ind in tools.selNSGA2(individuals, self.params["pareto_size"] - 1)]
+            keep = np.asarray(sorted(chosen + [int(fittest)], key=lambda i: (all_complexity[i], -all_fitness[i])), dtype=np.int64)
         self.archive_ = all_genomes[keep].copy()
         self.archive_fitness_ = all_fitness[keep].copy()
         self.archive_complexity_ = all_complexity[keep].astype(np.int64)
@@ -454,10 +457,12 @@ class ArchitectureSearch(Strategy):
 
     # ------------------------------------------------------------------ results
     def best(self) -> tuple[np.ndarray, float]:
-        """The genome with the best fitness evaluated so far (``init`` and ``nan`` before any finite fitness)."""
-        if self.best_genome_ is None:
+        """The fittest genome of the Pareto archive, i.e. the best fitness evaluated so far (each genome's latest
+        evaluation); ``init`` and ``nan`` before any finite fitness."""
+        if len(self.archive_) == 0:
             return self.init.copy(), math.nan
-        return self.best_genome_.copy(), self.best_fitness_
+        i = int(np.argmax(self.archive_fitness_))  # the most complex archive entry: fitness rises along the front
+        return self.archive_[i].copy(), float(self.archive_fitness_[i])
 
     def best_sample(self) -> tuple[np.ndarray, float]:
         """The best evaluated genome (the same as :meth:`best`)."""
@@ -465,18 +470,12 @@ class ArchitectureSearch(Strategy):
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
-        """Population to evaluate, random states, best genome, NSGA-II survivors, Pareto archive, generation."""
-        has_best = self.best_genome_ is not None
+        """Population to evaluate, random states, Pareto archive (which holds the best genome), generation."""
         return {
             "population": self.population_.copy(),
             "py_random_state": _random_state_to_json(self._py_state),
             "numpy_random_state": _bit_generator_state_to_json(self.rng_.bit_generator.state),
             "generation": self.generation_,
-            "best_genome": self.best_genome_.copy() if has_best else np.zeros((0, self.n_params)),
-            "best_fitness": np.array([self.best_fitness_ if has_best else np.nan]),
-            "parents": self.parents_.copy(),
-            "parents_fitness": self.parents_fitness_.copy(),
-            "parents_complexity": self.parents_complexity_.copy(),
             "archive": self.archive_.copy(),
             "archive_fitness": self.archive_fitness_.copy(),
             "archive_complexity": self.archive_complexity_.copy(),
@@ -493,15 +492,6 @@ class ArchitectureSearch(Strategy):
         rng.bit_generator.state = _bit_generator_state_from_json(state["numpy_random_state"])
         self.rng_ = rng
         self.generation_ = int(state["generation"])
-        best = np.asarray(state["best_genome"], dtype=np.float64)
-        if best.size:
-            self.best_genome_ = best.reshape(self.n_params).copy()
-            self.best_fitness_ = float(np.asarray(state["best_fitness"]).reshape(-1)[0])
-        else:
-            self.best_genome_, self.best_fitness_ = None, math.nan
-        self.parents_ = np.asarray(state["parents"], dtype=np.float64).reshape(-1, self.n_params).copy()
-        self.parents_fitness_ = np.asarray(state["parents_fitness"], dtype=np.float64).reshape(-1).copy()
-        self.parents_complexity_ = np.asarray(state["parents_complexity"], dtype=np.int64).reshape(-1).copy()
         self.archive_ = np.asarray(state["archive"], dtype=np.float64).reshape(-1, self.n_params).copy()
         self.archive_fitness_ = np.asarray(state["archive_fitness"], dtype=np.float64).reshape(-1).copy()
         self.archive_complexity_ = np.asarray(state["archive_complexity"], dtype=np.int64).reshape(-1).copy()
