@@ -115,15 +115,30 @@ def build_network(config: RunConfig, task):
         return ESNGenome(task, config)
     if n.type == "esn":
         raise ConfigError(f"config error: network.type = 'esn': needs task.type = 'timeseries', not {config.task.type!r}")
-    if n.type == "cnn":
-        shape = n.input_shape or getattr(task, "input_shape", None)
-        if shape is None:
-            raise ConfigError(
-                f"config error: network.input_shape: task {task.name!r} has flat features; give input_shape = [C, H, W] "
-                "or use an image task (digits, mnist, an .npz with N x C x H x W images)"
+    if n.type == "neat":
+        from networks.neat import NEATSpec
+
+        try:
+            return NEATSpec(
+                task.n_inputs, task.n_outputs, max_nodes=n.max_nodes, max_connections=n.max_connections,
+                output_activation=n.output_activation or task.output_activation, hidden_activation=n.hidden_activation,
             )
-        if int(np.prod(shape)) != task.n_inputs:
-            raise ConfigError(f"config error: network.input_shape = {list(shape)}: holds {int(np.prod(shape))} values, the task's samples have {task.n_inputs}")
+        except ValueError as exc:
+            raise ConfigError(f"config error: network: {exc}") from None
+    if n.type == "cnn_search":
+        from networks.cnn_search import CNNSearchSpace
+
+        shape = _image_shape(n, task)
+        try:
+            return CNNSearchSpace(
+                tuple(shape), task.n_outputs, max_blocks=n.max_blocks, filter_choices=tuple(n.filter_choices),
+                kernel_choices=tuple(n.kernel_choices), max_dense=n.max_dense, dense_choices=tuple(n.dense_choices),
+                activation=n.activation, output_activation=n.output_activation or task.output_activation,
+            )
+        except ValueError as exc:
+            raise ConfigError(f"config error: network: {exc}") from None
+    if n.type == "cnn":
+        shape = _image_shape(n, task)
         try:
             return CNN(
                 input_shape=tuple(shape),
@@ -142,6 +157,19 @@ def build_network(config: RunConfig, task):
     )
 
 
+def _image_shape(n, task) -> tuple[int, int, int]:
+    """The (C, H, W) a convolutional network reads: the config's, else the task's images."""
+    shape = n.input_shape or getattr(task, "input_shape", None)
+    if shape is None:
+        raise ConfigError(
+            f"config error: network.input_shape: task {task.name!r} has flat features; give input_shape = [C, H, W] "
+            "or use an image task (digits, mnist, an .npz with N x C x H x W images)"
+        )
+    if int(np.prod(shape)) != task.n_inputs:
+        raise ConfigError(f"config error: network.input_shape = {list(shape)}: holds {int(np.prod(shape))} values, the task's samples have {task.n_inputs}")
+    return tuple(int(v) for v in shape)  # type: ignore[return-value]
+
+
 def initial_genome(config: RunConfig, network: MLP) -> np.ndarray:
     """The starting genome: the network's He/Glorot init times ``init_scale``, seeded by the run."""
     if isinstance(network, ESNGenome):
@@ -154,14 +182,23 @@ def build_strategy(config: RunConfig, network: MLP):
     """The strategy the config names, over the network's flat parameter vector."""
     from evo.strategies import make_strategy
 
+    params = config.strategy_params()
+    init = initial_genome(config, network)
+    if config.strategy.type == "neat":
+        params.update(
+            n_inputs=network.n_inputs, n_outputs=network.n_outputs, max_nodes=network.max_nodes,
+            max_connections=network.max_connections, hidden_activation=network.hidden_activation,
+        )
+    elif config.strategy.type == "cnn_arch":
+        params["space"] = network
     try:
         return make_strategy(
             config.strategy.type,
             n_params=network.n_params,
             population=config.strategy.population,
             seed=stream_seed(config.seed, STREAM_STRATEGY),
-            init=initial_genome(config, network),
-            **config.strategy_params(),
+            init=init,
+            **params,
         )
     except ValueError as exc:
         raise ConfigError(f"config error: strategy: {exc}") from None

@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from networks.activations import OUTPUT_ACTIVATIONS, activation_names
 
@@ -84,7 +84,35 @@ class ESNConfig(_Section):
     seed: Annotated[int, Field(ge=0)] = 0
 
 
-NetworkConfig = Annotated[Union[MLPConfig, CNNConfig, ESNConfig], Field(discriminator="type")]
+class NEATNetworkConfig(_Section):
+    """A NEAT graph: nodes and connections evolve (use with ``strategy.type = "neat"``).
+
+    Genomes are padded to ``max_nodes`` node slots and ``max_connections``
+    connection slots; growth past them is simply not made.
+    """
+
+    type: Literal["neat"]
+    max_nodes: Annotated[int, Field(ge=2, le=4096)] = 64
+    max_connections: Annotated[int, Field(ge=1, le=65536)] = 256
+    hidden_activation: HiddenActivation = "tanh"
+    output_activation: OutputActivation | None = None
+
+
+class CNNSearchConfig(_Section):
+    """A CNN architecture search space (use with ``strategy.type = "cnn_arch"``)."""
+
+    type: Literal["cnn_search"]
+    input_shape: tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]] | None = None
+    max_blocks: Annotated[int, Field(ge=1, le=8)] = 3
+    filter_choices: list[Annotated[int, Field(ge=1, le=1024)]] = Field(default_factory=lambda: [4, 8, 16, 32], min_length=1)
+    kernel_choices: list[Annotated[int, Field(ge=1, le=15)]] = Field(default_factory=lambda: [3, 5], min_length=1)
+    max_dense: Annotated[int, Field(ge=0, le=4)] = 2
+    dense_choices: list[Annotated[int, Field(ge=1, le=4096)]] = Field(default_factory=lambda: [16, 32, 64], min_length=1)
+    activation: HiddenActivation = "relu"
+    output_activation: OutputActivation | None = None
+
+
+NetworkConfig = Annotated[Union[MLPConfig, CNNConfig, ESNConfig, NEATNetworkConfig, CNNSearchConfig], Field(discriminator="type")]
 
 
 # -------------------------------------------------------------------- tasks
@@ -228,8 +256,55 @@ class OpenAIESConfig(_Section):
     weight_decay: Annotated[float, Field(ge=0.0)] | None = None
 
 
+class NEATConfig(_Section):
+    """NEAT (Stanley & Miikkulainen 2002); unset values take the strategy's defaults."""
+
+    type: Literal["neat"]
+    population: Annotated[int, Field(ge=2, le=1_000_000)] = 150
+    selection: Literal["speciation", "nsga2"] | None = None
+    c1: Annotated[float, Field(ge=0.0)] | None = None
+    c2: Annotated[float, Field(ge=0.0)] | None = None
+    c3: Annotated[float, Field(ge=0.0)] | None = None
+    compatibility_threshold: Positive | None = None
+    target_species: Annotated[int, Field(ge=1)] | None = None
+    stagnation: Annotated[int, Field(ge=1)] | None = None
+    elitism: Annotated[int, Field(ge=0)] | None = None
+    survival_threshold: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
+    crossover_prob: Probability | None = None
+    weight_mutation_prob: Probability | None = None
+    weight_sigma: Positive | None = None
+    add_connection_prob: Probability | None = None
+    add_node_prob: Probability | None = None
+    toggle_prob: Probability | None = None
+    response: Positive | None = None
+
+
+class ArchitectureSearchConfig(_Section):
+    """CNN architecture search: blocks, filters, kernels, pooling and dense widths evolve."""
+
+    type: Literal["cnn_arch"]
+    population: Annotated[int, Field(ge=2, le=1_000_000)] = 20
+    #: evolve the weights with the architecture, or train them by backprop inside the fitness
+    mode: Literal["evolve_weights", "train_weights"] | None = None
+    selection: Literal["tournament", "nsga2"] | None = None
+    tournament_size: Annotated[int, Field(ge=1)] | None = None
+    elite: Annotated[int, Field(ge=0)] | None = None
+    p_add_block: Probability | None = None
+    p_remove_block: Probability | None = None
+    p_resize: Probability | None = None
+    p_pool: Probability | None = None
+    p_dense: Probability | None = None
+    weight_sigma: Positive | None = None
+    weight_indpb: Probability | None = None
+    #: train_weights mode: backprop budget inside each fitness evaluation
+    train_epochs: Annotated[int, Field(ge=1, le=1000)] = 2
+    train_batch_size: Annotated[int, Field(ge=1)] = 64
+    train_lr: Positive = 0.003
+    train_max_samples: Annotated[int, Field(ge=10)] | None = None
+
+
 StrategyConfig = Annotated[
-    Union[GAConfig, CMAESConfig, SNESConfig, OpenAIESConfig],
+    Union[GAConfig, CMAESConfig, SNESConfig, OpenAIESConfig, NEATConfig, ArchitectureSearchConfig],
     Field(discriminator="type"),
 ]
 
@@ -290,7 +365,21 @@ class RunConfig(_Section):
 
     def strategy_params(self) -> dict[str, Any]:
         """The strategy's own parameters that the config sets (others keep their defaults)."""
-        return self.strategy.model_dump(exclude={"type", "population"}, exclude_none=True)
+        return self.strategy.model_dump(
+            exclude={"type", "population", "train_epochs", "train_batch_size", "train_lr", "train_max_samples"}, exclude_none=True
+        )
+
+    @model_validator(mode="after")
+    def _pairings(self) -> "RunConfig":
+        """Topology strategies and their networks go together."""
+        pairs = {"neat": "neat", "cnn_arch": "cnn_search"}
+        for strategy, network in pairs.items():
+            if (self.strategy.type == strategy) != (self.network.type == network):
+                raise ValueError(
+                    f"strategy.type = {self.strategy.type!r} with network.type = {self.network.type!r}: "
+                    f"strategy {strategy!r} needs network.type = {network!r} and that network needs that strategy"
+                )
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of every resolved value (None dropped, so it writes as TOML)."""
@@ -344,6 +433,10 @@ def format_validation_error(error: ValidationError) -> str:
             line = f"config error: {field} = {value!r}: unknown key; allowed keys here: {', '.join(allowed)}"
         elif item["type"] == "missing":
             line = f"config error: {field}: required field is missing"
+        elif item["type"] == "value_error":
+            # Cross-field checks: the message names the fields itself.
+            message = item["msg"].removeprefix("Value error, ")
+            line = f"config error: {message}" if field == "(top level)" else f"config error: {field} = {value!r}: {message}"
         elif item["type"] in ("union_tag_invalid", "union_tag_not_found"):
             allowed = item.get("ctx", {}).get("expected_tags", "")
             line = f"config error: {field}.type = {_tag_value(value)!r}: not known; allowed: {allowed}"

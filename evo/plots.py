@@ -38,3 +38,27 @@ def plot_fitness_curve(rows: list[dict], path: str | Path, title: str) -> None:
 
 def _f(value) -> float:
     return float("nan") if value is None or value == "" else float(value)
+
+
+def plot_pareto_front(rows: list[dict], path: str | Path, title: str) -> None:
+    """Fitness (and the held-out figure, when there is one) against network size along the front."""
+    sizes = [r["complexity"] for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    ax.step(sizes, [r["fitness"] for r in rows], where="post", color="tab:red", marker="o", label="fitness (front)")
+    ax.set_xlabel("size (parameters or enabled connections)")
+    ax.set_ylabel("fitness")
+    held_out = next((k for k in ("test_accuracy", "test_mean_return", "test_nrmse") if k in rows[0]), None)
+    if held_out:
+        other = ax.twinx()
+        other.plot(sizes, [r[held_out] for r in rows], color="tab:blue", marker="s", ls=":", label=held_out)
+        other.set_ylabel(held_out)
+        other.legend(loc="lower center", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    tmp = Path(path).with_name(f".{Path(path).name}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(path)

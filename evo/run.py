@@ -218,10 +218,14 @@ class EvolutionRun:
         chosen, source, val_figures = self._choose_best(best_seen, selected, val_seed)
         test_figures = self.task.test(self.network, chosen, stream_seed(cfg.seed, STREAM_TEST))
         atomic_save_npz(run_dir / "best_genome.npz", {"params": chosen})
-        atomic_write_json(
-            run_dir / "best_genome.json",
-            {"network": self.network.describe(), "task": self.task.describe(), "source": source, "best_fitness": best_seen_fitness},
-        )
+        described = {"network": self.network.describe(), "task": self.task.describe(), "source": source, "best_fitness": best_seen_fitness}
+        if hasattr(self.network, "decode_description"):  # a searched architecture: what the genome decodes to
+            described["architecture"] = self.network.decode_description(chosen)
+        atomic_write_json(run_dir / "best_genome.json", described)
+        if hasattr(self.network, "save_graph"):  # a NEAT graph: nodes and connections as JSON, and a drawing
+            self.network.save_graph(chosen, run_dir / "best_genome_graph.json")
+            self.network.draw(chosen, run_dir / "best_genome_graph.png", title=f"{cfg.name}: best genome")
+        pareto = self._write_pareto_front(run_dir)
         from evo.plots import plot_fitness_curve
 
         if rows:
@@ -246,10 +250,29 @@ class EvolutionRun:
             **val_figures,
             **test_figures,
         }
+        if pareto:
+            summary["pareto_front"] = pareto
         atomic_write_json(run_dir / "summary.json", summary)
         return RunResult(run_dir, summary, chosen, self.network, rows)
 
     # --------------------------------------------------------------- helpers
+    def _write_pareto_front(self, run_dir: Path) -> list[dict[str, Any]]:
+        """Multi-objective runs: the front (fitness against size) with each member's test figures, as JSON and a plot."""
+        front = self.strategy.pareto_front() if hasattr(self.strategy, "pareto_front") else []
+        if not front:
+            return []
+        test_seed = stream_seed(self.config.seed, STREAM_TEST)
+        rows = []
+        for member in front:
+            figures = self.task.test(self.network, member["genome"], test_seed)
+            rows.append({k: v for k, v in member.items() if k != "genome"} | {k: v for k, v in figures.items() if isinstance(v, (int, float))})
+        atomic_save_npz(run_dir / "pareto_front.npz", {"genomes": np.stack([m["genome"] for m in front])})
+        atomic_write_json(run_dir / "pareto_front.json", rows)
+        from evo.plots import plot_pareto_front
+
+        plot_pareto_front(rows, run_dir / "pareto_front.png", f"{self.config.name}: fitness against size")
+        return rows
+
     def _validation_score(self, genome: np.ndarray, seed: int) -> float | None:
         figures = self.task.validate(self.network, genome, seed)
         return figures.get("val_score") if figures else None
