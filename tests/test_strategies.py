@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from evo.strategies import STRATEGIES, VECTOR_STRATEGIES, Strategy, make_strategy
+from evo.strategies import VECTOR_STRATEGIES, Strategy, make_strategy
 from evo.strategies.cmaes import _CMA_STATE
 from evo.strategies.openai_es import centered_ranks
 from evo.strategies.snes import nes_utilities

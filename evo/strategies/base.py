@@ -7,10 +7,48 @@ plain arrays and JSON, so a resumed run continues exactly where it stopped.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
+
+
+def check_number(
+    owner: str, name: str, value: Any, low: float = -math.inf, high: float = math.inf, low_open: bool = False, high_open: bool = False
+) -> float:
+    """``value`` as a finite float inside the bounds, or a ValueError naming the strategy, the parameter and the range."""
+    if isinstance(value, bool):
+        raise ValueError(f"{owner}: {name} must be a number, got {value!r}")
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{owner}: {name} must be a number, got {value!r}") from None
+    too_low = x <= low if low_open else x < low
+    too_high = x >= high if high_open else x > high
+    if not math.isfinite(x) or too_low or too_high:
+        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        raise ValueError(f"{owner}: {name} must be finite and in {interval}, got {value!r}")
+    return x
+
+
+def check_integer(owner: str, name: str, value: Any, low: int) -> int:
+    """``value`` as an int >= ``low``, or a ValueError naming the strategy and the parameter."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{owner}: {name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def random_state_to_json(state: tuple) -> list:
+    """Python ``random.getstate()`` as JSON-able lists."""
+    version, internal, gauss_next = state
+    return [int(version), [int(x) for x in internal], gauss_next]
+
+
+def random_state_from_json(data: list) -> tuple:
+    """Inverse of :func:`random_state_to_json`."""
+    version, internal, gauss_next = data
+    return (int(version), tuple(int(x) for x in internal), None if gauss_next is None else float(gauss_next))
 
 
 class Strategy(ABC):

@@ -19,12 +19,18 @@ import math
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import numpy as np
 from deap import base, tools
 
-from evo.strategies.base import Strategy
+from evo.strategies.base import Strategy, check_integer, check_number, random_state_from_json, random_state_to_json
+
+_number = partial(check_number, "ga")
+_integer = partial(check_integer, "ga")
+_random_state_to_json = random_state_to_json
+_random_state_from_json = random_state_from_json
 
 CROSSOVERS = ("blend", "sbx")
 
@@ -51,36 +57,12 @@ def _individual(genes: list[float], fitness: float | None = None) -> _Individual
     return ind
 
 
-def _random_state_to_json(state: tuple) -> list:
-    """Python's ``random.getstate()`` tuple as JSON-able lists."""
-    version, internal, gauss_next = state
-    return [version, list(internal), gauss_next]
 
 
-def _random_state_from_json(data: list) -> tuple:
-    """Inverse of :func:`_random_state_to_json`."""
-    version, internal, gauss_next = data
-    return (int(version), tuple(int(x) for x in internal), None if gauss_next is None else float(gauss_next))
 
 
-def _number(name: str, value: Any, low: float = -math.inf, high: float = math.inf, low_open: bool = False) -> float:
-    """``value`` as a finite float in the range, or a ValueError naming ``name``."""
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"ga: {name} must be a number, got {value!r}") from None
-    bad_low = x <= low if low_open else x < low
-    if not math.isfinite(x) or bad_low or x > high:
-        bracket = "(" if low_open else "["
-        raise ValueError(f"ga: {name} must be finite and in {bracket}{low}, {high}], got {value!r}")
-    return x
 
 
-def _integer(name: str, value: Any, low: int) -> int:
-    """``value`` as an int >= ``low``, or a ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"ga: {name} must be an integer >= {low}, got {value!r}")
-    return int(value)
 
 
 class GeneticAlgorithm(Strategy):

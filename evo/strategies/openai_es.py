@@ -15,7 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from evo.strategies.base import Strategy
+from evo.strategies.base import Strategy, check_number
+
+
+def _number(name: str, value: Any, low: float, high: float = math.inf, low_open: bool = True) -> float:
+    return check_number("openai_es", name, value, low=low, high=high, low_open=low_open, high_open=True)
 
 ADAM_EPSILON = 1e-8
 
@@ -32,16 +36,6 @@ def centered_ranks(fitness: np.ndarray) -> np.ndarray:
     return ranks / max(n - 1, 1) - 0.5
 
 
-def _number(name: str, value: Any, low: float, high: float = math.inf, low_open: bool = True) -> float:
-    """``value`` as a finite float in the range, or a ValueError naming ``name``."""
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"openai_es: {name} must be a number, got {value!r}") from None
-    if not math.isfinite(x) or (x <= low if low_open else x < low) or x >= high:
-        relation = ">" if low_open else ">="
-        raise ValueError(f"openai_es: {name} must be finite, {relation} {low} and < {high}, got {value!r}")
-    return x
 
 
 class OpenAIES(Strategy):

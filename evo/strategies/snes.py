@@ -16,7 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from evo.strategies.base import Strategy
+from evo.strategies.base import Strategy, check_number
+
+
+def _number(name: str, value: Any, low: float, low_open: bool = True) -> float:
+    return check_number("snes", name, value, low=low, low_open=low_open)
 
 
 def nes_utilities(fitness: np.ndarray) -> np.ndarray:
@@ -38,15 +42,6 @@ def nes_utilities(fitness: np.ndarray) -> np.ndarray:
     return tie_mean[tie_group]
 
 
-def _number(name: str, value: Any, low: float, low_open: bool = True) -> float:
-    """``value`` as a finite float above ``low``, or a ValueError naming ``name``."""
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"snes: {name} must be a number, got {value!r}") from None
-    if not math.isfinite(x) or (x <= low if low_open else x < low):
-        raise ValueError(f"snes: {name} must be finite and {'>' if low_open else '>='} {low}, got {value!r}")
-    return x
 
 
 class SNES(Strategy):
