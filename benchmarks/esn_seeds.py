@@ -18,7 +18,6 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 
 from evo import load_config
 from evo.build import build_task
