@@ -11,6 +11,19 @@ from networks import CNN, MLP
 
 def build_task(config: RunConfig):
     """The task the config names; a missing file or unknown environment raises ConfigError."""
+    task = _build_base_task(config)
+    s = config.strategy
+    if s.type == "cnn_arch" and s.mode == "train_weights":
+        from evo.tasks.arch_training import ArchitectureTrainingTask
+
+        try:
+            return ArchitectureTrainingTask(task, epochs=s.train_epochs, batch_size=s.train_batch_size, lr=s.train_lr, max_train=s.train_max_samples)
+        except ValueError as exc:
+            raise ConfigError(f"config error: strategy.mode = 'train_weights': {exc}") from None
+    return task
+
+
+def _build_base_task(config: RunConfig):
     t = config.task
     if t.type != "timeseries" and config.network.type == "esn":
         raise ConfigError(f"config error: network.type = 'esn': needs task.type = 'timeseries', not {t.type!r}")
@@ -175,7 +188,9 @@ def initial_genome(config: RunConfig, network: MLP) -> np.ndarray:
     if isinstance(network, ESNGenome):
         return network.initial_genome()  # the default recipe, not a random draw
     rng = np.random.default_rng(stream_seed(config.seed, STREAM_INIT))
-    return network.init_params(rng, 1)[0] * config.init_scale
+    genome = network.init_params(rng, 1)[0]
+    # init_scale scales weights; a topology genome also holds structure genes, left as they are.
+    return genome if config.network.type in ("neat", "cnn_search") else genome * config.init_scale
 
 
 def build_strategy(config: RunConfig, network: MLP):

@@ -12,11 +12,19 @@ from networks.mlp import MLP
 __all__ = ["ACTIVATIONS", "activation_names", "CNN", "MLP", "network_from_description"]
 
 
-def network_from_description(description: dict) -> "MLP | CNN":
+def network_from_description(description: dict):
     """Rebuild a network spec from the JSON description it wrote (``describe()``)."""
     kind = description.get("type")
     if kind == "mlp":
         return MLP.from_description(description)
     if kind == "cnn":
         return CNN.from_description(description)
-    raise ValueError(f"network type {kind!r} is not known; allowed: 'mlp', 'cnn'")
+    if kind == "neat":
+        from networks.neat import NEATSpec
+
+        return NEATSpec.from_description(description)
+    if kind == "cnn_search":
+        from networks.cnn_search import CNNSearchSpace
+
+        return CNNSearchSpace.from_description(description)
+    raise ValueError(f"network type {kind!r} is not known; allowed: 'mlp', 'cnn', 'neat', 'cnn_search'")

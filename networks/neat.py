@@ -46,7 +46,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
@@ -120,6 +120,24 @@ def _activate(codes: np.ndarray, z: np.ndarray) -> np.ndarray:
     return out
 
 
+def _derivative(codes: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """``d act / d z`` for per-node activation ``codes`` (broadcastable to ``z``), from ``z`` and ``a = act(z)``."""
+    rules: dict[int, Callable[[], np.ndarray]] = {
+        0: lambda: np.ones_like(z),
+        1: lambda: a * (1.0 - a),
+        2: lambda: 1.0 - a * a,
+        3: lambda: (z > 0).astype(np.float64),
+        4: lambda: np.where(z > 0, 1.0, 0.01),
+    }
+    present = np.unique(codes)
+    if len(present) == 1:
+        return np.broadcast_to(rules[int(present[0])](), z.shape)
+    out = np.zeros_like(z)
+    for code in present:
+        out = np.where(codes == code, rules[int(code)](), out)
+    return out
+
+
 @dataclass
 class CompiledPopulation:
     """A stack of P genomes compiled for evaluation, over the first N node slots (those in use).
@@ -129,7 +147,8 @@ class CompiledPopulation:
     largest level. The enabled connections of all genomes are listed once
     (``conn_genome``, ``conn_src``, ``conn_dst``, ``conn_weight``), sorted by
     the level of their target, and within a level in genome then slot order;
-    ``level_starts[l]`` is where level l's connections begin.
+    ``level_starts[l]`` is where level l's connections begin; ``conn_slot``
+    is each listed connection's slot in its genome's connection block.
     """
 
     level: np.ndarray  # (P, N) int
@@ -142,6 +161,17 @@ class CompiledPopulation:
     conn_dst: np.ndarray  # (E,) int
     conn_weight: np.ndarray  # (E,)
     level_starts: np.ndarray  # (depth + 2,) int
+    conn_slot: np.ndarray | None = None  # (E,) int: each listed connection's slot in its genome (for the gradient)
+
+
+class NEATCache(NamedTuple):
+    """What :meth:`NEATSpec.backward` needs from :meth:`NEATSpec.forward_train` (one genome, ``P = 1``)."""
+
+    net: CompiledPopulation
+    values: np.ndarray  # (1, N, B) node values (output slots: logits for a softmax)
+    pre: np.ndarray  # (1, N, B) pre-activations z = bias + response * sum(w x)
+    output_is_logits: bool  # softmax outputs returned as logits: d_out is d loss / d logits
+    probabilities: np.ndarray | None  # softmax outputs returned as probabilities (B, n_out), for its Jacobian
 
 
 @dataclass(frozen=True)
@@ -347,6 +377,7 @@ class NEATSpec:
             conn_dst=dst[by_level],
             conn_weight=conns[rows, cols, CONN_WEIGHT][by_level],
             level_starts=np.searchsorted(conn_level[by_level], np.arange(depth + 2)),
+            conn_slot=cols[by_level],
         )
 
     def forward(self, params: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -361,11 +392,17 @@ class NEATSpec:
         x = np.asarray(x, dtype=np.float64)
         if x.shape[-1] != self.n_inputs or x.ndim not in (2, 3):
             raise ValueError(f"expected inputs (B, {self.n_inputs}) or (P, B, {self.n_inputs}), got shape {x.shape}")
-        net = self.compile(params)
+        values, _ = self._propagate(self.compile(params), x, keep_pre=False)
+        out = np.swapaxes(values[:, self.n_inputs : self.n_inputs + self.n_outputs, :], 1, 2)
+        return _softmax(out) if self.output_activation == "softmax" else out
+
+    def _propagate(self, net: CompiledPopulation, x: np.ndarray, keep_pre: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """Node values ``(P, N, B)`` (output slots before a softmax) and, with ``keep_pre``, the pre-activations ``z``."""
         P, N = net.level.shape
         B = x.shape[-2]
         values = np.zeros((P, N, B))  # node-major: a source's batch of values is one contiguous row
         values[:, : self.n_inputs, :] = np.swapaxes(x, -1, -2)
+        pre = np.zeros((P, N, B)) if keep_pre else None
         batch = np.arange(B)
         position = np.full((P, N), -1, dtype=np.int64)
         for lvl in range(1, net.depth + 1):
@@ -379,9 +416,104 @@ class NEATSpec:
                 # bincount adds in input order: each node's inputs in its genome's slot order.
                 total += np.bincount(target, weights=contributions.ravel(), minlength=len(total))
             z = net.bias[node_genome, node_slot, None] + net.response[node_genome, node_slot, None] * total.reshape(-1, B)
+            if keep_pre:
+                pre[node_genome, node_slot, :] = z
             values[node_genome, node_slot, :] = _activate(net.codes[node_genome, node_slot, None], z)
-        out = np.swapaxes(values[:, self.n_inputs : self.n_inputs + self.n_outputs, :], 1, 2)
-        return _softmax(out) if self.output_activation == "softmax" else out
+        return values, pre
+
+    # ------------------------------------------------------ backprop (trainer)
+    def forward_train(
+        self,
+        params: np.ndarray,
+        X: np.ndarray,
+        dropout: float = 0.0,
+        rng: np.random.Generator | None = None,
+        return_logits: bool = True,
+    ) -> tuple[np.ndarray, NEATCache]:
+        """Outputs ``(B, n_out)`` of one genome ``(n_params,)`` on ``X (B, n_in)``, and the cache :meth:`backward` needs.
+
+        The same level-by-level pass as :meth:`forward`, keeping every node's
+        pre-activation. A softmax output returns its logits unless
+        ``return_logits=False`` (the convention of :mod:`networks.backprop`).
+        Dropout is not defined on a NEAT graph: ``dropout > 0`` raises ValueError.
+        """
+        if dropout:
+            raise ValueError(f"dropout = {dropout!r}: dropout is not supported for NEAT graphs (use 0)")
+        params = np.asarray(params, dtype=np.float64)
+        X = np.asarray(X, dtype=np.float64)
+        if params.shape != (self.n_params,):
+            raise ValueError(f"expected one NEAT genome of shape ({self.n_params},), got {params.shape}")
+        if X.ndim != 2 or X.shape[1] != self.n_inputs:
+            raise ValueError(f"expected inputs of shape (B, {self.n_inputs}), got {X.shape}")
+        net = self.compile(params[None, :])
+        values, pre = self._propagate(net, X, keep_pre=True)
+        out = values[0, self.n_inputs : self.n_inputs + self.n_outputs, :].T.copy()
+        softmax_out = self.output_activation == "softmax"
+        if softmax_out and not return_logits:
+            out = _softmax(out)
+        return out, NEATCache(net, values, pre, softmax_out and return_logits, out if softmax_out and not return_logits else None)
+
+    def backward(self, params: np.ndarray, cache: NEATCache, d_out: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Gradient ``(n_params,)`` of the loss w.r.t. the flat genome, given ``d_out = d loss / d outputs``.
+
+        Reverse mode through :meth:`forward_train`'s levels, deepest first: per
+        level ``dz = f'(z) * d_value``, ``d bias = sum_batch dz``, then through
+        the same gathers as the forward, ``d w = sum_batch response * dz[dst] * value[src]``
+        and ``d value[src] += w * response * dz[dst]`` (a ``np.bincount``
+        scatter-add). Only enabled connection weights and the biases of hidden
+        and output nodes get a gradient; every structural entry (exists flags,
+        activation codes, connection states and indices, responses) and every
+        empty or disabled slot gets exactly 0, so a gradient step never changes
+        the graph. ``out``, if given, is a float ``(n_params,)`` buffer written and returned.
+        """
+        net, values, pre = cache.net, cache.values, cache.pre
+        grad = np.zeros(self.n_params) if out is None else out
+        grad[...] = 0.0
+        d_out = np.asarray(d_out, dtype=np.float64)
+        B = values.shape[2]
+        if d_out.shape != (B, self.n_outputs):
+            raise ValueError(f"expected d_out of shape ({B}, {self.n_outputs}), got {d_out.shape}")
+        if cache.probabilities is not None:  # softmax returned as probabilities: apply its Jacobian
+            s = cache.probabilities
+            d_out = s * (d_out - np.sum(d_out * s, axis=1, keepdims=True))
+        P, N = net.level.shape
+        d_values = np.zeros((P, N, B))
+        d_values[0, self.n_inputs : self.n_inputs + self.n_outputs, :] = d_out.T
+        node_grad = grad[: self._node_block].reshape(self.max_nodes, NODE_FIELDS)
+        conn_grad = grad[self._node_block :].reshape(self.max_connections, CONN_FIELDS)
+        batch = np.arange(B)
+        position = np.full((P, N), -1, dtype=np.int64)
+        for lvl in range(net.depth, 0, -1):
+            node_genome, node_slot = np.nonzero(net.level == lvl)
+            position[node_genome, node_slot] = np.arange(len(node_genome))
+            codes = net.codes[node_genome, node_slot, None]
+            dz = d_values[node_genome, node_slot, :] * _derivative(codes, pre[node_genome, node_slot, :], values[node_genome, node_slot, :])
+            node_grad[node_slot, NODE_BIAS] = dz.sum(axis=1)  # one genome: node_genome is all 0
+            d_total = dz * net.response[node_genome, node_slot, None]  # (nodes of this level, B)
+            for lo, hi in _blocks(net.conn_genome, int(net.level_starts[lvl]), int(net.level_starts[lvl + 1]), B):
+                g, src, dst = net.conn_genome[lo:hi], net.conn_src[lo:hi], net.conn_dst[lo:hi]
+                d_target = d_total[position[g, dst]]  # (connections, B): the gather of the forward's scatter
+                conn_grad[net.conn_slot[lo:hi], CONN_WEIGHT] = np.einsum("eb,eb->e", d_target, values[g, src, :])
+                # The forward gathered values[g, src]; its reverse scatter-adds into d_values[g, src].
+                source = ((g * N + src)[:, None] * B + batch).ravel()
+                d_values += np.bincount(source, weights=(net.conn_weight[lo:hi, None] * d_target).ravel(), minlength=P * N * B).reshape(P, N, B)
+        return grad
+
+    def weight_mask(self) -> np.ndarray:
+        """Boolean ``(n_params,)``: True on every connection-weight slot (for L2), False elsewhere.
+
+        Positional, the same for every genome of the spec. An empty slot's
+        weight is 0 and gets a zero gradient, so L2 leaves it 0; a disabled
+        gene's weight decays but plays no part in the outputs.
+        """
+        mask = np.zeros(self.n_params, dtype=bool)
+        _, conns = self.split(mask)
+        conns[:, CONN_WEIGHT] = True
+        return mask
+
+    def complexity(self, genomes: np.ndarray) -> np.ndarray:
+        """Enabled connections of each genome ``(P, n_params)`` -> ``(P,)`` int (the size objective of NSGA-II)."""
+        return self.count_enabled(np.asarray(genomes)).astype(np.int64)
 
     def predict(self, params: np.ndarray, x: np.ndarray) -> np.ndarray:
         """Outputs ``(B, n_out)`` of one genome ``(n_params,)``."""

@@ -64,3 +64,24 @@ def test_topology_strategies_need_their_networks():
         parse_config({**XOR_NEAT, "network": {"hidden": [4]}})
     with pytest.raises(ConfigError, match="needs network.type = 'neat'"):
         parse_config({**XOR_NEAT, "strategy": {"type": "cmaes"}})
+
+
+def test_cnn_architecture_search_writes_a_pareto_front(tmp_path):
+    config = parse_config(
+        {
+            "name": "arch-test",
+            "seed": 0,
+            "generations": 3,
+            "network": {"type": "cnn_search", "max_blocks": 2, "filter_choices": [2, 4], "dense_choices": [8]},
+            "task": {"type": "digits", "batch_size": 64},
+            "strategy": {"type": "cnn_arch", "population": 8, "selection": "nsga2"},
+        }
+    )
+    result = run_evolution(config, run_dir=tmp_path / "a")
+    front = json.loads((result.run_dir / "pareto_front.json").read_text())
+    assert front and (result.run_dir / "pareto_front.png").is_file()
+    for a in front:  # nobody on the front is beaten on both objectives by another member
+        assert not any(b["fitness"] >= a["fitness"] and b["complexity"] <= a["complexity"] and b != a and (b["fitness"] > a["fitness"] or b["complexity"] < a["complexity"]) for b in front)
+        assert 0.0 <= a["test_accuracy"] <= 1.0
+    architecture = json.loads((result.run_dir / "best_genome.json").read_text())["architecture"]
+    assert architecture["type"] == "cnn"

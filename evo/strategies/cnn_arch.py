@@ -93,7 +93,7 @@ class _FitnessComplexity(base.Fitness):
 class _Individual:
     """Index of a candidate in the selection pool, with the DEAP fitness object selection reads."""
 
-    __slots__ = ("index", "fitness")
+    __slots__ = ("fitness", "index")
 
     def __init__(self, index: int, fitness: base.Fitness) -> None:
         self.index = index
@@ -152,7 +152,18 @@ def non_dominated(fitness: np.ndarray, complexity: np.ndarray) -> np.ndarray:
 
 
 class ArchitectureSearch(Strategy):
-    """Evolution of CNN architectures (and weights) over :class:`CNNSearchSpace` genomes; tournament or NSGA-II."""
+    """Evolution of CNN architectures (and weights) over :class:`CNNSearchSpace` genomes; tournament or NSGA-II.
+
+    ``space`` is the run's network spec (required; its ``n_params`` is the
+    genome length). ``mode``: ``"evolve_weights"`` (Gaussian weight mutation
+    too) or ``"train_weights"`` (architecture mutations only; pair it with
+    :class:`~evo.tasks.arch_training.ArchitectureTrainingTask`).
+    ``selection``: ``"tournament"`` (uses ``tournament_size`` and ``elite``)
+    or ``"nsga2"`` (half the population survives; those two are unused).
+    ``p_*`` are per-offspring probabilities of each structural mutation;
+    ``weight_sigma``/``weight_indpb`` the Gaussian weight mutation;
+    ``pareto_size`` caps the Pareto archive.
+    """
 
     name = "cnn_arch"
     #: The keyword through which the run loop must pass its network spec (the CNNSearchSpace).

@@ -43,12 +43,33 @@ with ``threshold_step = 0.3`` instead of 0.1 (3-bit parity agrees on both).
 
 Genomes travel in the fixed-length flat layout of :class:`networks.neat.NEATSpec`;
 the strategy keeps, next to the flat rows, each slot's node id and each
-connection slot's innovation number. DEAP is not used here: its operators
-work on one individual's list at a time and know nothing of innovation
+connection slot's innovation number. DEAP's variation operators are not used:
+they work on one individual's list at a time and know nothing of innovation
 numbers, while NEAT's genes must be aligned by innovation; instead every
 variation step (crossover, weight and bias mutation) is one vectorised NumPy
 operation over the whole brood, and only the rare structural mutations run
 per genome. The random state is a private ``numpy.random.Generator``.
+
+``selection = "nsga2"`` replaces speciation and fitness sharing by NSGA-II
+(Deb, Pratap, Agarwal & Meyarivan (2002), "A fast and elitist multiobjective
+genetic algorithm: NSGA-II", IEEE Trans. Evolutionary Computation 6(2)) on
+two objectives: maximise the task fitness, minimise the enabled-connection
+count. Each generation the last survivors and their evaluated offspring are
+pooled (exact duplicates dropped), ``deap.tools.selNSGA2`` keeps
+``population`` of them, and the next offspring come from the same NEAT
+crossover and mutations, each parent the winner of a binary tournament on
+(front rank, crowding distance) drawn from the private generator (DEAP's
+``selTournamentDCD`` would draw from the global ``random``). Genomes with a
+failed (non-finite) fitness survive only when too few finite ones exist. A
+Pareto archive of every genome evaluated (non-dominated by fitness and
+connection count; a genome evaluated again takes its latest fitness) is
+:meth:`NEAT.pareto_front`. DEAP stays inside this module: a local
+``Fitness`` class with weights ``(1, -1)``, nothing in ``deap.creator``.
+Measured on XOR (seeds 0-19, 30 generations, default parameters): with
+population 150 all 20 runs solve it, after 16 generations on average
+(speciation: about 10); with population 100 only 15 of 20 do, the others
+stay at the empty network's 0.75, which dominates every structure that does
+not yet beat it (speciation is what protects such new structure).
 """
 
 from __future__ import annotations
@@ -57,6 +78,7 @@ import math
 from typing import Any
 
 import numpy as np
+from deap import base, tools
 
 from evo.strategies.base import Strategy
 from networks.neat import (
@@ -79,8 +101,41 @@ _ALLOWED = (
     "target_species, threshold_step, threshold_min, normalize_min_genes, stagnation, elitism, "
     "elitism_min_species_size, survival_threshold, crossover_prob, interspecies_prob, disable_inherited_prob, "
     "weight_mutation_prob, weight_perturb_prob, weight_sigma, weight_init_std, bias_init_std, weight_max, "
-    "add_connection_prob, add_node_prob, toggle_prob, add_connection_tries, response"
+    "add_connection_prob, add_node_prob, toggle_prob, add_connection_tries, response, selection"
 )
+SELECTIONS = ("speciation", "nsga2")
+
+
+class _FitnessComplexity(base.Fitness):
+    """NSGA-II objectives: maximise the task fitness, minimise the enabled-connection count."""
+
+    weights = (1.0, -1.0)
+
+
+class _Individual:
+    """Index of a candidate in the selection pool, with the DEAP fitness object selection reads."""
+
+    __slots__ = ("fitness", "index")
+
+    def __init__(self, index: int, fitness_value: float, complexity: int) -> None:
+        self.index = index
+        self.fitness = _FitnessComplexity()
+        self.fitness.values = (fitness_value, float(complexity))
+
+
+def non_dominated(fitness: np.ndarray, complexity: np.ndarray) -> np.ndarray:
+    """Indices of the points no other point dominates (fitness max, complexity min), by increasing complexity.
+
+    Of points with equal objectives only the first (lowest index) is kept;
+    along the result the fitness strictly rises.
+    """
+    fitness = np.asarray(fitness, dtype=np.float64)
+    if len(fitness) == 0:
+        return np.zeros(0, dtype=np.int64)
+    order = np.lexsort((np.arange(len(fitness)), -fitness, np.asarray(complexity)))
+    ranked = fitness[order]
+    best_before = np.maximum.accumulate(np.concatenate([[-np.inf], ranked[:-1]]))
+    return order[ranked > best_before].astype(np.int64)
 
 
 def _number(name: str, value: Any, low: float = -math.inf, high: float = math.inf, low_open: bool = False) -> float:
@@ -194,6 +249,9 @@ class NEAT(Strategy):
     ``add_connection_tries`` random pairs), ``add_node_prob``, ``toggle_prob``.
     ``response`` is written into every node. ``init`` (a flat genome) gives
     the mean of the first input -> output weights and output biases.
+    ``selection``: ``"speciation"`` (the NEAT paper's) or ``"nsga2"`` (see the
+    module docstring; the speciation, stagnation, elitism, ``survival_threshold``
+    and ``interspecies_prob`` parameters are then unused).
     """
 
     name = "neat"
@@ -236,10 +294,13 @@ class NEAT(Strategy):
         toggle_prob: float = 0.0,
         add_connection_tries: int = 20,
         response: float = 4.9,
+        selection: str = "speciation",
         **unknown: Any,
     ) -> None:
         if unknown:
             raise ValueError(f"neat: unknown parameter(s) {sorted(unknown)}; allowed: {_ALLOWED}")
+        if selection not in SELECTIONS:
+            raise ValueError(f"neat: selection must be one of {list(SELECTIONS)}, got {selection!r}")
         if n_inputs is None or n_outputs is None:
             raise ValueError("neat: n_inputs and n_outputs are required (they must match the NEATSpec network)")
         n_params = _integer("n_params", n_params, 1)
@@ -301,6 +362,7 @@ class NEAT(Strategy):
             toggle_prob=_number("toggle_prob", toggle_prob, 0.0, 1.0),
             add_connection_tries=_integer("add_connection_tries", add_connection_tries, 1),
             response=_number("response", response),
+            selection=selection,
         )
         self.spec = spec
         self.rng_ = np.random.default_rng(self.seed)
@@ -318,7 +380,19 @@ class NEAT(Strategy):
         self.species_ids_ = np.zeros(0, dtype=np.int64)
         self.species_best_ = np.zeros(0)
         self.species_improved_ = np.zeros(0, dtype=np.int64)
+        # NSGA-II: the last survivors (evaluated) and the Pareto archive of every genome evaluated.
+        self.parents_ = np.zeros((0, spec.n_params))
+        self.parent_node_ids_ = np.zeros((0, spec.max_nodes), dtype=np.int64)
+        self.parent_innov_ = np.zeros((0, spec.max_connections), dtype=np.int64)
+        self.parent_fitness_ = np.zeros(0)
+        self.archive_ = np.zeros((0, spec.n_params))
+        self.archive_fitness_ = np.zeros(0)
         self._initial_population()
+
+    @property
+    def nsga2(self) -> bool:
+        """Whether selection is NSGA-II (else speciation)."""
+        return self.params["selection"] == "nsga2"
 
     # ------------------------------------------------------------------ genes
     def _innovation(self, in_id: int, out_id: int) -> int:
@@ -375,7 +449,10 @@ class NEAT(Strategy):
         conns[:, :k, CONN_WEIGHT] = np.clip(
             mean_w.ravel() + p["weight_init_std"] * self.rng_.standard_normal((P, k)), -p["weight_max"], p["weight_max"]
         )
-        self.species_of_ = self._speciate(self.pop_, self.innov_, reps=None)
+        if self.nsga2:
+            self.species_of_ = np.zeros(P, dtype=np.int64)
+        else:
+            self.species_of_ = self._speciate(self.pop_, self.innov_, reps=None)
 
     # ------------------------------------------------------------------ ask / tell
     def ask(self) -> np.ndarray:
@@ -383,7 +460,7 @@ class NEAT(Strategy):
         return self.pop_.copy()
 
     def tell(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
-        """Record fitness, then breed and speciate the next generation."""
+        """Record fitness, then breed the next generation (speciated, or by NSGA-II survival and tournaments)."""
         genomes = np.asarray(genomes, dtype=np.float64)
         fitness = np.asarray(fitness, dtype=np.float64)
         if genomes.shape != (self.population, self.n_params) or fitness.shape != (self.population,):
@@ -402,7 +479,11 @@ class NEAT(Strategy):
                 self.best_genome_ = self.pop_[champion].copy()
         else:
             champion = -1
-        self._reproduce(fitness, champion)
+        if self.nsga2:
+            self._update_archive(self.pop_, fitness)
+            self._nsga2_reproduce(fitness)
+        else:
+            self._reproduce(fitness, champion)
         self.generation_ += 1
 
     # ------------------------------------------------------------------ speciation
@@ -684,6 +765,89 @@ class NEAT(Strategy):
                     stack.append(nxt)
         return False
 
+    # ------------------------------------------------------------------ NSGA-II
+    def _nsga2_reproduce(self, fitness: np.ndarray) -> None:
+        """Survivors of parents + offspring by ``selNSGA2``, then offspring from binary (rank, crowding) tournaments."""
+        p, rng, P = self.params, self.rng_, self.population
+        pool_flat = np.concatenate([self.parents_, self.pop_])
+        pool_nodes = np.concatenate([self.parent_node_ids_, self.node_ids_])
+        pool_innov = np.concatenate([self.parent_innov_, self.innov_])
+        pool_fitness = np.concatenate([self.parent_fitness_, fitness])
+        # A clone of a survivor would count twice: keep the first copy (the parent) of equal genomes.
+        _, first = np.unique(pool_flat, axis=0, return_index=True)
+        unique = np.zeros(len(pool_flat), dtype=bool)
+        unique[first] = True
+        finite = np.isfinite(pool_fitness)
+        complexity = self.spec.complexity(pool_flat)
+        candidates = [_Individual(int(i), float(pool_fitness[i]), int(complexity[i])) for i in np.flatnonzero(unique & finite)]
+        if len(candidates) >= P:
+            survivors = tools.selNSGA2(candidates, P)
+        else:
+            survivors = candidates
+        # Rank and crowding distance among the survivors, for the mating tournament.
+        rank, crowding = {}, {}
+        if survivors:
+            for r, front in enumerate(tools.sortNondominated(survivors, len(survivors))):
+                tools.emo.assignCrowdingDist(front)
+                for ind in front:
+                    rank[ind.index], crowding[ind.index] = r, ind.fitness.crowding_dist
+        chosen = sorted(rank)  # pool order: deterministic, independent of DEAP's internal order
+        if len(chosen) < P:  # too few finite genomes: failures (then duplicates) fill up, ranked last
+            rest = [int(i) for i in np.concatenate([np.flatnonzero(unique & ~finite), np.flatnonzero(~unique)])]
+            for i in rest[: P - len(chosen)]:
+                rank[i], crowding[i] = math.inf, 0.0
+                chosen.append(i)
+        chosen_arr = np.array(chosen, dtype=np.int64)
+        ranks = np.array([rank[i] for i in chosen], dtype=np.float64)
+        crowd = np.array([crowding[i] for i in chosen], dtype=np.float64)
+        # Binary tournaments: lower front first, then the larger crowding distance; ties to the first drawn.
+        draw = rng.integers(P, size=(2, 2 * P))
+        r0, r1, c0, c1 = ranks[draw[0]], ranks[draw[1]], crowd[draw[0]], crowd[draw[1]]
+        first_wins = (r0 < r1) | ((r0 == r1) & (c0 >= c1))
+        winners = np.where(first_wins, draw[0], draw[1])
+        a, b = winners[:P], winners[P:]
+        cross = rng.random(P) < p["crossover_prob"]
+        b = np.where(cross, b, -1)
+        # The NEAT operators read their parents from pop_ / node_ids_ / innov_: the survivors.
+        self.parents_ = pool_flat[chosen_arr]
+        self.parent_node_ids_ = pool_nodes[chosen_arr]
+        self.parent_innov_ = pool_innov[chosen_arr]
+        self.parent_fitness_ = pool_fitness[chosen_arr]
+        self.pop_, self.node_ids_, self.innov_ = self.parents_, self.parent_node_ids_, self.parent_innov_
+        child_flat, child_nodes, child_innov = self._crossover(a, b, self.parent_fitness_)
+        self._mutate(child_flat, child_nodes, child_innov)
+        self.pop_, self.node_ids_, self.innov_ = child_flat, child_nodes, child_innov
+        self.species_of_ = np.zeros(P, dtype=np.int64)
+
+    def _update_archive(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
+        """Merge this generation's finite evaluations into the archive and keep its non-dominated points.
+
+        An archived genome evaluated again takes its latest fitness (with a
+        noisy task a lucky evaluation does not stay on the front forever).
+        """
+        finite = np.isfinite(fitness)
+        genomes, fitness = genomes[finite], fitness[finite]
+        latest = {g.tobytes() for g in genomes}
+        stale = np.array([g.tobytes() in latest for g in self.archive_], dtype=bool).reshape(-1)
+        all_genomes = np.concatenate([self.archive_[~stale], genomes])
+        all_fitness = np.concatenate([self.archive_fitness_[~stale], fitness])
+        keep = non_dominated(all_fitness, self.spec.complexity(all_genomes))
+        self.archive_ = all_genomes[keep].copy()
+        self.archive_fitness_ = all_fitness[keep].copy()
+
+    def pareto_front(self) -> list[dict[str, Any]]:
+        """The Pareto archive (NSGA-II mode; empty under speciation), by increasing complexity.
+
+        One dict per member: ``genome`` (flat array), ``fitness`` (float),
+        ``complexity`` (enabled connections, int), ``hidden_nodes`` (int).
+        """
+        complexity = self.spec.complexity(self.archive_)
+        hidden = self.spec.count_hidden(self.archive_)
+        return [
+            {"genome": g.copy(), "fitness": float(f), "complexity": int(c), "hidden_nodes": int(h)}
+            for g, f, c, h in zip(self.archive_, self.archive_fitness_, complexity, hidden)
+        ]
+
     # ------------------------------------------------------------------ results
     def best(self) -> tuple[np.ndarray, float]:
         """The best genome ever evaluated and its fitness (the first genome and ``nan`` before any tell)."""
@@ -697,7 +861,7 @@ class NEAT(Strategy):
 
     @property
     def n_species(self) -> int:
-        """Number of species in the current population."""
+        """Number of species in the current population (0 under NSGA-II selection)."""
         return len(self.species_ids_)
 
     @property
@@ -707,7 +871,12 @@ class NEAT(Strategy):
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
-        """Population with node ids and innovations, species, registry, best genome and RNG state."""
+        """Population with node ids and innovations, species, registry, best genome and RNG state.
+
+        Under NSGA-II also ``selection``, the survivors (``parents``, their node
+        ids, innovations and fitness) and the Pareto archive (``archive``,
+        ``archive_fitness``); a speciation state has exactly the keys it always had.
+        """
         connections = np.array(
             [[i, o, v] for (i, o), v in self._connection_innovations.items()], dtype=np.int64
         ).reshape(-1, 3)
@@ -732,11 +901,26 @@ class NEAT(Strategy):
             "next_innovation": self.next_innovation_,
             "next_node_id": self.next_node_id_,
             "next_species_id": self.next_species_id_,
-        }
+        } | (
+            {
+                "selection": "nsga2",
+                "parents": self.parents_.copy(),
+                "parent_node_ids": self.parent_node_ids_.copy(),
+                "parent_innovations": self.parent_innov_.copy(),
+                "parent_fitness": self.parent_fitness_.copy(),
+                "archive": self.archive_.copy(),
+                "archive_fitness": self.archive_fitness_.copy(),
+            }
+            if self.nsga2
+            else {}
+        )
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
         P, spec = self.population, self.spec
+        saved_selection = str(state.get("selection", "speciation"))
+        if saved_selection != self.params["selection"]:
+            raise ValueError(f"neat: the state was saved with selection = {saved_selection!r}, this strategy uses {self.params['selection']!r}")
         population = np.asarray(state["population"], dtype=np.float64)
         if population.shape != (P, self.n_params):
             raise ValueError(f"neat: saved population has shape {population.shape}, expected ({P}, {self.n_params})")
@@ -762,3 +946,10 @@ class NEAT(Strategy):
         self.next_innovation_ = int(state["next_innovation"])
         self.next_node_id_ = int(state["next_node_id"])
         self.next_species_id_ = int(state["next_species_id"])
+        if self.nsga2:
+            self.parents_ = np.asarray(state["parents"], dtype=np.float64).reshape(-1, self.n_params).copy()
+            self.parent_node_ids_ = np.array(state["parent_node_ids"], dtype=np.int64).reshape(-1, spec.max_nodes)
+            self.parent_innov_ = np.array(state["parent_innovations"], dtype=np.int64).reshape(-1, spec.max_connections)
+            self.parent_fitness_ = np.asarray(state["parent_fitness"], dtype=np.float64).reshape(-1).copy()
+            self.archive_ = np.asarray(state["archive"], dtype=np.float64).reshape(-1, self.n_params).copy()
+            self.archive_fitness_ = np.asarray(state["archive_fitness"], dtype=np.float64).reshape(-1).copy()

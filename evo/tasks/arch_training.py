@@ -138,7 +138,7 @@ class ArchitectureTrainingTask(Task):
         return {
             f"{prefix}_accuracy": float(np.mean(np.argmax(probs, axis=1) == y)),
             f"{prefix}_loss": float(-np.mean(np.log(np.clip(picked, _LOG_CLIP, 1.0)))),
-            f"{prefix}_samples": int(len(y)),
+            f"{prefix}_samples": len(y),
         }
 
     # ------------------------------------------------------------------ Task interface
@@ -185,7 +185,7 @@ class ArchitectureTrainingTask(Task):
                 "optimizer": "adam",
                 "weight_decay": self.weight_decay,
                 "max_train": self.max_train,
-                "n_train_used": int(len(self._y_train)),
+                "n_train_used": len(self._y_train),
                 "final_seed": self.final_seed,
             },
         }
