@@ -53,7 +53,8 @@ def plot_pareto_front(rows: list[dict], path: str | Path, title: str) -> None:
         other.plot(sizes, [r[held_out] for r in rows], color="tab:blue", marker="s", ls=":", label=held_out)
         other.set_ylabel(held_out)
         other.legend(loc="lower center", fontsize=8)
-    ax.set_xscale("log")
+    if min(sizes) > 0:  # an empty network (size 0) has no place on a log axis
+        ax.set_xscale("log")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)

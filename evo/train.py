@@ -68,12 +68,16 @@ def load_genome(run_dir: str | Path, network) -> np.ndarray:
     if not npz.is_file() or not meta.is_file():
         raise ConfigError(f"config error: --init-from {str(run_dir)!r}: no best_genome.npz/best_genome.json there")
     described = json.loads(meta.read_text())["network"]
-    ours = network.describe()
-    keys = ("type", "layer_sizes", "activation", "output_activation")
-    if any(described.get(k) != ours.get(k) for k in keys):
+    ours = json.loads(json.dumps(network.describe()))  # the same JSON normalisation the file went through
+    if described.get("type") != ours.get("type"):
         raise ConfigError(
-            f"config error: --init-from {str(run_dir)!r}: its network {[described.get(k) for k in keys]} "
-            f"differs from this config's {[ours.get(k) for k in keys]}"
+            f"config error: --init-from {str(run_dir)!r}: its network is a {described.get('type')!r}, this config's a {ours.get('type')!r}"
+        )
+    differing = sorted(k for k in set(described) | set(ours) if k != "layout" and described.get(k) != ours.get(k))
+    if differing:
+        raise ConfigError(
+            f"config error: --init-from {str(run_dir)!r}: its network differs from this config's in "
+            + ", ".join(f"{k} ({described.get(k)!r} vs {ours.get(k)!r})" for k in differing)
         )
     return load_npz(npz)["params"].astype(np.float64)
 

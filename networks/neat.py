@@ -39,6 +39,15 @@ chunking changes nothing).
 
 A cyclic graph is refused with ``ValueError`` (the strategies never create
 one; an evaluator then scores the offending genome alone as a failure).
+
+For the gradient-descent trainer (fine-tuning an evolved graph),
+:meth:`NEATSpec.forward_train` runs one genome through the same levels
+keeping every pre-activation, and :meth:`NEATSpec.backward` walks them in
+reverse: the forward's gathers of source values become scatter-adds
+(``np.bincount``) of their gradients. The gradient lives in the flat layout
+and is non-zero only on enabled connection weights and on hidden and output
+biases; the structure (flags, codes, indices, responses) gets exactly zero,
+so training never changes the graph. Dropout is not supported on a graph.
 """
 
 from __future__ import annotations

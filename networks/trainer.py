@@ -85,7 +85,7 @@ class Trainer:
     def _validate_params(self) -> None:
         """Check the constructor arguments; raise ValueError naming the argument, value and what is allowed."""
         if not all(hasattr(self.net, m) for m in ("forward_train", "backward", "weight_mask", "init_params")):
-            raise ValueError(f"net = {self.net!r}: must be a network spec with a backward pass (networks.MLP or networks.CNN)")
+            raise ValueError(f"net = {self.net!r}: must be a network spec with a backward pass (forward_train, backward, weight_mask: MLP, CNN, NEATSpec)")
         if self.loss not in ("cross_entropy", "mse"):
             raise ValueError(f"loss = {self.loss!r}: allowed 'cross_entropy', 'mse'")
         if self.loss == "cross_entropy" and self.net.output_activation != "softmax":

@@ -85,3 +85,17 @@ def test_cnn_architecture_search_writes_a_pareto_front(tmp_path):
         assert 0.0 <= a["test_accuracy"] <= 1.0
     architecture = json.loads((result.run_dir / "best_genome.json").read_text())["architecture"]
     assert architecture["type"] == "cnn"
+
+
+def test_evolved_neat_graph_is_fine_tuned_by_backprop(tmp_path):
+    from evo.train import TrainingRun
+
+    evolved = run_evolution(parse_config(XOR_NEAT), run_dir=tmp_path / "evolved")
+    config = parse_config({**XOR_NEAT, "train": {"lr": 0.05, "batch_size": 4, "epochs": 200, "weight_decay": 0.0, "patience": 0}})
+    tuned = TrainingRun(config, run_dir=tmp_path / "tuned", progress=False, init_from=evolved.run_dir).run()
+    assert tuned.summary["test_accuracy"] == 1.0
+    assert tuned.summary["test_mse"] < evolved.summary["test_mse"]
+    spec = evolved.network
+    # Backprop changed weights and biases only: the graph's structure is untouched.
+    assert spec.count_enabled(tuned.params[None])[0] == spec.count_enabled(evolved.best_genome[None])[0]
+    assert spec.count_hidden(tuned.params[None])[0] == spec.count_hidden(evolved.best_genome[None])[0]
