@@ -68,16 +68,22 @@ import math
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import numpy as np
 from deap import base, tools
 
-from evo.strategies.base import Strategy
+from evo.strategies.base import Strategy, check_integer, check_number, non_dominated, random_state_from_json, random_state_to_json
 from networks.cnn_search import CNNSearchSpace
 
 MODES = ("evolve_weights", "train_weights")
 SELECTIONS = ("tournament", "nsga2")
+
+_number = partial(check_number, "cnn_arch")
+_integer = partial(check_integer, "cnn_arch")
+_random_state_to_json = random_state_to_json
+_random_state_from_json = random_state_from_json
 
 
 class _MaxFitness(base.Fitness):
@@ -100,55 +106,12 @@ class _Individual:
         self.fitness = fitness
 
 
-def _number(name: str, value: Any, low: float = -math.inf, high: float = math.inf, low_open: bool = False) -> float:
-    """``value`` as a finite float in the range, or a ValueError naming ``name``."""
-    if isinstance(value, bool):
-        raise ValueError(f"cnn_arch: {name} must be a number, got {value!r}")
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"cnn_arch: {name} must be a number, got {value!r}") from None
-    bad_low = x <= low if low_open else x < low
-    if not math.isfinite(x) or bad_low or x > high:
-        bracket = "(" if low_open else "["
-        raise ValueError(f"cnn_arch: {name} must be finite and in {bracket}{low}, {high}], got {value!r}")
-    return x
 
 
-def _integer(name: str, value: Any, low: int) -> int:
-    """``value`` as an int >= ``low``, or a ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"cnn_arch: {name} must be an integer >= {low}, got {value!r}")
-    return int(value)
 
 
-def _random_state_to_json(state: tuple) -> list:
-    version, internal, gauss_next = state
-    return [version, list(internal), gauss_next]
 
 
-def _random_state_from_json(data: list) -> tuple:
-    version, internal, gauss_next = data
-    return (int(version), tuple(int(x) for x in internal), None if gauss_next is None else float(gauss_next))
-
-
-def non_dominated(fitness: np.ndarray, complexity: np.ndarray) -> np.ndarray:
-    """Indices of the non-dominated points (fitness up, complexity down), by increasing complexity.
-
-    Of points with equal objectives only the first (lowest index) is kept;
-    non-finite fitness never qualifies.
-    """
-    fitness = np.asarray(fitness, dtype=np.float64)
-    complexity = np.asarray(complexity, dtype=np.float64)
-    candidates = np.flatnonzero(np.isfinite(fitness))
-    # Complexity ascending, then fitness descending, then index ascending (first wins ties).
-    order = candidates[np.lexsort((candidates, -fitness[candidates], complexity[candidates]))]
-    keep, best = [], -math.inf
-    for i in order:
-        if fitness[i] > best:
-            keep.append(int(i))
-            best = fitness[i]
-    return np.asarray(keep, dtype=np.int64)
 
 
 class ArchitectureSearch(Strategy):

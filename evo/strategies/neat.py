@@ -75,12 +75,13 @@ not yet beat it (speciation is what protects such new structure).
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 
 import numpy as np
 from deap import base, tools
 
-from evo.strategies.base import Strategy
+from evo.strategies.base import Strategy, check_integer, check_number, non_dominated
 from networks.neat import (
     ACTIVATION_CODES,
     CONN_IN,
@@ -105,6 +106,9 @@ _ALLOWED = (
 )
 SELECTIONS = ("speciation", "nsga2")
 
+_number = partial(check_number, "neat")
+_integer = partial(check_integer, "neat")
+
 
 class _FitnessComplexity(base.Fitness):
     """NSGA-II objectives: maximise the task fitness, minimise the enabled-connection count."""
@@ -123,41 +127,6 @@ class _Individual:
         self.fitness.values = (fitness_value, float(complexity))
 
 
-def non_dominated(fitness: np.ndarray, complexity: np.ndarray) -> np.ndarray:
-    """Indices of the points no other point dominates (fitness max, complexity min), by increasing complexity.
-
-    Of points with equal objectives only the first (lowest index) is kept;
-    along the result the fitness strictly rises.
-    """
-    fitness = np.asarray(fitness, dtype=np.float64)
-    if len(fitness) == 0:
-        return np.zeros(0, dtype=np.int64)
-    order = np.lexsort((np.arange(len(fitness)), -fitness, np.asarray(complexity)))
-    ranked = fitness[order]
-    best_before = np.maximum.accumulate(np.concatenate([[-np.inf], ranked[:-1]]))
-    return order[ranked > best_before].astype(np.int64)
-
-
-def _number(name: str, value: Any, low: float = -math.inf, high: float = math.inf, low_open: bool = False) -> float:
-    """``value`` as a finite float in the range, or a ValueError naming ``name``."""
-    if isinstance(value, bool):
-        raise ValueError(f"neat: {name} must be a number, got {value!r}")
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"neat: {name} must be a number, got {value!r}") from None
-    bad_low = x <= low if low_open else x < low
-    if not math.isfinite(x) or bad_low or x > high:
-        bracket = "(" if low_open else "["
-        raise ValueError(f"neat: {name} must be finite and in {bracket}{low}, {high}], got {value!r}")
-    return x
-
-
-def _integer(name: str, value: Any, low: int) -> int:
-    """``value`` as an int >= ``low``, or a ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"neat: {name} must be an integer >= {low}, got {value!r}")
-    return int(value)
 
 
 def match_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
