@@ -39,6 +39,17 @@ def check_integer(owner: str, name: str, value: Any, low: int) -> int:
     return int(value)
 
 
+def check_common(owner: str, n_params: Any, population: Any, seed: Any, init: Any) -> tuple[int, int, int, np.ndarray]:
+    """The constructor arguments every strategy shares, checked: (n_params, population, seed, init)."""
+    n_params = check_integer(owner, "n_params", n_params, 1)
+    population = check_integer(owner, "population", population, 2)
+    seed = check_integer(owner, "seed", seed, 0)
+    init = np.asarray(init, dtype=np.float64)
+    if init.shape != (n_params,) or not np.all(np.isfinite(init)):
+        raise ValueError(f"{owner}: init must be a finite array of shape ({n_params},), got shape {init.shape}")
+    return n_params, population, seed, init
+
+
 def random_state_to_json(state: tuple) -> list:
     """Python ``random.getstate()`` as JSON-able lists."""
     version, internal, gauss_next = state

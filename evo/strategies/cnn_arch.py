@@ -74,7 +74,7 @@ from typing import Any
 import numpy as np
 from deap import base, tools
 
-from evo.strategies.base import Strategy, check_integer, check_number, non_dominated, random_state_from_json, random_state_to_json
+from evo.strategies.base import Strategy, check_common, check_integer, check_number, non_dominated, random_state_from_json, random_state_to_json
 from networks.cnn_search import CNNSearchSpace
 
 MODES = ("evolve_weights", "train_weights")
@@ -159,12 +159,7 @@ class ArchitectureSearch(Strategy):
                 f"cnn_arch: unknown parameter(s) {sorted(unknown)}; allowed: space, mode, selection, tournament_size, elite, "
                 "p_add_block, p_remove_block, p_resize, p_pool, p_dense, weight_sigma, weight_indpb, pareto_size"
             )
-        n_params = _integer("n_params", n_params, 1)
-        population = _integer("population", population, 2)
-        seed = _integer("seed", seed, 0)
-        init = np.asarray(init, dtype=np.float64)
-        if init.shape != (n_params,) or not np.all(np.isfinite(init)):
-            raise ValueError(f"cnn_arch: init must be a finite array of shape ({n_params},), got shape {init.shape}")
+        n_params, population, seed, init = check_common("cnn_arch", n_params, population, seed, init)
         if isinstance(space, dict):
             space = CNNSearchSpace.from_description(space)
         if not isinstance(space, CNNSearchSpace):

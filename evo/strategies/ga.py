@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from deap import base, tools
 
-from evo.strategies.base import Strategy, check_integer, check_number, random_state_from_json, random_state_to_json
+from evo.strategies.base import Strategy, check_common, check_integer, check_number, random_state_from_json, random_state_to_json
 
 _number = partial(check_number, "ga")
 _integer = partial(check_integer, "ga")
@@ -94,12 +94,7 @@ class GeneticAlgorithm(Strategy):
                 f"ga: unknown parameter(s) {sorted(unknown)}; allowed: sigma, indpb, mutpb, cxpb, "
                 "crossover, alpha, eta, tournament_size, elite, init_std"
             )
-        n_params = _integer("n_params", n_params, 1)
-        population = _integer("population", population, 2)
-        seed = _integer("seed", seed, 0)
-        init = np.asarray(init, dtype=np.float64)
-        if init.shape != (n_params,) or not np.all(np.isfinite(init)):
-            raise ValueError(f"ga: init must be a finite array of shape ({n_params},), got shape {init.shape}")
+        n_params, population, seed, init = check_common("ga", n_params, population, seed, init)
         if crossover not in CROSSOVERS:
             raise ValueError(f"ga: crossover must be one of {list(CROSSOVERS)}, got {crossover!r}")
         elite = _integer("elite", elite, 0)
