@@ -19,6 +19,8 @@ Run directory::
 from __future__ import annotations
 
 import csv
+import io
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -84,8 +86,6 @@ class EvolutionRun:
         if generations is not None:
             data["generations"] = generations
         run = cls(parse_config(data), run_dir=run_dir, progress=progress)
-        import json
-
         run._resume_state = json.loads(state_path.read_text())
         return run
 
@@ -278,23 +278,17 @@ class EvolutionRun:
         return figures.get("val_score") if figures else None
 
     def _choose_best(self, best_seen, selected, val_seed) -> tuple[np.ndarray, str, dict]:
-        """Pick the genome to report: the best on validation among the candidates."""
-        candidates = []
-        if selected is not None:
-            candidates.append(("strategy_best", selected))
-        if best_seen is not None:
-            candidates.append(("best_individual", best_seen))
+        """Pick the genome to report: the better on validation of the strategy's choice and the best individual."""
+        candidates = [(source, g) for source, g in (("strategy_best", selected), ("best_individual", best_seen)) if g is not None]
         if not candidates:
             return self.strategy.best()[0], "strategy_best", {}
         scored = []
         for source, genome in candidates:
             figures = self.task.validate(self.network, genome, val_seed)
             scored.append((figures.get("val_score", -math.inf) if figures else -math.inf, source, genome, figures))
-        # Ties (or no validation at all) go to the strategy's own choice, listed first.
-        best = max(scored, key=lambda s: s[0])
-        if not math.isfinite(best[0]) and best_seen is not None and selected is None:
-            return best_seen, "best_individual", {}
-        return best[2], best[1], {k: v for k, v in best[3].items() if k != "val_score"}
+        # Ties (or no validation at all) go to the first candidate: the strategy's own choice.
+        _, source, genome, figures = max(scored, key=lambda item: item[0])
+        return genome, source, {k: v for k, v in figures.items() if k != "val_score"}
 
     def _checkpoint(self, run_dir, generation, evaluations, failures, wall, best_seen_fitness, best_seen, selected_score, selected) -> None:
         state = self.strategy.state_dict()
@@ -329,8 +323,6 @@ class EvolutionRun:
         lines = [METRIC_COLUMNS]
         for r in rows:
             lines.append([r["generation"], r["evaluations"], *(_fmt(r[k]) for k in ("best", "mean", "std", "best_so_far")), r["failures"], f"{r['wall_seconds']:.3f}"])
-        import io
-
         buf = io.StringIO()
         csv.writer(buf).writerows(lines)
         atomic_write_text(run_dir / "metrics.csv", buf.getvalue())
