@@ -60,6 +60,17 @@ def _chunks(n: int, size: int) -> list[slice]:
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
 
+def _merge(n: int, slices: list[slice], outcomes) -> EvaluationResult:
+    """Chunk outcomes of :func:`evaluate_chunk` back into one result in population order."""
+    result = EvaluationResult(np.empty(n))
+    for sl, (fit, failures, errors, seconds) in zip(slices, outcomes):
+        result.fitness[sl] = fit
+        result.failures += failures
+        result.errors += errors
+        result.seconds += seconds
+    return result
+
+
 class SerialEvaluator:
     """Evaluate in this process; ``chunk_size`` exists to prove chunking changes nothing."""
 
@@ -74,14 +85,8 @@ class SerialEvaluator:
         genomes = np.asarray(genomes, dtype=np.float64)
         seeds = individual_seeds(self.run_seed, generation, len(genomes))
         gen_seed = generation_seed(self.run_seed, generation)
-        result = EvaluationResult(np.empty(len(genomes)))
-        for sl in _chunks(len(genomes), self.chunk_size or len(genomes)):
-            fit, failures, errors, seconds = evaluate_chunk(task, network, genomes[sl], seeds[sl], gen_seed)
-            result.fitness[sl] = fit
-            result.failures += failures
-            result.errors += errors
-            result.seconds += seconds
-        return result
+        slices = _chunks(len(genomes), self.chunk_size or len(genomes))
+        return _merge(len(genomes), slices, [evaluate_chunk(task, network, genomes[sl], seeds[sl], gen_seed) for sl in slices])
 
     def describe(self) -> dict:
         """What ran the fitness."""
@@ -216,12 +221,7 @@ class RayEvaluator:
         slices = _chunks(len(genomes), self._chunk_size(len(genomes)))
         refs = [remote.remote(self._payload_ref, genomes[sl], seeds[sl], gen_seed) for sl in slices]
         self.tasks_submitted += len(refs)
-        result = EvaluationResult(np.empty(len(genomes)))
-        for sl, (fit, failures, errors, seconds) in zip(slices, ray.get(refs)):
-            result.fitness[sl] = fit
-            result.failures += failures
-            result.errors += errors
-            result.seconds += seconds
+        result = _merge(len(genomes), slices, ray.get(refs))
         if len(genomes):
             self._seconds_per_individual = result.seconds / len(genomes)
         return result
