@@ -99,3 +99,27 @@ def test_evolved_neat_graph_is_fine_tuned_by_backprop(tmp_path):
     # Backprop changed weights and biases only: the graph's structure is untouched.
     assert spec.count_enabled(tuned.params[None])[0] == spec.count_enabled(evolved.best_genome[None])[0]
     assert spec.count_hidden(tuned.params[None])[0] == spec.count_hidden(evolved.best_genome[None])[0]
+
+
+def test_train_weights_search_saves_the_trained_network(tmp_path):
+    from evo.tasks.datasets import load_digits, stratified_split
+    from networks import network_from_description
+
+    config = parse_config(
+        {
+            "name": "arch-train-test",
+            "seed": 0,
+            "generations": 1,
+            "network": {"type": "cnn_search", "max_blocks": 1, "filter_choices": [4], "dense_choices": [8], "max_dense": 1},
+            "task": {"type": "digits", "val_fraction": 0.15},
+            "strategy": {"type": "cnn_arch", "population": 3, "mode": "train_weights", "train_epochs": 1},
+        }
+    )
+    result = run_evolution(config, run_dir=tmp_path / "t")
+    d = result.run_dir
+    net = network_from_description(json.loads((d / "best_trained.json").read_text())["network"])
+    params = np.load(d / "best_trained.npz")["params"]
+    X, y = load_digits()
+    split = stratified_split(X, y, 0.15, 0.2, 0)
+    accuracy = float(np.mean(net.predict(params, split.X_test).argmax(1) == split.y_test))
+    assert accuracy == pytest.approx(result.summary["test_accuracy"])
