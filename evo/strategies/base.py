@@ -100,6 +100,17 @@ class Strategy(ABC):
     def ask(self) -> np.ndarray:
         """Genomes ``(population, n_params)`` to evaluate next."""
 
+    def check_tell(self, genomes: np.ndarray, fitness: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``genomes`` and ``fitness`` as float arrays of the shapes :meth:`ask` gave, or a ValueError."""
+        genomes = np.asarray(genomes, dtype=np.float64)
+        fitness = np.asarray(fitness, dtype=np.float64)
+        if genomes.shape != (self.population, self.n_params) or fitness.shape != (self.population,):
+            raise ValueError(
+                f"{self.name}: tell expects genomes ({self.population}, {self.n_params}) and fitness ({self.population},), "
+                f"got {genomes.shape} and {fitness.shape}"
+            )
+        return genomes, fitness
+
     @abstractmethod
     def tell(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
         """Update with the fitness ``(population,)`` of the genomes from :meth:`ask`.

@@ -92,13 +92,7 @@ class CMAES(Strategy):
         """Rank the genomes by fitness and update centroid, step size and covariance."""
         if self._pending is None:
             raise RuntimeError("cmaes: tell() called without a pending ask()")
-        genomes = np.asarray(genomes, dtype=np.float64)
-        fitness = np.asarray(fitness, dtype=np.float64)
-        if genomes.shape != (self.population, self.n_params) or fitness.shape != (self.population,):
-            raise ValueError(
-                f"cmaes: tell expects genomes ({self.population}, {self.n_params}) and fitness ({self.population},), "
-                f"got {genomes.shape} and {fitness.shape}"
-            )
+        genomes, fitness = self.check_tell(genomes, fitness)
         # NaN cannot be sorted; a failed evaluation is the worst. -inf sorts
         # fine and only enters recombination if over half the population failed.
         fitness = np.where(np.isnan(fitness), -np.inf, fitness)

@@ -212,13 +212,7 @@ class ArchitectureSearch(Strategy):
 
     def tell(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
         """Record fitness, update the best genome and the Pareto archive, select and mutate the next population."""
-        genomes = np.asarray(genomes, dtype=np.float64)
-        fitness = np.asarray(fitness, dtype=np.float64)
-        if genomes.shape != (self.population, self.n_params) or fitness.shape != (self.population,):
-            raise ValueError(
-                f"cnn_arch: tell expects genomes ({self.population}, {self.n_params}) and fitness ({self.population},), "
-                f"got {genomes.shape} and {fitness.shape}"
-            )
+        genomes, fitness = self.check_tell(genomes, fitness)
         fitness = np.where(np.isnan(fitness), -np.inf, fitness)  # a failed evaluation is simply the worst
         complexity = self._complexity(genomes)
         self._update_archive(genomes, fitness, complexity)

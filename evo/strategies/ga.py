@@ -137,13 +137,7 @@ class GeneticAlgorithm(Strategy):
 
     def tell(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
         """Record fitness, update the hall of fame and breed the next population."""
-        genomes = np.asarray(genomes, dtype=np.float64)
-        fitness = np.asarray(fitness, dtype=np.float64)
-        if genomes.shape != (self.population, self.n_params) or fitness.shape != (self.population,):
-            raise ValueError(
-                f"ga: tell expects genomes ({self.population}, {self.n_params}) and fitness ({self.population},), "
-                f"got {genomes.shape} and {fitness.shape}"
-            )
+        genomes, fitness = self.check_tell(genomes, fitness)
         # NaN would break DEAP's ordering; a failed evaluation is simply the worst.
         fitness = np.where(np.isnan(fitness), -np.inf, fitness)
         individuals = [_individual(g, f) for g, f in zip(genomes.tolist(), fitness.tolist())]

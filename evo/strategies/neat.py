@@ -430,13 +430,7 @@ class NEAT(Strategy):
 
     def tell(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
         """Record fitness, then breed the next generation (speciated, or by NSGA-II survival and tournaments)."""
-        genomes = np.asarray(genomes, dtype=np.float64)
-        fitness = np.asarray(fitness, dtype=np.float64)
-        if genomes.shape != (self.population, self.n_params) or fitness.shape != (self.population,):
-            raise ValueError(
-                f"neat: tell expects genomes ({self.population}, {self.n_params}) and fitness ({self.population},), "
-                f"got {genomes.shape} and {fitness.shape}"
-            )
+        genomes, fitness = self.check_tell(genomes, fitness)
         if not np.array_equal(genomes, self.pop_):
             raise ValueError("neat: tell must receive the genomes of the last ask (NEAT tracks their genes)")
         fitness = np.where(np.isnan(fitness), -np.inf, fitness)

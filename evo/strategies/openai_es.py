@@ -107,13 +107,7 @@ class OpenAIES(Strategy):
         """One Adam step on the mean along the centred-rank gradient estimate."""
         if self._half_noise is None:
             raise RuntimeError("openai_es: tell() called without a pending ask()")
-        genomes = np.asarray(genomes, dtype=np.float64)
-        fitness = np.asarray(fitness, dtype=np.float64)
-        if genomes.shape != (self.population, self.n_params) or fitness.shape != (self.population,):
-            raise ValueError(
-                f"openai_es: tell expects genomes ({self.population}, {self.n_params}) and fitness "
-                f"({self.population},), got {genomes.shape} and {fitness.shape}"
-            )
+        genomes, fitness = self.check_tell(genomes, fitness)
         fitness = np.where(np.isnan(fitness), -np.inf, fitness)
         shaped = centered_ranks(fitness)
         half = self.population // 2

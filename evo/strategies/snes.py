@@ -118,13 +118,7 @@ class SNES(Strategy):
         """Natural-gradient step on mean and sigma from the ranks of the pending population."""
         if self._noise is None:
             raise RuntimeError("snes: tell() called without a pending ask()")
-        genomes = np.asarray(genomes, dtype=np.float64)
-        fitness = np.asarray(fitness, dtype=np.float64)
-        if genomes.shape != (self.population, self.n_params) or fitness.shape != (self.population,):
-            raise ValueError(
-                f"snes: tell expects genomes ({self.population}, {self.n_params}) and fitness ({self.population},), "
-                f"got {genomes.shape} and {fitness.shape}"
-            )
+        genomes, fitness = self.check_tell(genomes, fitness)
         fitness = np.where(np.isnan(fitness), -np.inf, fitness)
         utilities = nes_utilities(fitness)
         noise = self._noise
