@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from evo.strategies.base import Strategy, check_number
+from evo.strategies.base import check_number
+from evo.strategies.mean_search import MeanSearch
 
 
 def _number(name: str, value: Any, low: float, high: float = math.inf, low_open: bool = True) -> float:
@@ -38,7 +39,7 @@ def centered_ranks(fitness: np.ndarray) -> np.ndarray:
 
 
 
-class OpenAIES(Strategy):
+class OpenAIES(MeanSearch):
     """OpenAI-ES: antithetic sampling, centred ranks, Adam on the mean, fixed sigma."""
 
     name = "openai_es"
@@ -80,32 +81,21 @@ class OpenAIES(Strategy):
             beta2=_number("beta2", beta2, 0.0, 1.0, low_open=False),
             weight_decay=_number("weight_decay", weight_decay, 0.0, low_open=False),
         )
-        self.mean_ = self.init.copy()
-        self.rng_ = np.random.Generator(np.random.PCG64(self.seed))
+        self._start_search()  # the pending noise is half the population; the other half is its mirror
         # Adam moments and step count.
         self.adam_m_ = np.zeros(self.n_params)
         self.adam_v_ = np.zeros(self.n_params)
         self.adam_t_ = 0
-        # Half of the pending noise (the other half is its mirror), and the RNG
-        # state before it was drawn (saved instead of the noise, which can be large).
-        self._half_noise: np.ndarray | None = None
-        self._rng_state_before_ask: dict[str, Any] | None = None
-        self._best_genome = self.init.copy()
-        self._best_fitness = -math.inf
-        self.generation_ = 0
 
     # ------------------------------------------------------------------ ask / tell
     def ask(self) -> np.ndarray:
         """Genomes ``mean ± sigma * noise`` (first half +, second half −); the same until :meth:`tell`."""
-        if self._half_noise is None:
-            self._rng_state_before_ask = self.rng_.bit_generator.state
-            self._half_noise = self.rng_.standard_normal((self.population // 2, self.n_params))
-        step = self.params["sigma"] * self._half_noise
+        step = self.params["sigma"] * self._draw_noise(self.population // 2)
         return np.concatenate([self.mean_ + step, self.mean_ - step])
 
     def tell(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
         """One Adam step on the mean along the centred-rank gradient estimate."""
-        if self._half_noise is None:
+        if self._noise is None:
             raise RuntimeError("openai_es: tell() called without a pending ask()")
         genomes, fitness = self.check_tell(genomes, fitness)
         fitness = np.where(np.isnan(fitness), -np.inf, fitness)
@@ -113,7 +103,7 @@ class OpenAIES(Strategy):
         half = self.population // 2
         # Fitness-ascent direction; like the reference code, not divided by sigma
         # (Adam is scale-free and lr absorbs it).
-        ascent = (shaped[:half] - shaped[half:]) @ self._half_noise / self.population
+        ascent = (shaped[:half] - shaped[half:]) @ self._noise / self.population
         p = self.params
         # Adam minimises, so it gets the loss gradient: -ascent plus the L2 term.
         grad = -ascent + p["weight_decay"] * self.mean_
@@ -123,37 +113,12 @@ class OpenAIES(Strategy):
         step_size = p["lr"] * math.sqrt(1.0 - p["beta2"] ** self.adam_t_) / (1.0 - p["beta1"] ** self.adam_t_)
         self.mean_ = self.mean_ - step_size * self.adam_m_ / (np.sqrt(self.adam_v_) + ADAM_EPSILON)
 
-        top = int(np.argmax(fitness))
-        if fitness[top] > self._best_fitness:
-            self._best_genome, self._best_fitness = genomes[top].copy(), float(fitness[top])
-        self._half_noise = None
-        self._rng_state_before_ask = None
-        self.generation_ += 1
-
-    # ------------------------------------------------------------------ results
-    def best(self) -> tuple[np.ndarray, float]:
-        """The mean and ``nan``: the mean itself is never evaluated."""
-        return self.mean_.copy(), math.nan
-
-    def best_sample(self) -> tuple[np.ndarray, float]:
-        """The best evaluated genome so far and its fitness (``init``, -inf before any tell)."""
-        return self._best_genome.copy(), self._best_fitness
+        self._finish_tell(genomes, fitness)
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
         """Mean, Adam moments, RNG state, best sample and generation."""
-        # A pending population is redrawn after a restore from the RNG state before it.
-        rng_state = self._rng_state_before_ask if self._half_noise is not None else self.rng_.bit_generator.state
-        return {
-            "mean": self.mean_.copy(),
-            "adam_m": self.adam_m_.copy(),
-            "adam_v": self.adam_v_.copy(),
-            "adam_t": self.adam_t_,
-            "rng_state": rng_state,
-            "best_genome": self._best_genome.copy(),
-            "best_fitness": np.array(self._best_fitness),  # may be -inf: kept out of JSON
-            "generation": self.generation_,
-        }
+        return {**self._search_state(), "adam_m": self.adam_m_.copy(), "adam_v": self.adam_v_.copy(), "adam_t": self.adam_t_}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
@@ -161,11 +126,6 @@ class OpenAIES(Strategy):
         for name, value in arrays.items():
             if value.shape != (self.n_params,):
                 raise ValueError(f"openai_es: saved {name} has shape {value.shape}, expected ({self.n_params},)")
-        self.mean_, self.adam_m_, self.adam_v_ = arrays["mean"], arrays["adam_m"], arrays["adam_v"]
+        self._load_search_state(state, arrays["mean"])
+        self.adam_m_, self.adam_v_ = arrays["adam_m"], arrays["adam_v"]
         self.adam_t_ = int(state["adam_t"])
-        self.rng_.bit_generator.state = state["rng_state"]
-        self._half_noise = None
-        self._rng_state_before_ask = None
-        self._best_genome = np.array(state["best_genome"], dtype=np.float64)
-        self._best_fitness = float(np.asarray(state["best_fitness"]))
-        self.generation_ = int(state["generation"])

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from evo.strategies.base import Strategy, check_number
+from evo.strategies.base import check_number
+from evo.strategies.mean_search import MeanSearch
 
 
 def _number(name: str, value: Any, low: float, low_open: bool = True) -> float:
@@ -44,7 +45,7 @@ def nes_utilities(fitness: np.ndarray) -> np.ndarray:
 
 
 
-class SNES(Strategy):
+class SNES(MeanSearch):
     """Separable NES: diagonal Gaussian search distribution, natural-gradient updates."""
 
     name = "snes"
@@ -91,28 +92,20 @@ class SNES(Strategy):
             antithetic=bool(antithetic),
             weight_decay=_number("weight_decay", weight_decay, 0.0, low_open=False),
         )
-        self.mean_ = self.init.copy()
+        self._start_search()
         self.sigma_ = np.full(self.n_params, self.params["sigma"])
-        self.rng_ = np.random.Generator(np.random.PCG64(self.seed))
-        # Standard-normal noise behind the pending population, and the RNG state
-        # before it was drawn (saved instead of the noise, which can be large).
-        self._noise: np.ndarray | None = None
-        self._rng_state_before_ask: dict[str, Any] | None = None
-        self._best_genome = self.init.copy()
-        self._best_fitness = -math.inf
-        self.generation_ = 0
 
     # ------------------------------------------------------------------ ask / tell
     def ask(self) -> np.ndarray:
         """Genomes ``mean + sigma * noise``, ``(population, n_params)``; the same until :meth:`tell`."""
-        if self._noise is None:
-            self._rng_state_before_ask = self.rng_.bit_generator.state
-            if self.params["antithetic"]:
-                half = self.rng_.standard_normal((self.population // 2, self.n_params))
-                self._noise = np.concatenate([half, -half])
-            else:
-                self._noise = self.rng_.standard_normal((self.population, self.n_params))
-        return self.mean_ + self.sigma_ * self._noise
+        return self.mean_ + self.sigma_ * self._population_noise()
+
+    def _population_noise(self) -> np.ndarray:
+        """The pending population's standard-normal noise, mirrored when antithetic."""
+        if self.params["antithetic"]:
+            half = self._draw_noise(self.population // 2)
+            return np.concatenate([half, -half])
+        return self._draw_noise(self.population)
 
     def tell(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
         """Natural-gradient step on mean and sigma from the ranks of the pending population."""
@@ -121,7 +114,7 @@ class SNES(Strategy):
         genomes, fitness = self.check_tell(genomes, fitness)
         fitness = np.where(np.isnan(fitness), -np.inf, fitness)
         utilities = nes_utilities(fitness)
-        noise = self._noise
+        noise = self._population_noise()
         # Natural gradients in the local coordinates of the distribution (paper, Alg. 2).
         grad_mean = utilities @ noise
         grad_sigma = utilities @ (noise * noise) - utilities.sum()
@@ -129,35 +122,12 @@ class SNES(Strategy):
         self.mean_ = self.mean_ + p["lr_mean"] * (self.sigma_ * grad_mean - p["weight_decay"] * self.mean_)
         self.sigma_ = self.sigma_ * np.exp(0.5 * p["lr_sigma"] * grad_sigma)
 
-        top = int(np.argmax(fitness))
-        if fitness[top] > self._best_fitness:
-            self._best_genome, self._best_fitness = genomes[top].copy(), float(fitness[top])
-        self._noise = None
-        self._rng_state_before_ask = None
-        self.generation_ += 1
-
-    # ------------------------------------------------------------------ results
-    def best(self) -> tuple[np.ndarray, float]:
-        """The distribution's mean and ``nan``: the mean itself is never evaluated."""
-        return self.mean_.copy(), math.nan
-
-    def best_sample(self) -> tuple[np.ndarray, float]:
-        """The best evaluated genome so far and its fitness (``init``, -inf before any tell)."""
-        return self._best_genome.copy(), self._best_fitness
+        self._finish_tell(genomes, fitness)
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
         """Mean, sigma, RNG state, best sample and generation."""
-        # A pending population is redrawn after a restore from the RNG state before it.
-        rng_state = self._rng_state_before_ask if self._noise is not None else self.rng_.bit_generator.state
-        return {
-            "mean": self.mean_.copy(),
-            "sigma": self.sigma_.copy(),
-            "rng_state": rng_state,
-            "best_genome": self._best_genome.copy(),
-            "best_fitness": np.array(self._best_fitness),  # may be -inf: kept out of JSON
-            "generation": self.generation_,
-        }
+        return {**self._search_state(), "sigma": self.sigma_.copy()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
@@ -167,10 +137,5 @@ class SNES(Strategy):
             raise ValueError(
                 f"snes: saved mean/sigma have shapes {mean.shape}/{sigma.shape}, expected ({self.n_params},)"
             )
-        self.mean_, self.sigma_ = mean, sigma
-        self.rng_.bit_generator.state = state["rng_state"]
-        self._noise = None
-        self._rng_state_before_ask = None
-        self._best_genome = np.array(state["best_genome"], dtype=np.float64)
-        self._best_fitness = float(np.asarray(state["best_fitness"]))
-        self.generation_ = int(state["generation"])
+        self._load_search_state(state, mean)
+        self.sigma_ = sigma
