@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import io
+import json
 
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 import tomli_w
 
 from evo.run import read_metrics
@@ -49,3 +54,47 @@ def write_config(path: Path, data: dict) -> Path:
 def metrics_without_time(run_dir: Path) -> list[dict]:
     """Every metrics column except wall_seconds, which no two runs share."""
     return [{k: v for k, v in row.items() if k != "wall_seconds"} for row in read_metrics(Path(run_dir) / "metrics.csv")]
+
+
+def numeric_gradient(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Central finite differences of a scalar function, one coordinate at a time."""
+    grad = np.empty_like(x)
+    for i in range(x.size):
+        old = x.flat[i]
+        x.flat[i] = old + eps
+        up = f(x)
+        x.flat[i] = old - eps
+        down = f(x)
+        x.flat[i] = old
+        grad.flat[i] = (up - down) / (2 * eps)
+    return grad
+
+
+def relative_error(a: np.ndarray, b: np.ndarray) -> float:
+    """||a - b|| / (||a|| + ||b||), the gradient-check measure."""
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b), 1e-300))
+
+
+def make_neat(spec, seed: int = 0, population: int = 30, **params: Any):
+    """A NEAT strategy over ``spec``'s layout."""
+    from evo.strategies.neat import NEAT
+
+    return NEAT(
+        spec.n_params, population, seed, np.zeros(spec.n_params),
+        n_inputs=spec.n_inputs, n_outputs=spec.n_outputs,
+        max_nodes=spec.max_nodes, max_connections=spec.max_connections, **params,
+    )
+
+
+def to_disk_and_back(state: dict[str, Any]) -> dict[str, Any]:
+    """Round-trip a strategy state as a checkpoint does: arrays through .npz, the rest through strict JSON."""
+    arrays = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
+    others = {k: v for k, v in state.items() if not isinstance(v, np.ndarray)}
+    assert all(a.dtype != object for a in arrays.values())
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    buffer.seek(0)
+    with np.load(buffer, allow_pickle=False) as loaded:
+        restored = {k: loaded[k] for k in loaded.files}
+    restored.update(json.loads(json.dumps(others, allow_nan=False)))
+    return restored

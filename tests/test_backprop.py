@@ -9,25 +9,12 @@ from networks.backprop import backward, forward_train, l2_penalty, layer_views, 
 from networks.losses import cross_entropy_from_probs, mean_squared_error, softmax_cross_entropy
 from networks.optimizers import SGD, Adam
 from networks.trainer import Trainer
+from tests.helpers import numeric_gradient, relative_error
 
 
 # ----------------------------------------------------------------- helpers
-def numeric_gradient(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """Central finite differences of a scalar function, one coordinate at a time."""
-    grad = np.empty_like(x)
-    for i in range(x.size):
-        old = x.flat[i]
-        x.flat[i] = old + eps
-        up = f(x)
-        x.flat[i] = old - eps
-        down = f(x)
-        x.flat[i] = old
-        grad.flat[i] = (up - down) / (2 * eps)
-    return grad
 
 
-def relative_error(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b), 1e-300))
 
 
 def check_network_gradient(net, loss, X, targets, dropout=0.0, dropout_seed=0, weight_decay=0.0, return_logits=True, seed=0):

@@ -16,25 +16,12 @@ from networks.cnn import (
     pad_input,
     unpad_gradient,
 )
+from tests.helpers import numeric_gradient, relative_error
 
 
 # ----------------------------------------------------------------- helpers
-def numeric_gradient(f, x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    """Central finite differences of a scalar function, one coordinate at a time."""
-    grad = np.empty_like(x)
-    for i in range(x.size):
-        old = x.flat[i]
-        x.flat[i] = old + eps
-        up = f(x)
-        x.flat[i] = old - eps
-        down = f(x)
-        x.flat[i] = old
-        grad.flat[i] = (up - down) / (2 * eps)
-    return grad
 
 
-def relative_error(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b), 1e-300))
 
 
 def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import math
 
@@ -17,6 +16,7 @@ from evo.tasks.classification import ClassificationTask
 from evo.tasks.datasets import DIGITS_IMAGE_SHAPE, load_digits, stratified_split
 from networks.cnn import CNN, ConvBlock
 from networks.cnn_search import BLOCK_FIELDS, CNNSearchSpace
+from tests.helpers import to_disk_and_back
 
 # A space small enough for fast tests, large enough to have every kind of choice.
 SMALL = dict(input_shape=(1, 8, 8), n_outputs=10, max_blocks=3, filter_choices=(2, 4, 8), kernel_choices=(3, 5), max_dense=2, dense_choices=(8, 16))
@@ -34,18 +34,6 @@ def digits() -> ClassificationTask:
     return ClassificationTask(split, name="digits", batch_size=256)
 
 
-def to_disk_and_back(state: dict) -> dict:
-    """A state dict through .npz (arrays) and strict JSON (the rest), as a checkpoint stores it."""
-    arrays = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
-    others = {k: v for k, v in state.items() if not isinstance(v, np.ndarray)}
-    assert all(a.dtype != object for a in arrays.values())
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    buffer.seek(0)
-    with np.load(buffer, allow_pickle=False) as loaded:
-        restored = {k: loaded[k] for k in loaded.files}
-    restored.update(json.loads(json.dumps(others, allow_nan=False)))
-    return restored
 
 
 def build(space: CNNSearchSpace, seed: int = 0, population: int = 12, **params) -> ArchitectureSearch:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import random
@@ -24,17 +23,14 @@ from networks.neat import (
     NEATSpec,
     load_graph_json,
 )
+from tests.helpers import make_neat, to_disk_and_back
 
 XOR_SPEC = NEATSpec(2, 1)
 
 
 def make(spec: NEATSpec = XOR_SPEC, seed: int = 0, population: int = 30, **params: Any) -> NEAT:
     """A NEAT strategy over ``spec``'s layout."""
-    return NEAT(
-        spec.n_params, population, seed, np.zeros(spec.n_params),
-        n_inputs=spec.n_inputs, n_outputs=spec.n_outputs,
-        max_nodes=spec.max_nodes, max_connections=spec.max_connections, **params,
-    )
+    return make_neat(spec, seed, population, **params)
 
 
 def noise_fitness(genomes: np.ndarray) -> np.ndarray:
@@ -62,18 +58,6 @@ def evolve(strategy: NEAT, generations: int, fitness=xor_fitness, spec: NEATSpec
     return asked
 
 
-def to_disk_and_back(state: dict[str, Any]) -> dict[str, Any]:
-    """Round-trip a state dict as a checkpoint does: arrays through .npz, the rest through strict JSON."""
-    arrays = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
-    others = {k: v for k, v in state.items() if not isinstance(v, np.ndarray)}
-    assert all(a.dtype != object for a in arrays.values())
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    buffer.seek(0)
-    with np.load(buffer, allow_pickle=False) as loaded:
-        restored = {k: loaded[k] for k in loaded.files}
-    restored.update(json.loads(json.dumps(others, allow_nan=False)))
-    return restored
 
 
 def xor_by_hand() -> tuple[np.ndarray, np.ndarray]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import random
@@ -25,17 +24,14 @@ from networks.neat import (
     NEATSpec,
 )
 from networks.trainer import Trainer
+from tests.helpers import make_neat, to_disk_and_back
 
 XOR_SPEC = NEATSpec(2, 1)
 
 
 def make(spec: NEATSpec = XOR_SPEC, seed: int = 0, population: int = 30, **params: Any) -> NEAT:
     """A NEAT strategy over ``spec``'s layout."""
-    return NEAT(
-        spec.n_params, population, seed, np.zeros(spec.n_params),
-        n_inputs=spec.n_inputs, n_outputs=spec.n_outputs,
-        max_nodes=spec.max_nodes, max_connections=spec.max_connections, **params,
-    )
+    return make_neat(spec, seed, population, **params)
 
 
 def xor_fitness(genomes: np.ndarray) -> np.ndarray:
@@ -43,18 +39,6 @@ def xor_fitness(genomes: np.ndarray) -> np.ndarray:
     return ParityTask(2).evaluate(XOR_SPEC, genomes, np.zeros(len(genomes)), 0)
 
 
-def to_disk_and_back(state: dict[str, Any]) -> dict[str, Any]:
-    """Round-trip a state dict as a checkpoint does: arrays through .npz, the rest through strict JSON."""
-    arrays = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
-    others = {k: v for k, v in state.items() if not isinstance(v, np.ndarray)}
-    assert all(a.dtype != object for a in arrays.values())
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    buffer.seek(0)
-    with np.load(buffer, allow_pickle=False) as loaded:
-        restored = {k: loaded[k] for k in loaded.files}
-    restored.update(json.loads(json.dumps(others, allow_nan=False)))
-    return restored
 
 
 def trainable_mask(spec: NEATSpec, genome: np.ndarray) -> np.ndarray:

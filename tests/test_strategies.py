@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import json
 import math
 import random
 import zlib
@@ -16,6 +14,7 @@ from evo.strategies import VECTOR_STRATEGIES, Strategy, make_strategy
 from evo.strategies.cmaes import _CMA_STATE
 from evo.strategies.openai_es import centered_ranks
 from evo.strategies.snes import nes_utilities
+from tests.helpers import to_disk_and_back
 
 NAMES = sorted(VECTOR_STRATEGIES)  # topology strategies have their own tests
 DIM = 20
@@ -40,20 +39,6 @@ def run(strategy: Strategy, generations: int, fitness=shifted_sphere) -> list[np
         asked.append(genomes)
         strategy.tell(genomes, fitness(genomes))
     return asked
-
-
-def to_disk_and_back(state: dict[str, Any]) -> dict[str, Any]:
-    """Round-trip a state dict the way a checkpoint does: arrays through .npz, the rest through strict JSON."""
-    arrays = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
-    others = {k: v for k, v in state.items() if not isinstance(v, np.ndarray)}
-    assert all(a.dtype != object for a in arrays.values())
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    buffer.seek(0)
-    with np.load(buffer, allow_pickle=False) as loaded:
-        restored = {k: loaded[k] for k in loaded.files}
-    restored.update(json.loads(json.dumps(others, allow_nan=False)))
-    return restored
 
 
 # ----------------------------------------------------------------- (a) progress
