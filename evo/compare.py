@@ -191,10 +191,9 @@ def _table(config, methods, labels, metrics, aggregate, per_seed, timeseries) ->
 
 
 def _plot(traces: dict[str, list[list[dict]]], path: Path, name: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from evo.plots import save_figure  # also selects the Agg backend
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
     colours = {"evolution": "tab:orange", "backprop": "tab:blue"}
@@ -213,6 +212,4 @@ def _plot(traces: dict[str, list[list[dict]]], path: Path, name: str) -> None:
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right")
     fig.suptitle(f"{name}: evolution vs backprop (test figure of each method's current choice)")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -42,7 +42,7 @@ def run_gd_readout(config: RunConfig, task, on_epoch: Callable[[dict], None] | N
     """The recipe's reservoir with its readout trained by gradient descent (the [train] section's settings)."""
     from evo.tasks.timeseries import score_on_test
     from networks import MLP
-    from networks.trainer import Trainer
+    from evo.train import trainer_from_config
 
     data, t = task.data, config.train
     t0 = time.perf_counter()
@@ -51,10 +51,7 @@ def run_gd_readout(config: RunConfig, task, on_epoch: Callable[[dict], None] | N
     features = readout_features(data.inputs[: data.val_end], states)[:, 1:]  # [u, x]; the layer has its own bias
     train, val = slice(data.washout, data.train_end), slice(data.train_end, data.val_end)
     readout = MLP((features.shape[1], data.targets.shape[1]), "identity", "identity")
-    trainer = Trainer(
-        readout, loss="mse", optimizer=t.optimizer, lr=t.lr, momentum=t.momentum, batch_size=t.batch_size, epochs=t.epochs,
-        weight_decay=t.weight_decay, dropout=0.0, patience=t.patience or None, seed=config.seed,
-    )
+    trainer = trainer_from_config(readout, "mse", t, seed=config.seed, dropout=0.0)
     trainer.fit(features[train], data.targets[train], features[val], data.targets[val], on_epoch=on_epoch)
     (W, b), = readout.unflatten(np.asarray(trainer.params_)[None])
     W_out = np.concatenate([b[0].T, W[0].T], axis=1)  # (n_out, 1 + n_in + units), the ridge readout's layout

@@ -56,6 +56,17 @@ def new_run_dir(out: str | Path, prefix: str) -> Path:
             candidate = base.with_name(f"{base.name}-{n}")
 
 
+def open_run_dir(run_dir: str | Path | None, out: str | Path, prefix: str, config_toml: str) -> Path:
+    """The run directory: ``run_dir`` created (must be new) or ``out/<prefix>-<timestamp>``, with its config.toml."""
+    if run_dir is not None:
+        path = Path(run_dir)
+        path.mkdir(parents=True, exist_ok=False)
+    else:
+        path = new_run_dir(out, prefix)
+    atomic_write_text(path / "config.toml", config_toml)
+    return path
+
+
 def _finite(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {str(k): _finite(v) for k, v in obj.items()}

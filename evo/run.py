@@ -32,7 +32,7 @@ import tomli_w
 
 from evo.build import build_evaluator, build_network, build_strategy, build_task
 from evo.config import ConfigError, RunConfig, load_config, parse_config, read_toml
-from evo.files import atomic_save_npz, atomic_write_json, atomic_write_text, load_npz, new_run_dir
+from evo.files import atomic_save_npz, atomic_write_json, atomic_write_text, load_npz, open_run_dir
 from evo.seeding import STREAM_TEST, stream_seed
 
 METRIC_COLUMNS = ["generation", "evaluations", "best", "mean", "std", "best_so_far", "failures", "wall_seconds"]
@@ -100,18 +100,11 @@ class EvolutionRun:
             evaluator.close()
             self.task.close()
 
-    def _create_run_dir(self) -> Path:
-        if self.run_dir is not None:
-            self.run_dir.mkdir(parents=True, exist_ok=False)
-            return self.run_dir
-        return new_run_dir(self.config.out, self.config.name)
-
     def _run(self, evaluator) -> RunResult:
         cfg = self.config
         state = self._resume_state
         if state is None:
-            run_dir = self.run_dir = self._create_run_dir()
-            atomic_write_text(run_dir / "config.toml", tomli_w.dumps(cfg.to_dict()))
+            run_dir = self.run_dir = open_run_dir(self.run_dir, cfg.out, cfg.name, tomli_w.dumps(cfg.to_dict()))
             (run_dir / "checkpoint").mkdir()
             with open(run_dir / "metrics.csv", "w", newline="") as fh:
                 csv.writer(fh).writerow(METRIC_COLUMNS)

@@ -23,7 +23,7 @@ import tomli_w
 
 from evo.build import build_network, build_task, initial_genome
 from evo.config import ConfigError, RunConfig
-from evo.files import atomic_save_npz, atomic_write_json, atomic_write_text, load_npz, new_run_dir
+from evo.files import atomic_save_npz, atomic_write_json, load_npz, open_run_dir
 from evo.seeding import STREAM_TEST, stream_seed
 
 STREAM_TRAIN = 7
@@ -58,6 +58,17 @@ def supervised_data(task) -> dict[str, Any]:
         f"config error: task.type = {task.kind!r} ({task.name}): backprop needs labelled data; "
         "evo train and evo compare work on xor, parity, digits and dataset tasks "
         "(a policy-gradient baseline for control tasks may come later)"
+    )
+
+
+def trainer_from_config(network, loss: str, train, seed: int, dropout: float | None = None):
+    """A :class:`~networks.trainer.Trainer` with a config's ``[train]`` settings."""
+    from networks.trainer import Trainer
+
+    return Trainer(
+        network, loss=loss, optimizer=train.optimizer, lr=train.lr, momentum=train.momentum, batch_size=train.batch_size,
+        epochs=train.epochs, weight_decay=train.weight_decay, dropout=train.dropout if dropout is None else dropout,
+        patience=train.patience or None, seed=seed,
     )
 
 
@@ -106,28 +117,9 @@ class TrainingRun:
 
     def run(self) -> TrainResult:
         """Train, then write the run directory."""
-        from networks.trainer import Trainer
-
         cfg, t = self.config, self.config.train
-        trainer = Trainer(
-            self.network,
-            loss=self.data["loss"],
-            optimizer=t.optimizer,
-            lr=t.lr,
-            momentum=t.momentum,
-            batch_size=t.batch_size,
-            epochs=t.epochs,
-            weight_decay=t.weight_decay,
-            dropout=t.dropout,
-            patience=t.patience or None,
-            seed=stream_seed(cfg.seed, STREAM_TRAIN),
-        )
-        if self.run_dir is not None:
-            self.run_dir.mkdir(parents=True, exist_ok=False)
-            run_dir = self.run_dir
-        else:
-            run_dir = self.run_dir = new_run_dir(cfg.out, f"{cfg.name}-train")
-        atomic_write_text(run_dir / "config.toml", tomli_w.dumps(cfg.to_dict()))
+        trainer = trainer_from_config(self.network, self.data["loss"], t, seed=stream_seed(cfg.seed, STREAM_TRAIN))
+        run_dir = self.run_dir = open_run_dir(self.run_dir, cfg.out, f"{cfg.name}-train", tomli_w.dumps(cfg.to_dict()))
         test_seed = stream_seed(cfg.seed, STREAM_TEST)
         bar = None
         if self.progress:
@@ -197,10 +189,9 @@ def _opt(value: Any) -> str:
 
 
 def _plot_losses(history: list[dict[str, Any]], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from evo.plots import save_figure  # also selects the Agg backend
 
     if not history:
         return
@@ -215,9 +206,7 @@ def _plot_losses(history: list[dict[str, Any]], path: Path, title: str) -> None:
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 class ESNBaselineRun:
@@ -239,12 +228,7 @@ class ESNBaselineRun:
         from evo.esn_baseline import run_gd_readout, run_recipe
 
         cfg = self.config
-        if self.run_dir is not None:
-            self.run_dir.mkdir(parents=True, exist_ok=False)
-            run_dir = self.run_dir
-        else:
-            run_dir = self.run_dir = new_run_dir(cfg.out, f"{cfg.name}-train")
-        atomic_write_text(run_dir / "config.toml", tomli_w.dumps(cfg.to_dict()))
+        run_dir = self.run_dir = open_run_dir(self.run_dir, cfg.out, f"{cfg.name}-train", tomli_w.dumps(cfg.to_dict()))
         recipe = run_recipe(cfg, self.task)
         history: list[dict[str, Any]] = []
         bar = None
