@@ -1,0 +1,124 @@
+"""The contracts every network type keeps: :class:`NetworkSpec` and its optional capabilities.
+
+A *network spec* is the architecture without weights: it maps a flat genome
+(or a stack of P of them, population axis first) to outputs. Evolution sees
+nothing else. What only some network types can do is a small capability
+protocol that the type *declares* by listing it among its bases, so a caller
+asks ``isinstance(spec, Trainable)`` of a declaration, never ``hasattr`` of a
+method name::
+
+    class NEATSpec(NetworkSpec, Trainable, GraphExportable, HasComplexity): ...
+
+Capabilities:
+
+- :class:`Trainable`: a forward pass that keeps a cache and a backward pass
+  (backprop, BPTT), so :class:`networks.trainer.Trainer` can train it.
+- :class:`Decodable`: a searched architecture; a genome decodes to a plain
+  network spec and its parameters (``cnn_search``).
+- :class:`GraphExportable`: a graph genome that saves itself as nodes and
+  edges (JSON) and draws itself (NEAT).
+- :class:`HasComplexity`: a size per genome, the second objective of
+  multi-objective (Pareto) selection.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class NetworkSpec(Protocol):
+    """What every network type provides: sizes, the genome layout, a batched forward and a description."""
+
+    @property
+    def n_inputs(self) -> int:
+        """Values one input sample holds (flattened)."""
+        ...
+
+    @property
+    def n_outputs(self) -> int:
+        """Values one output holds."""
+        ...
+
+    @property
+    def n_params(self) -> int:
+        """Length of the flat genome."""
+        ...
+
+    def init_params(self, rng: np.random.Generator, n: int = 1) -> np.ndarray:
+        """``n`` starting genomes ``(n, n_params)`` drawn from ``rng``."""
+        ...
+
+    def forward(self, params: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Outputs ``(P, B, n_outputs)`` of a genome stack ``(P, n_params)`` on inputs ``(B, ...)``."""
+        ...
+
+    def predict(self, params: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Outputs ``(B, n_outputs)`` of one genome ``(n_params,)``."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able description; :func:`networks.network_from_description` rebuilds the spec from it."""
+        ...
+
+    @classmethod
+    def from_description(cls, description: dict[str, Any]) -> NetworkSpec:
+        """Rebuild from :meth:`describe` output."""
+        ...
+
+
+@runtime_checkable
+class Trainable(Protocol):
+    """A network the gradient-descent trainer can train: forward with a cache, backward, and which genes decay."""
+
+    def forward_train(
+        self, params: np.ndarray, X: np.ndarray, dropout: float = 0.0, rng: np.random.Generator | None = None, return_logits: bool = True
+    ) -> tuple[np.ndarray, Any]:
+        """Outputs (logits when ``return_logits``) of one genome and the cache :meth:`backward` needs."""
+        ...
+
+    def backward(self, params: np.ndarray, cache: Any, d_out: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Gradient ``(n_params,)`` of the loss given its gradient ``d_out`` at the outputs."""
+        ...
+
+    def weight_mask(self) -> np.ndarray:
+        """True on the genes L2 weight decay applies to (weights), False elsewhere (biases, structure genes)."""
+        ...
+
+
+@runtime_checkable
+class Decodable(Protocol):
+    """A searched architecture: each genome decodes to a plain network spec and its parameters."""
+
+    def decode(self, genome: np.ndarray) -> tuple[NetworkSpec, np.ndarray]:
+        """The plain network and its flat parameters that ``genome`` encodes."""
+        ...
+
+    def decode_description(self, genome: np.ndarray) -> dict[str, Any]:
+        """What ``genome`` decodes to, JSON-able (recorded beside the best genome)."""
+        ...
+
+
+@runtime_checkable
+class GraphExportable(Protocol):
+    """A graph genome that writes itself as nodes and edges and draws itself."""
+
+    def save_graph(self, params: np.ndarray, path: str | Path) -> Path:
+        """Nodes and connections of one genome as JSON at ``path``."""
+        ...
+
+    def draw(self, params: np.ndarray, path: str | Path, title: str | None = None) -> Path:
+        """A drawing of one genome's graph at ``path`` (PNG)."""
+        ...
+
+
+@runtime_checkable
+class HasComplexity(Protocol):
+    """A size per genome (hidden nodes, connections, parameters): the second objective of Pareto selection."""
+
+    def complexity(self, genomes: np.ndarray) -> np.ndarray:
+        """Size ``(P,)`` of each genome of a stack ``(P, n_params)``; smaller is simpler."""
+        ...
