@@ -1,100 +1,47 @@
-"""Element-wise activations with their derivatives, side by side.
+"""Activations, each with its forward and its backward side by side: the one table every network reads.
 
-Each entry maps a name to ``(forward, derivative)`` where the derivative is
-written in terms of the *input* ``z`` and the *output* ``a`` so the trainer can
-use whichever it cached. Softmax is handled by the output layer (its Jacobian
-is folded into the cross-entropy gradient).
+An :class:`Activation` holds
+
+* ``forward(z, out=None)``: ``a = f(z)``. ``out`` (which may be ``z`` itself)
+  is a buffer the result may be written into, to save an allocation per
+  layer; the result is the returned array, which is ``out`` only when the
+  function could compute in place.
+* ``backward(d_a, z, a)``: the gradient ``d_z`` w.r.t. the input given the
+  upstream gradient ``d_a`` w.r.t. the output and the cached input ``z`` and
+  output ``a``, folded into one or two NumPy calls (the trainer's hot path)
+  instead of building ``f'(z)`` and multiplying it separately.
+* ``non_decreasing``: max pooling may be computed before the activation
+  (see :mod:`networks.layers.conv`) only when this holds.
+* ``he_init``: rectifiers start from He-normal weights, the others from
+  Glorot (Xavier) normal.
+
+:data:`ACTIVATIONS` are the element-wise ones, allowed on every layer;
+:data:`OUTPUT_ACTIVATIONS` adds softmax over the last axis, allowed on an
+output layer only (with cross-entropy its Jacobian is folded into the loss's
+gradient, see :func:`networks.losses.softmax_cross_entropy`).
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
 LEAKY_SLOPE = 0.01
 
 
-def relu(z: np.ndarray) -> np.ndarray:
+class Activation(NamedTuple):
+    """One activation: forward and backward side by side, and the two facts the layers ask of it."""
+
+    forward: Callable[..., np.ndarray]
+    backward: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+    non_decreasing: bool
+    he_init: bool = False
+
+
+def relu(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """max(0, z)."""
-    return np.maximum(z, 0)
-
-
-def relu_grad(z: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """d relu / dz."""
-    return (z > 0).astype(z.dtype)
-
-
-def leaky_relu(z: np.ndarray) -> np.ndarray:
-    """z for z > 0, 0.01 z otherwise."""
-    return np.where(z > 0, z, LEAKY_SLOPE * z)
-
-
-def leaky_relu_grad(z: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """d leaky_relu / dz."""
-    return np.where(z > 0, 1.0, LEAKY_SLOPE).astype(z.dtype)
-
-
-def tanh(z: np.ndarray) -> np.ndarray:
-    """Hyperbolic tangent."""
-    return np.tanh(z)
-
-
-def tanh_grad(z: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """1 - tanh(z)^2."""
-    return 1.0 - a * a
-
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    """Logistic function, computed without overflow for large |z|."""
-    # 0.5 * (1 + tanh(z/2)) is the logistic function and never overflows.
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
-
-
-def sigmoid_grad(z: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """sigmoid(z) (1 - sigmoid(z))."""
-    return a * (1.0 - a)
-
-
-def identity(z: np.ndarray) -> np.ndarray:
-    """z unchanged."""
-    return z
-
-
-def identity_grad(z: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """1."""
-    return np.ones_like(z)
-
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis, shifted by the max for stability."""
-    shifted = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-ACTIVATIONS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray, np.ndarray], np.ndarray]]] = {
-    "relu": (relu, relu_grad),
-    "leaky_relu": (leaky_relu, leaky_relu_grad),
-    "tanh": (tanh, tanh_grad),
-    "sigmoid": (sigmoid, sigmoid_grad),
-    "identity": (identity, identity_grad),
-}
-
-OUTPUT_ACTIVATIONS = tuple(ACTIVATIONS) + ("softmax",)
-
-
-def activation_names() -> tuple[str, ...]:
-    """Names accepted for hidden layers."""
-    return tuple(ACTIVATIONS)
-
-
-# ------------------------------------------------------------------ backward
-# Backward helpers for the gradient-descent trainer: each maps the upstream
-# gradient ``d_a`` (w.r.t. the activation's output) to ``d_z`` (w.r.t. its
-# input), given the cached input ``z`` and output ``a``. They fold the
-# element-wise derivative into one or two NumPy calls (the trainer's hot path),
-# instead of building the derivative array and multiplying it separately.
+    return np.maximum(z, 0, out=out)
 
 
 def relu_backward(d_a: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
@@ -102,9 +49,19 @@ def relu_backward(d_a: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
     return d_a * (z > 0)
 
 
+def leaky_relu(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """z for z > 0, 0.01 z otherwise (always a new array)."""
+    return np.where(z > 0, z, LEAKY_SLOPE * z)
+
+
 def leaky_relu_backward(d_a: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
     """d_a where z > 0, else 0.01 d_a."""
     return np.where(z > 0, d_a, LEAKY_SLOPE * d_a)
+
+
+def tanh(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Hyperbolic tangent."""
+    return np.tanh(z, out=out)
 
 
 def tanh_backward(d_a: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
@@ -112,9 +69,23 @@ def tanh_backward(d_a: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
     return d_a * (1.0 - a * a)
 
 
+def sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Logistic function as 0.5 (1 + tanh(z / 2)), which never overflows."""
+    # The same four operations, in the same order, with or without ``out``.
+    a = np.multiply(0.5, z, out=out)
+    np.tanh(a, out=a)
+    np.add(1.0, a, out=a)
+    return np.multiply(0.5, a, out=a)
+
+
 def sigmoid_backward(d_a: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
     """d_a a (1 - a)."""
     return d_a * (a * (1.0 - a))
+
+
+def identity(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """z unchanged (no copy)."""
+    return z
 
 
 def identity_backward(d_a: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
@@ -122,16 +93,34 @@ def identity_backward(d_a: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarr
     return d_a
 
 
+def softmax(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Softmax over the last axis, shifted by the max for stability (always a new array)."""
+    shifted = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 def softmax_backward(d_a: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
     """Softmax Jacobian-vector product over the last axis: a (d_a - sum(d_a a))."""
     return a * (d_a - np.sum(d_a * a, axis=-1, keepdims=True))
 
 
-BACKWARD: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
-    "relu": relu_backward,
-    "leaky_relu": leaky_relu_backward,
-    "tanh": tanh_backward,
-    "sigmoid": sigmoid_backward,
-    "identity": identity_backward,
-    "softmax": softmax_backward,
+#: Element-wise activations, allowed on hidden and output layers.
+ACTIVATIONS: dict[str, Activation] = {
+    "relu": Activation(relu, relu_backward, non_decreasing=True, he_init=True),
+    "leaky_relu": Activation(leaky_relu, leaky_relu_backward, non_decreasing=True, he_init=True),
+    "tanh": Activation(tanh, tanh_backward, non_decreasing=True),
+    "sigmoid": Activation(sigmoid, sigmoid_backward, non_decreasing=True),
+    "identity": Activation(identity, identity_backward, non_decreasing=True),
 }
+
+#: Every activation an output layer may have: the element-wise ones and softmax.
+OUTPUT_ACTIVATIONS: dict[str, Activation] = {
+    **ACTIVATIONS,
+    "softmax": Activation(softmax, softmax_backward, non_decreasing=False),
+}
+
+
+def activation_names() -> tuple[str, ...]:
+    """Names accepted for hidden layers."""
+    return tuple(ACTIVATIONS)

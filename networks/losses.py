@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from networks.spec import Trainable
+
 # Smallest probability whose log is taken when reporting from probabilities.
 LOG_CLIP = 1e-12
 
@@ -70,6 +72,12 @@ def cross_entropy_from_probs(probs: np.ndarray, labels: np.ndarray) -> float:
     labels = np.asarray(labels)
     picked = probs[np.arange(len(labels)), labels]
     return float(-np.mean(np.log(np.clip(picked, LOG_CLIP, 1.0))))
+
+
+def l2_penalty(net: Trainable, params: np.ndarray, weight_decay: float) -> tuple[float, np.ndarray]:
+    """``0.5 * weight_decay * sum(W^2)`` over the genes ``net.weight_mask()`` marks (weights, not biases), and its gradient."""
+    grad = np.where(net.weight_mask(), weight_decay * params, 0.0)
+    return 0.5 * float(np.vdot(grad, params)), grad
 
 
 LOSSES = {"mse": mean_squared_error, "cross_entropy": softmax_cross_entropy}

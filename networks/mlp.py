@@ -1,27 +1,46 @@
-"""Feedforward network (multi-layer perceptron) over a stack of genomes.
+"""Feedforward network (multi-layer perceptron) over a stack of genomes, with a backward pass for the trainer.
 
 The parameters of one network are a single flat vector laid out layer by
 layer as ``W (n_in x n_out)`` row-major followed by ``b (n_out)``. A stack of
 P such vectors, shape ``(P, n_params)``, is evaluated on a batch of B inputs
 with one batched ``matmul`` per layer: ``(P, B, n_in) @ (P, n_in, n_out)``.
-There is no Python loop over individuals or samples.
+There is no Python loop over individuals or samples. The layer maths, forward
+and backward, is in :mod:`networks.layers.dense`; this module lays out the
+genome and chains the layers.
+
+Training (one network): :meth:`MLP.forward_train` returns the outputs (the
+logits of a softmax output layer, by default) and a cache, and
+:meth:`MLP.backward` the gradient in the same flat layout evolution works on,
+so an evolved genome can be fine-tuned by gradient descent and a trained one
+seeded into a population. Dropout is inverted dropout on the hidden layers'
+outputs. The layer tensors are views into the flat parameter vector, and
+``dW``/``db`` are written straight into views of the flat gradient vector.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
-from networks.activations import ACTIVATIONS, OUTPUT_ACTIVATIONS, softmax
+from networks.activations import ACTIVATIONS, OUTPUT_ACTIVATIONS
+from networks.layers.dense import DenseRecord, check_dropout, dense_stack_forward, dense_train_backward, dense_train_forward
+from networks.spec import Bindable, NetworkSpec, Trainable
+from networks.stack import GenomeStack
 
-# He initialisation suits rectifiers, Glorot (Xavier) the saturating ones.
 _BLOCK_VALUES = 1 << 18  # activations per genome block in forward (~2 MB of float64)
-_HE = {"relu", "leaky_relu"}
+
+
+class MLPCache(NamedTuple):
+    """Per-layer records of :meth:`MLP.forward_train`, consumed by :meth:`MLP.backward`."""
+
+    records: list[DenseRecord]
+    output_is_logits: bool
 
 
 @dataclass(frozen=True)
-class MLP:
+class MLP(NetworkSpec, Trainable, Bindable):
     """A feedforward network spec: layer sizes and activations, no weights.
 
     ``layer_sizes`` includes the input and output sizes, e.g. ``(64, 16, 10)``.
@@ -32,6 +51,8 @@ class MLP:
     output_activation: str = "identity"
     shapes: tuple[tuple[int, int], ...] = field(init=False, repr=False)
     offsets: tuple[int, ...] = field(init=False, repr=False)
+    #: the activation after each weight layer, first to last
+    activations: tuple[str, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         sizes = tuple(int(s) for s in self.layer_sizes)
@@ -50,6 +71,7 @@ class MLP:
             offsets.append(offsets[-1] + n_in * n_out + n_out)
         object.__setattr__(self, "shapes", shapes)
         object.__setattr__(self, "offsets", tuple(offsets))
+        object.__setattr__(self, "activations", (self.activation,) * (len(shapes) - 1) + (self.output_activation,))
 
     # ------------------------------------------------------------------ layout
     @property
@@ -104,7 +126,7 @@ class MLP:
         """``n`` parameter vectors: He or Glorot normal weights, zero biases."""
         out = np.zeros((n, self.n_params))
         for (n_in, n_out), start in zip(self.shapes, self.offsets):
-            if self.activation in _HE:
+            if ACTIVATIONS[self.activation].he_init:
                 std = np.sqrt(2.0 / n_in)
             else:
                 std = np.sqrt(2.0 / (n_in + n_out))
@@ -135,36 +157,71 @@ class MLP:
         return out
 
     def _forward(self, params: np.ndarray, x: np.ndarray) -> np.ndarray:
-        h = x
-        for i, (W, b) in enumerate(self.unflatten(params)):
-            # (B, in) broadcasts against (P, in, out) to (P, B, out).
-            z = np.matmul(h, W) + b
-            name = self.layer_activation(i)
-            h = softmax(z) if name == "softmax" else ACTIVATIONS[name][0](z)
-        return h
+        # (B, in) broadcasts against (P, in, out) to (P, B, out).
+        return dense_stack_forward(x, self.unflatten(params), self.activations)
 
     def predict(self, params: np.ndarray, x: np.ndarray) -> np.ndarray:
         """Outputs ``(B, n_out)`` of one network given its flat vector ``(n,)``."""
         return self.forward(np.asarray(params)[None, :], x)[0]
 
+    def bind(self, genomes: np.ndarray) -> GenomeStack:
+        """``genomes (P, n_params)`` with their layer weights split out once, for a rollout's many steps."""
+        return BoundMLP(self, genomes)
+
     # ------------------------------------------------------ backprop (trainer)
-    def forward_train(self, params: np.ndarray, X: np.ndarray, dropout: float = 0.0, rng=None, return_logits: bool = True):
-        """Training-mode forward of one network; see :func:`networks.backprop.forward_train`."""
-        from networks.backprop import forward_train
-
-        return forward_train(self, params, X, dropout, rng, return_logits)
-
-    def backward(self, params: np.ndarray, cache, d_out: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Gradient of the loss w.r.t. the flat params; see :func:`networks.backprop.backward`."""
-        from networks.backprop import backward
-
-        return backward(self, params, cache, d_out, out=out)
+    def layer_views(self, flat: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per-layer ``W (n_in, n_out)`` and ``b (n_out,)`` as *views* into a flat ``(n_params,)`` vector."""
+        layers = []
+        for (n_in, n_out), start in zip(self.shapes, self.offsets):
+            w_end = start + n_in * n_out
+            layers.append((flat[start:w_end].reshape(n_in, n_out), flat[w_end : w_end + n_out]))
+        return layers
 
     def weight_mask(self) -> np.ndarray:
-        """True on weights, False on biases (L2 decays weights only)."""
-        from networks.backprop import weight_mask
+        """Boolean ``(n_params,)``: True on weight entries, False on biases (L2 decays weights only)."""
+        mask = np.zeros(self.n_params, dtype=bool)
+        for W, _ in self.layer_views(mask):
+            W[...] = True
+        return mask
 
-        return weight_mask(self)
+    def forward_train(
+        self,
+        params: np.ndarray,
+        X: np.ndarray,
+        dropout: float = 0.0,
+        rng: np.random.Generator | None = None,
+        return_logits: bool = True,
+    ) -> tuple[np.ndarray, MLPCache]:
+        """Outputs ``(B, n_out)`` of one network and the cache :meth:`backward` needs.
+
+        For a softmax output layer the outputs are the logits unless
+        ``return_logits=False``; dropout (inverted) applies to the hidden
+        layers' outputs, its mask drawn from ``rng``.
+        """
+        params = np.asarray(params)
+        X = np.asarray(X)
+        if params.shape != (self.n_params,):
+            raise ValueError(f"expected a flat parameter vector of shape ({self.n_params},), got {params.shape}")
+        if X.ndim != 2 or X.shape[1] != self.n_inputs:
+            raise ValueError(f"expected inputs of shape (B, {self.n_inputs}), got {X.shape}")
+        check_dropout(dropout, rng)
+        out, records, is_logits = dense_train_forward(
+            X, self.layer_views(params), self.activations, dropout, rng, drop_first_input=False, return_logits=return_logits
+        )
+        return out, MLPCache(records, is_logits)
+
+    def backward(self, params: np.ndarray, cache: MLPCache, d_out: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Gradient ``(n_params,)`` of the loss w.r.t. ``params``, given ``d_out = d loss / d outputs``.
+
+        ``params`` and ``cache`` must come from the same :meth:`forward_train`
+        call. ``out``, if given, is a float ``(n_params,)`` buffer the gradient
+        is written into (and returned), to avoid an allocation per step.
+        """
+        params = np.asarray(params)
+        grad = np.empty(self.n_params) if out is None else out
+        weights = [W for W, _ in self.layer_views(params)]
+        dense_train_backward(d_out, cache.records, weights, self.layer_views(grad), self.activations, cache.output_is_logits)
+        return grad
 
     # ----------------------------------------------------------- description
     def describe(self) -> dict:
@@ -186,3 +243,34 @@ class MLP:
             activation=description["activation"],
             output_activation=description["output_activation"],
         )
+
+
+class BoundMLP(GenomeStack):
+    """An MLP genome stack for a rollout: weights split out once, each step's layers computed into kept buffers.
+
+    The same layer functions as :meth:`MLP.forward` in the same order, so the
+    outputs are bit-identical; only the splitting and the allocations are
+    saved (a rollout runs hundreds of tiny forward passes).
+    """
+
+    def __init__(self, network: MLP, genomes: np.ndarray) -> None:
+        super().__init__(network, genomes)
+        self.layers = [(np.ascontiguousarray(W), np.ascontiguousarray(b)) for W, b in network.unflatten(genomes)]
+        self.activations = network.activations
+        self.buffers: list[np.ndarray] | None = None
+
+    def forward(self, inputs: np.ndarray) -> np.ndarray:
+        """Outputs ``(P, E, n_out)`` for inputs ``(P, E, n_in)``; a buffer, valid until the next call."""
+        if inputs.shape[-1] != self.network.n_inputs:
+            raise ValueError(f"expected inputs with {self.network.n_inputs} features, got shape {inputs.shape}")
+        rows = inputs.shape[-2]
+        if self.buffers is None or self.buffers[0].shape[1] != rows:
+            dtype = np.result_type(self.layers[0][0], inputs)
+            self.buffers = [np.empty((len(W), rows, W.shape[2]), dtype=dtype) for W, _ in self.layers]
+        return dense_stack_forward(inputs, self.layers, self.activations, self.buffers)
+
+    def keep(self, rows: np.ndarray) -> None:
+        """Drop every genome but ``rows`` (indices into the current stack)."""
+        super().keep(rows)
+        self.layers = [(W[rows], b[rows]) for W, b in self.layers]
+        self.buffers = None

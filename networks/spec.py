@@ -19,14 +19,19 @@ Capabilities:
   edges (JSON) and draws itself (NEAT).
 - :class:`HasComplexity`: a size per genome, the second objective of
   multi-objective (Pareto) selection.
+- :class:`Bindable`: its own forward for one genome stack run many times on
+  per-genome inputs (a control rollout's steps), weights prepared once.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from networks.stack import GenomeStack
 
 
 @runtime_checkable
@@ -86,6 +91,15 @@ class Trainable(Protocol):
 
     def weight_mask(self) -> np.ndarray:
         """True on the genes L2 weight decay applies to (weights), False elsewhere (biases, structure genes)."""
+        ...
+
+
+@runtime_checkable
+class Bindable(Protocol):
+    """A network that prepares a genome stack once for many forward passes (a rollout's steps) whose rows can be dropped."""
+
+    def bind(self, genomes: np.ndarray) -> GenomeStack:
+        """``genomes (P, n_params)`` bound to this network: ``forward(inputs)`` and ``keep(rows)`` as :class:`GenomeStack`."""
         ...
 
 

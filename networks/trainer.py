@@ -27,6 +27,7 @@ from networks.activations import softmax
 from networks.losses import mean_squared_error, softmax_cross_entropy
 from networks.mlp import MLP
 from networks.optimizers import SGD, Adam
+from networks.spec import Trainable
 
 # The learning rate used when ``lr=None``.
 DEFAULT_LR = {"adam": 1e-3, "sgd": 1e-2}
@@ -84,7 +85,7 @@ class Trainer:
     # ------------------------------------------------------------ validation
     def _validate_params(self) -> None:
         """Check the constructor arguments; raise ValueError naming the argument, value and what is allowed."""
-        if not all(hasattr(self.net, m) for m in ("forward_train", "backward", "weight_mask", "init_params")):
+        if not isinstance(self.net, Trainable):
             raise ValueError(f"net = {self.net!r}: must be a network spec with a backward pass (forward_train, backward, weight_mask: MLP, CNN, NEATSpec)")
         if self.loss not in ("cross_entropy", "mse"):
             raise ValueError(f"loss = {self.loss!r}: allowed 'cross_entropy', 'mse'")

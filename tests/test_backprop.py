@@ -5,8 +5,7 @@ import pytest
 
 from networks import MLP
 from networks.activations import ACTIVATIONS, softmax
-from networks.backprop import backward, forward_train, l2_penalty, layer_views, weight_mask
-from networks.losses import cross_entropy_from_probs, mean_squared_error, softmax_cross_entropy
+from networks.losses import cross_entropy_from_probs, l2_penalty, mean_squared_error, softmax_cross_entropy
 from networks.optimizers import SGD, Adam
 from networks.trainer import Trainer
 from tests.helpers import numeric_gradient, relative_error
@@ -25,13 +24,13 @@ def check_network_gradient(net, loss, X, targets, dropout=0.0, dropout_seed=0, w
         return np.random.default_rng(dropout_seed)
 
     def total_loss(p):
-        out, _ = forward_train(net, p, X, dropout, rng(), return_logits=return_logits)
+        out, _ = net.forward_train(p, X, dropout, rng(), return_logits=return_logits)
         value = loss(out, targets)[0]
         return value + (l2_penalty(net, p, weight_decay)[0] if weight_decay else 0.0)
 
-    out, cache = forward_train(net, params, X, dropout, rng(), return_logits=return_logits)
+    out, cache = net.forward_train(params, X, dropout, rng(), return_logits=return_logits)
     _, d_out = loss(out, targets)
-    grad = backward(net, params, cache, d_out)
+    grad = net.backward(params, cache, d_out)
     if weight_decay:
         grad = grad + l2_penalty(net, params, weight_decay)[1]
     numeric = numeric_gradient(total_loss, params.copy())
@@ -82,10 +81,10 @@ def test_gradient_with_weight_decay_on_weights_only():
     # The decay touches weights only: its gradient is zero on every bias.
     params = np.random.default_rng(0).normal(size=net.n_params)
     _, grad = l2_penalty(net, params, 0.3)
-    for (gW, gb), (W, _) in zip(layer_views(net, grad), layer_views(net, params)):
+    for (gW, gb), (W, _) in zip(net.layer_views(grad), net.layer_views(params)):
         np.testing.assert_allclose(gW, 0.3 * W)
         assert np.all(gb == 0)
-    assert weight_mask(net).sum() == 4 * 6 + 6 * 3
+    assert net.weight_mask().sum() == 4 * 6 + 6 * 3
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
@@ -93,19 +92,19 @@ def test_gradient_with_dropout_fixed_mask(activation):
     net = MLP((4, 12, 10, 3), activation, "softmax")
     X = np.random.default_rng(7).normal(size=(8, 4))
     _, cache = check_network_gradient(net, softmax_cross_entropy, X, labels_for(net, 8), dropout=0.4, dropout_seed=11)
-    masks = [record.mask for record in cache.records]
-    assert masks[-1] is None  # no dropout on the output layer
-    for mask in masks[:-1]:
+    masks = [record.mask for record in cache.records]  # the mask each layer applied to its input
+    assert masks[0] is None  # no dropout on the network's inputs, and no record masks the outputs
+    for mask in masks[1:]:  # the hidden layers' outputs
         assert set(np.unique(mask)) == {0.0, 1.0 / 0.6}  # inverted dropout: kept units scaled by 1/(1-p)
-    assert 0.2 < np.mean(masks[0] == 0) < 0.6
+    assert 0.2 < np.mean(masks[1] == 0) < 0.6
 
 
 def test_forward_train_matches_the_population_forward():
     net = MLP((5, 7, 4), "relu", "softmax")
     params = net.init_params(np.random.default_rng(0), 1)[0]
     X = np.random.default_rng(1).normal(size=(9, 5))
-    logits, _ = forward_train(net, params, X)
-    probs, _ = forward_train(net, params, X, return_logits=False)
+    logits, _ = net.forward_train(params, X)
+    probs, _ = net.forward_train(params, X, return_logits=False)
     np.testing.assert_allclose(softmax(logits), net.predict(params, X), rtol=1e-12)
     np.testing.assert_allclose(probs, net.predict(params, X), rtol=1e-12)
 
@@ -114,9 +113,9 @@ def test_backward_writes_into_the_buffer_given():
     net = MLP((3, 4, 2), "tanh", "identity")
     params = np.random.default_rng(0).normal(size=net.n_params)
     X = np.random.default_rng(1).normal(size=(5, 3))
-    out, cache = forward_train(net, params, X)
+    out, cache = net.forward_train(params, X)
     buffer = np.full(net.n_params, np.nan)
-    grad = backward(net, params, cache, mean_squared_error(out, np.zeros_like(out))[1], out=buffer)
+    grad = net.backward(params, cache, mean_squared_error(out, np.zeros_like(out))[1], out=buffer)
     assert grad is buffer and np.all(np.isfinite(buffer))
 
 
@@ -252,7 +251,7 @@ def test_early_stopping_restores_the_best_weights():
     assert val_losses[best - 1] < val_losses[0]  # it did improve first
     np.testing.assert_array_equal(trainer.params_, snapshots[best - 1])
     assert not np.array_equal(snapshots[-1], snapshots[best - 1])
-    assert softmax_cross_entropy(forward_train(trainer.net, trainer.params_, X_val)[0], y_val)[0] == pytest.approx(min(val_losses))
+    assert softmax_cross_entropy(trainer.net.forward_train(trainer.params_, X_val)[0], y_val)[0] == pytest.approx(min(val_losses))
 
 
 def test_same_seed_same_parameters_and_fine_tuning_from_a_genome():
@@ -315,9 +314,9 @@ def test_bad_data_and_setups_raise_value_error():
     with pytest.raises(ValueError, match="not fitted"):
         Trainer(net).predict(X)
     with pytest.raises(ValueError):
-        forward_train(net, np.zeros(net.n_params), X, dropout=0.5)  # no rng
+        net.forward_train(np.zeros(net.n_params), X, dropout=0.5)  # no rng
     with pytest.raises(ValueError):
-        forward_train(net, np.zeros((1, net.n_params)), X)
+        net.forward_train(np.zeros((1, net.n_params)), X)
     for make in (lambda: SGD(0.0), lambda: SGD(0.1, momentum=1.2), lambda: SGD(0.1, momentum=0.0, nesterov=True), lambda: Adam(beta1=1.0), lambda: Adam(eps=0.0)):
         with pytest.raises(ValueError):
             make()
@@ -331,7 +330,7 @@ def test_trainer_weight_decay_shrinks_weights_not_biases():
     init = net.init_params(np.random.default_rng(0), 1)[0]
     trainer = Trainer(net, optimizer="sgd", momentum=0.0, lr=0.1, batch_size=8, epochs=3, weight_decay=0.5, patience=None)
     trainer.fit(X, y, init_params=init)
-    mask = weight_mask(net)
+    mask = net.weight_mask()
     np.testing.assert_allclose(trainer.params_[mask], init[mask] * (1 - 0.1 * 0.5) ** 3, rtol=1e-12)
-    (_, b1), (_, b2) = layer_views(net, trainer.params_)
+    (_, b1), (_, b2) = net.layer_views(trainer.params_)
     assert np.all(b1 == 0) and np.all(b2 == 0)  # full balanced batches: the output bias gradient cancels

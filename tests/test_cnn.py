@@ -5,10 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from networks.activations import ACTIVATIONS, softmax
-from networks.cnn import (
-    CNN,
-    ConvBlock,
+from networks.activations import ACTIVATIONS, Activation, softmax
+from networks.cnn import CNN, ConvBlock
+from networks.layers.conv import (
     col2im_add,
     conv_pool_backward,
     conv_pool_forward,
@@ -109,14 +108,14 @@ def naive_forward(net: CNN, params: np.ndarray, images: np.ndarray) -> np.ndarra
                 pad_hw = (same_padding(H, k, s), same_padding(Wd, k, s))
             else:
                 pad_hw = ((block.padding,) * 2,) * 2
-            h = ACTIVATIONS[block.activation][0](naive_conv(h, W[0], b[0], s, pad_hw))
+            h = ACTIVATIONS[block.activation].forward(naive_conv(h, W[0], b[0], s, pad_hw))
             if block.pool:
                 h = naive_max_pool(h, block.pool)
         h = h.reshape(-1)
         for i, (W, b) in enumerate(layers[len(net.conv_blocks) :]):
             z = h @ W[0] + b[0, 0]
             name = net.dense_activation(i)
-            h = softmax(z) if name == "softmax" else ACTIVATIONS[name][0](z)
+            h = softmax(z) if name == "softmax" else ACTIVATIONS[name].forward(z)
         outputs.append(h)
     return np.array(outputs)
 
@@ -427,7 +426,8 @@ def test_bad_specs_raise_clear_errors(kwargs, message):
 
 def test_pooling_needs_a_non_decreasing_activation(monkeypatch):
     """Pooling is computed before the activation, exact only when the activation is non-decreasing."""
-    monkeypatch.setitem(ACTIVATIONS, "square", (np.square, lambda z, a: 2 * z))
+    square = Activation(lambda z, out=None: np.square(z), lambda d_a, z, a: 2 * z * d_a, non_decreasing=False)
+    monkeypatch.setitem(ACTIVATIONS, "square", square)
     CNN((1, 4, 4), [{"filters": 2, "kernel_size": 3, "activation": "square"}], 2)  # fine without pooling
     with pytest.raises(ValueError, match="non-decreasing"):
         CNN((1, 6, 6), [{"filters": 2, "kernel_size": 3, "activation": "square", "pool": 2}], 2)

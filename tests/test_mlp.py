@@ -22,7 +22,7 @@ def test_stack_forward_equals_one_network_at_a_time(activation, output):
         for i, (W, b) in enumerate(net.unflatten(params[p : p + 1])):
             z = h @ W[0] + b[0]
             name = net.layer_activation(i)
-            h = softmax(z) if name == "softmax" else ACTIVATIONS[name][0](z)
+            h = softmax(z) if name == "softmax" else ACTIVATIONS[name].forward(z)
         np.testing.assert_allclose(stacked[p], h, rtol=1e-12, atol=1e-12)
 
 

@@ -1,7 +1,8 @@
 """Control tasks: gymnasium environments scored by the mean episode return.
 
 All P x E episodes of a population (P genomes, E episodes each) are stepped in
-lockstep with ONE batched forward pass per step. The input stack has shape
+lockstep with ONE batched forward pass per step: the network's own, through
+the genome stack it binds once per rollout (:func:`networks.stack.bind_genomes`). The input stack has shape
 ``(n, E, obs_dim)``: an individual's E episodes always travel together
 (finished ones stay in the stack, their outputs ignored), so every
 individual's matmul has the same ``(E, n_in) @ (n_in, n_out)`` shape at every
@@ -47,8 +48,7 @@ from gymnasium import spaces
 
 from evo.seeding import mix, to_int32_seed, uniform_from_keys
 from evo.tasks.base import Task
-from networks.activations import ACTIVATIONS, softmax
-from networks.mlp import MLP
+from networks.stack import GenomeStack, bind_genomes
 
 # Envs whose NumPy vector entry point we know how to seed per episode:
 # id -> (state dimension, low, high) of the uniform initial state, the same
@@ -134,63 +134,6 @@ def _rows_to_keep(live_rows: np.ndarray, size: int) -> np.ndarray:
     live = np.flatnonzero(live_rows)
     padding = np.flatnonzero(~live_rows)[: size - len(live)]
     return np.sort(np.concatenate([live, padding]))
-
-
-class _StackedPolicy:
-    """Forward pass of a stack of genomes, each on its own ``(E, n_in)`` inputs, with rows that can be dropped.
-
-    For an :class:`MLP` the per-layer weights are split out of the flat genomes
-    once per rollout (``MLP.forward`` redoes that on every call) and each step
-    runs one batched ``matmul`` per layer into preallocated buffers: the same
-    operations in the same order as ``MLP.forward``, so the outputs are
-    bit-identical. Any other network (a subclass with its own ``forward``
-    included) goes through its own ``forward``.
-    """
-
-    def __init__(self, network, genomes: np.ndarray, per_genome: int, n_inputs: int) -> None:
-        self.network = network
-        self.per_genome = per_genome
-        self.genomes: np.ndarray | None = None
-        self.layers: list[tuple[np.ndarray, np.ndarray, str]] | None = None
-        if isinstance(network, MLP) and type(network).forward is MLP.forward:
-            if network.n_inputs != n_inputs:  # the check MLP.forward makes on every call
-                raise ValueError(
-                    f"expected inputs with {network.n_inputs} features, got {n_inputs} (the observation size)"
-                )
-            self.layers = [
-                (np.ascontiguousarray(W), np.ascontiguousarray(b), network.layer_activation(i))
-                for i, (W, b) in enumerate(network.unflatten(genomes))
-            ]
-            self._allocate()
-        else:
-            self.genomes = genomes
-
-    def _allocate(self) -> None:
-        n = len(self.layers[0][0])
-        self.buffers = [np.empty((n, self.per_genome, W.shape[2])) for W, _, _ in self.layers]
-
-    def keep(self, rows: np.ndarray) -> None:
-        """Drop every genome but ``rows`` (indices into the current stack)."""
-        if self.layers is None:
-            self.genomes = self.genomes[rows]
-            return
-        self.layers = [(W[rows], b[rows], name) for W, b, name in self.layers]
-        self._allocate()
-
-    def forward(self, inputs: np.ndarray) -> np.ndarray:
-        """Outputs ``(n, E, n_out)`` for inputs ``(n, E, n_in)``; valid until the next call."""
-        if self.layers is None:
-            return np.asarray(self.network.forward(self.genomes, inputs))
-        h = inputs
-        for (W, b, name), z in zip(self.layers, self.buffers):
-            np.matmul(h, W, out=z)
-            z += b
-            if name == "tanh":
-                np.tanh(z, out=z)
-            elif name != "identity":
-                z = softmax(z) if name == "softmax" else ACTIVATIONS[name][0](z)
-            h = z
-        return h
 
 
 class ControlTask(Task):
@@ -357,7 +300,7 @@ class ControlTask(Task):
     # --------------------------------------------------------------- helpers
     @staticmethod
     def _outputs(
-        policy: _StackedPolicy, obs: np.ndarray, active: np.ndarray, rows: np.ndarray, bad: np.ndarray
+        policy: GenomeStack, obs: np.ndarray, active: np.ndarray, rows: np.ndarray, bad: np.ndarray
     ) -> tuple[np.ndarray, bool]:
         """Outputs ``(n, E, n_out)`` of the batch, and whether a genome broke this step.
 
@@ -409,7 +352,7 @@ class ControlTask(Task):
         env = self._load_vector_env(initial.T.copy(), np.zeros(P * E, dtype=np.int32), np.zeros(P * E, dtype=np.bool_))
         # The env emits float32 observations; cast the same way so the first step matches a single env.
         obs = initial.astype(np.float32).astype(np.float64).reshape(P, E, -1)
-        policy = _StackedPolicy(network, genomes, E, self.n_inputs)
+        policy = bind_genomes(network, genomes)
 
         final = np.zeros((P, E))
         bad = np.zeros(P, dtype=bool)
@@ -459,7 +402,7 @@ class ControlTask(Task):
         for i, (env, key) in enumerate(zip(envs, keys.reshape(-1))):
             first, _ = env.reset(seed=to_int32_seed(key))
             flat_obs[i] = np.asarray(first, dtype=np.float64).reshape(-1)
-        policy = _StackedPolicy(network, genomes, E, self.n_inputs)
+        policy = bind_genomes(network, genomes)
 
         final = np.zeros((P, E))
         bad = np.zeros(P, dtype=bool)

@@ -1,0 +1,42 @@
+"""A genome stack bound to its network, for the many forward passes of a rollout.
+
+A control task steps P x E episodes in lockstep: one forward pass of the same
+P genomes per step, on per-genome inputs ``(P, E, n_in)``, and the stack
+narrows to the genomes with an episode still running. :func:`bind_genomes`
+gives the network's own :class:`GenomeStack` when it declares
+:class:`~networks.spec.Bindable` (the MLP prepares its weights and buffers
+once), else the generic one, which calls the network's ``forward`` each step.
+Either way the outputs are the network's own forward's, bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from networks.spec import Bindable, NetworkSpec
+
+
+class GenomeStack:
+    """Genomes ``(P, n_params)`` bound to their network: ``forward`` on per-genome inputs, ``keep`` to drop rows."""
+
+    def __init__(self, network: NetworkSpec, genomes: np.ndarray) -> None:
+        self.network = network
+        self.genomes = genomes
+
+    def __len__(self) -> int:
+        return len(self.genomes)
+
+    def forward(self, inputs: np.ndarray) -> np.ndarray:
+        """Outputs ``(P, E, n_out)`` for inputs ``(P, E, n_in)``; may be a buffer reused by the next call."""
+        return np.asarray(self.network.forward(self.genomes, inputs))
+
+    def keep(self, rows: np.ndarray) -> None:
+        """Drop every genome but ``rows`` (indices into the current stack)."""
+        self.genomes = self.genomes[rows]
+
+
+def bind_genomes(network: NetworkSpec, genomes: np.ndarray) -> GenomeStack:
+    """The network's own bound stack when it declares :class:`~networks.spec.Bindable`, else the generic one."""
+    if isinstance(network, Bindable):
+        return network.bind(genomes)
+    return GenomeStack(network, genomes)
