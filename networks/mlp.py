@@ -257,20 +257,22 @@ class BoundMLP(GenomeStack):
         super().__init__(network, genomes)
         self.layers = [(np.ascontiguousarray(W), np.ascontiguousarray(b)) for W, b in network.unflatten(genomes)]
         self.activations = network.activations
-        self.buffers: list[np.ndarray] | None = None
+        self.n_inputs = network.n_inputs
+        self.buffers: list[np.ndarray] = []
+        self.buffer_shape: tuple[int, ...] = ()
 
     def forward(self, inputs: np.ndarray) -> np.ndarray:
         """Outputs ``(P, E, n_out)`` for inputs ``(P, E, n_in)``; a buffer, valid until the next call."""
-        if inputs.shape[-1] != self.network.n_inputs:
-            raise ValueError(f"expected inputs with {self.network.n_inputs} features, got shape {inputs.shape}")
-        rows = inputs.shape[-2]
-        if self.buffers is None or self.buffers[0].shape[1] != rows:
+        if inputs.shape != self.buffer_shape:
+            if inputs.shape[-1] != self.n_inputs:
+                raise ValueError(f"expected inputs with {self.n_inputs} features, got shape {inputs.shape}")
             dtype = np.result_type(self.layers[0][0], inputs)
-            self.buffers = [np.empty((len(W), rows, W.shape[2]), dtype=dtype) for W, _ in self.layers]
+            self.buffers = [np.empty((len(W), inputs.shape[-2], W.shape[2]), dtype=dtype) for W, _ in self.layers]
+            self.buffer_shape = inputs.shape
         return dense_stack_forward(inputs, self.layers, self.activations, self.buffers)
 
     def keep(self, rows: np.ndarray) -> None:
         """Drop every genome but ``rows`` (indices into the current stack)."""
         super().keep(rows)
         self.layers = [(W[rows], b[rows]) for W, b in self.layers]
-        self.buffers = None
+        self.buffer_shape = ()

@@ -75,9 +75,9 @@ def dense_stack_forward(
     compute into (a rollout's many small steps, without an allocation per
     layer); the result may then be one of them, valid until the next call.
     """
-    for i, ((W, b), name) in enumerate(zip(layers, activations)):
-        z = dense_forward(h, W, b, out=None if buffers is None else buffers[i])
-        h = OUTPUT_ACTIVATIONS[name].forward(z, out=z)
+    for (W, b), name, out in zip(layers, activations, buffers or [None] * len(layers)):
+        z = dense_forward(h, W, b, out)
+        h = OUTPUT_ACTIVATIONS[name].forward(z, z)
     return h
 
 
