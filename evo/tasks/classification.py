@@ -14,8 +14,7 @@ import numpy as np
 
 from evo.tasks.base import Task
 from evo.tasks.datasets import Split
-
-_LOG_CLIP = 1e-12
+from networks.losses import LOG_CLIP, cross_entropy_from_probs
 
 
 class ClassificationTask(Task):
@@ -52,15 +51,14 @@ class ClassificationTask(Task):
         if self.fitness == "accuracy":
             return np.mean(np.argmax(probs, axis=2) == y[None], axis=1)
         picked = np.take_along_axis(probs, y[None, :, None], axis=2)[..., 0]
-        return np.mean(np.log(np.clip(picked, _LOG_CLIP, 1.0)), axis=1)
+        return np.mean(np.log(np.clip(picked, LOG_CLIP, 1.0)), axis=1)
 
     @staticmethod
     def _figures(network, genome: np.ndarray, X: np.ndarray, y: np.ndarray, prefix: str) -> dict[str, float]:
         probs = network.forward(np.asarray(genome)[None], X)[0]
-        picked = probs[np.arange(len(y)), y]
         return {
             f"{prefix}_accuracy": float(np.mean(np.argmax(probs, axis=1) == y)),
-            f"{prefix}_loss": float(-np.mean(np.log(np.clip(picked, _LOG_CLIP, 1.0)))),
+            f"{prefix}_loss": cross_entropy_from_probs(probs, y),
             f"{prefix}_samples": int(len(y)),
         }
 

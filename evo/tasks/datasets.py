@@ -2,17 +2,18 @@
 
 User files are ``.npz`` (arrays under ``x_key`` / ``y_key``, default ``X`` and
 ``y``) or ``.csv`` (one row per sample, the label in ``label_column``, a header
-row optional). Splits are stratified and fixed by ``split_seed`` so every run,
+row optional), read by :mod:`evo.tasks.datafiles`. Splits are stratified and fixed by ``split_seed`` so every run,
 evolved or trained, sees the same train / validation / test samples.
 """
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from evo.tasks.datafiles import data_file_format, read_csv, read_npz
 
 
 @dataclass(frozen=True)
@@ -47,11 +48,8 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
 
 def load_npz(path: Path, x_key: str = "X", y_key: str = "y") -> tuple[np.ndarray, np.ndarray]:
     """Arrays ``x_key`` and ``y_key`` from an ``.npz`` file (no pickle allowed)."""
-    with np.load(path, allow_pickle=False) as data:
-        for key in (x_key, y_key):
-            if key not in data.files:
-                raise ValueError(f"task.path: {str(path)!r} has no array {key!r}; it holds {sorted(data.files)}")
-        return np.asarray(data[x_key], dtype=np.float64), np.asarray(data[y_key])
+    X, y = read_npz(path, x_key, y_key)
+    return X.astype(np.float64, copy=False), y
 
 
 def load_csv(path: Path, label_column: str | int = -1) -> tuple[np.ndarray, np.ndarray]:
@@ -60,58 +58,17 @@ def load_csv(path: Path, label_column: str | int = -1) -> tuple[np.ndarray, np.n
     ``label_column`` is a column index (negative counts from the end) or, when
     the file has a header row, a column name.
     """
-    with open(path, newline="") as fh:
-        rows = [row for row in csv.reader(fh) if row and any(cell.strip() for cell in row)]
-    if not rows:
-        raise ValueError(f"task.path = {str(path)!r}: the file is empty")
-    width = len(rows[0])
-    if isinstance(label_column, str):
-        # A name needs a header row: the first row.
-        if label_column not in [c.strip() for c in rows[0]]:
-            raise ValueError(f"task.label_column = {label_column!r}: no such column; the first row is {rows[0]}")
-        col = [c.strip() for c in rows[0]].index(label_column)
-        rows = rows[1:]
-    else:
-        if not -width <= label_column < width:
-            raise ValueError(f"task.label_column = {label_column}: out of range for {width} columns")
-        col = label_column % width
-        if not _is_numeric(cell for i, cell in enumerate(rows[0]) if i != col):
-            rows = rows[1:]  # a header row
-    labels, features = [], []
-    for line_no, row in enumerate(rows, start=1):
-        if len(row) != width:
-            raise ValueError(f"task.path = {str(path)!r}: data row {line_no} has {len(row)} columns, expected {width}")
-        labels.append(row[col].strip())
-        try:
-            features.append([float(cell) for i, cell in enumerate(row) if i != col])
-        except ValueError as exc:
-            raise ValueError(f"task.path = {str(path)!r}: data row {line_no}: non-numeric feature ({exc})") from None
-    if not features:
-        raise ValueError(f"task.path = {str(path)!r}: no data rows")
-    return np.asarray(features, dtype=np.float64), np.asarray(labels)
-
-
-def _is_numeric(cells) -> bool:
-    try:
-        for cell in cells:
-            float(cell)
-    except ValueError:
-        return False
-    return True
+    table = read_csv(path, label_column, column_field="task.label_column", text_column=True)
+    return table.other_floats(), table.picked()
 
 
 def load_dataset_file(path: str | Path, x_key: str = "X", y_key: str = "y", label_column: str | int = -1) -> tuple[np.ndarray, np.ndarray]:
     """Dispatch on the file suffix; raises ValueError naming the problem."""
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"task.path = {str(path)!r}: file does not exist")
-    suffix = path.suffix.lower()
-    if suffix == ".npz":
+    if data_file_format(path) == "npz":
         X, y = load_npz(path, x_key, y_key)
-    elif suffix == ".csv":
-        X, y = load_csv(path, label_column)
     else:
-        raise ValueError(f"task.path = {str(path)!r}: unsupported format {suffix!r}; allowed: .npz, .csv")
+        X, y = load_csv(path, label_column)
     if len(X) != len(y):
         raise ValueError(f"task.path = {str(path)!r}: {len(X)} samples but {len(y)} labels")
     if not np.all(np.isfinite(X)):
