@@ -23,7 +23,8 @@ gradient, see :func:`networks.losses.softmax_cross_entropy`).
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 

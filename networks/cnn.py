@@ -34,11 +34,25 @@ from typing import NamedTuple
 import numpy as np
 
 from networks.activations import ACTIVATIONS, OUTPUT_ACTIVATIONS
-from networks.layers.conv import ConvBlock, ConvGeometry, conv_pool_backward, conv_pool_forward, is_int, pad_input, unpad_gradient
-from networks.layers.dense import DenseRecord, check_dropout, dense_stack_forward, dense_train_backward, dense_train_forward
+from networks.layers.conv import (
+    ConvBlock,
+    ConvGeometry,
+    conv_pool_backward,
+    conv_pool_forward,
+    is_int,
+    pad_input,
+    unpad_gradient,
+)
+from networks.layers.dense import (
+    DenseRecord,
+    check_dropout,
+    dense_stack_forward,
+    dense_train_backward,
+    dense_train_forward,
+)
 from networks.spec import NetworkSpec, Trainable
 
-__all__ = ["CNN", "CNNCache", "BlockRecord", "ConvBlock"]
+__all__ = ["CNN", "BlockRecord", "CNNCache", "ConvBlock"]
 
 # ============================================================ training cache
 class BlockRecord(NamedTuple):
@@ -364,7 +378,7 @@ class CNN(NetworkSpec, Trainable):
         }
 
     @classmethod
-    def from_description(cls, description: dict) -> "CNN":
+    def from_description(cls, description: dict) -> CNN:
         """Rebuild from :meth:`describe` output."""
         return cls(
             input_shape=tuple(description["input_shape"]),

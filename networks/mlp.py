@@ -25,7 +25,13 @@ from typing import NamedTuple
 import numpy as np
 
 from networks.activations import ACTIVATIONS, OUTPUT_ACTIVATIONS
-from networks.layers.dense import DenseRecord, check_dropout, dense_stack_forward, dense_train_backward, dense_train_forward
+from networks.layers.dense import (
+    DenseRecord,
+    check_dropout,
+    dense_stack_forward,
+    dense_train_backward,
+    dense_train_forward,
+)
 from networks.spec import Bindable, NetworkSpec, Trainable
 from networks.stack import GenomeStack
 
@@ -236,7 +242,7 @@ class MLP(NetworkSpec, Trainable, Bindable):
         }
 
     @classmethod
-    def from_description(cls, description: dict) -> "MLP":
+    def from_description(cls, description: dict) -> MLP:
         """Rebuild from :meth:`describe` output."""
         return cls(
             layer_sizes=tuple(description["layer_sizes"]),

@@ -7,16 +7,7 @@ import pytest
 
 from networks.activations import ACTIVATIONS, Activation, softmax
 from networks.cnn import CNN, ConvBlock
-from networks.layers.conv import (
-    col2im_add,
-    conv_pool_backward,
-    conv_pool_forward,
-    im2col,
-    pad_input,
-    unpad_gradient,
-)
 from tests.helpers import numeric_gradient, relative_error
-
 
 # ----------------------------------------------------------------- helpers
 
@@ -262,67 +253,6 @@ def test_initialisation_scale_and_zero_biases():
 
 
 # ---------------------------------------------------------------- gradients
-def layer_geometry(block: dict, input_shape):
-    return CNN(input_shape, [block], 1).geometry[0]
-
-
-@pytest.mark.parametrize(
-    "block",
-    [
-        {"filters": 3, "kernel_size": 3, "padding": 1},
-        {"filters": 2, "kernel_size": 3, "stride": 2, "padding": "same"},
-        {"filters": 2, "kernel_size": 2, "stride": 2, "padding": 1},
-        {"filters": 3, "kernel_size": 3, "padding": 1, "pool": 2},
-        {"filters": 2, "kernel_size": 2, "stride": 2, "padding": 2, "pool": 3},
-    ],
-)
-def test_gradient_conv_and_max_pool_layer(block):
-    """d/dW and d/dx of sum(R * maxpool(conv(pad(x), W))) against finite differences."""
-    geo = layer_geometry(block, (2, 7, 8))
-    rng = np.random.default_rng(9)
-    x = rng.normal(size=(2, 7, 8, 3))  # batch last
-    W = rng.normal(size=(geo.filters, geo.n_taps))
-    out, argmax = conv_pool_forward(pad_input(x, geo), W, geo, track_argmax=True)
-    R = rng.normal(size=out.shape)
-
-    def loss_w(w):
-        return float(np.sum(R * conv_pool_forward(pad_input(x, geo), w, geo)[0]))
-
-    def loss_x(inputs):
-        return float(np.sum(R * conv_pool_forward(pad_input(inputs, geo), W, geo)[0]))
-
-    dW, d_padded = conv_pool_backward(R, pad_input(x, geo), W, argmax, geo, input_grad=True)
-    assert relative_error(dW, numeric_gradient(loss_w, W.copy())) < 1e-6
-    assert relative_error(unpad_gradient(d_padded, geo), numeric_gradient(loss_x, x.copy())) < 1e-6
-
-
-def test_max_pool_routes_the_gradient_to_the_first_maximum_on_ties():
-    """An identity 1x1 convolution isolates the pool: ties send the whole gradient to the first offset."""
-    geo = layer_geometry({"filters": 1, "kernel_size": 1, "pool": 2}, (1, 4, 4))
-    x = np.zeros((1, 4, 4, 1))
-    x[0, 2, 3, 0] = 5.0  # bottom-right window: a strict maximum at offset (0, 1)
-    W = np.ones((1, 1))
-    pooled, argmax = conv_pool_forward(x, W, geo, track_argmax=True)
-    np.testing.assert_array_equal(pooled.reshape(2, 2), [[0, 0], [0, 5]])
-    _, d_x = conv_pool_backward(np.array([[1.0, 2.0, 3.0, 4.0]]), x, W, argmax, geo, input_grad=True)
-    expected = np.zeros((4, 4))
-    expected[0, 0], expected[0, 2], expected[2, 0], expected[2, 3] = 1.0, 2.0, 3.0, 4.0
-    np.testing.assert_array_equal(d_x[0, :, :, 0], expected)
-
-
-def test_col2im_is_the_adjoint_of_im2col():
-    """<im2col(x), Y> == <x, col2im(Y)> for every pooling offset, with stride and uneven padding."""
-    geo = layer_geometry({"filters": 1, "kernel_size": 3, "stride": 2, "padding": "same", "pool": 2}, (2, 9, 8))
-    rng = np.random.default_rng(10)
-    padded = pad_input(rng.normal(size=(2, 9, 8, 3)), geo)
-    for offset in range(4):
-        cols = im2col(padded, geo, offset)
-        Y = rng.normal(size=cols.shape)
-        back = np.zeros_like(padded)
-        col2im_add(back, Y, geo, offset)
-        assert np.vdot(cols, Y) == pytest.approx(np.vdot(padded, back), rel=1e-12)
-
-
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 def test_gradient_every_activation_softmax_cross_entropy(activation):
     net = CNN(

@@ -245,13 +245,13 @@ def test_compaction_narrows_the_vector_env_and_keeps_it_consistent() -> None:
     genomes = mixed_population(CARTPOLE_NET, 32, seed=9)
     task.close()  # start from an empty cache for this configuration
     task.evaluate(CARTPOLE_NET, genomes, np.arange(32), 0)
-    from evo.tasks import control
+    from evo.tasks import control_envs
 
-    prefix = control._cache_key("CartPole-v1", 300, {})
-    sizes = sorted(key[3] for key in control._vector_envs if key[:3] == prefix)
+    prefix = control_envs._cache_key("CartPole-v1", 300, {})
+    sizes = sorted(key[3] for key in control_envs._vector_envs if key[:3] == prefix)
     assert sizes[-1] == 64 and len(sizes) > 2  # the full batch, then ladder sizes (rows x 2 episodes)
-    for key in (k for k in control._vector_envs if k[:3] == prefix):
-        core = control._vector_envs[key].unwrapped
+    for key in (k for k in control_envs._vector_envs if k[:3] == prefix):
+        core = control_envs._vector_envs[key].unwrapped
         n = key[3]
         assert core.num_envs == n and core.action_space.shape == (n,)
         assert core.state.shape == (4, n) and core.steps.shape == (n,) and core.prev_done.shape == (n,)

@@ -39,83 +39,23 @@ individuals, so any chunking of the population gives identical fitness.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from typing import Any
 
 import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from evo.seeding import mix, to_int32_seed, uniform_from_keys
+from evo.seeding import to_int32_seed
 from evo.tasks.base import Task
+from evo.tasks.control_envs import (
+    VECTOR_INITIAL_STATE,
+    close_envs,
+    episode_keys,
+    single_env_pool,
+    vector_env,
+    vector_initial_states,
+)
 from networks.stack import GenomeStack, bind_genomes
-
-# Envs whose NumPy vector entry point we know how to seed per episode:
-# id -> (state dimension, low, high) of the uniform initial state, the same
-# distribution the env's own reset uses.
-_VECTOR_INITIAL_STATE: dict[str, tuple[int, float, float]] = {
-    "CartPole-v0": (4, -0.05, 0.05),
-    "CartPole-v1": (4, -0.05, 0.05),
-}
-
-# Per-process caches: Ray workers reuse their processes across tasks, and
-# creating hundreds of envs per chunk would otherwise dominate the run time.
-# A rollout touches its full size plus the ladder sizes (see _ladder_size) it compacts to.
-_VECTOR_CACHE_SIZE = 64
-_vector_envs: OrderedDict[tuple, Any] = OrderedDict()
-_single_envs: dict[tuple, list[gymnasium.Env]] = {}
-
-
-def episode_keys(seeds: np.ndarray, episodes: int) -> np.ndarray:
-    """Per-episode keys ``(P, E)`` uint64: episode ``e`` of individual ``i`` gets ``mix(seeds[i], e)``."""
-    seeds = np.asarray(seeds).astype(np.uint64).reshape(-1)
-    return mix(seeds[:, None], np.arange(episodes, dtype=np.uint64)[None, :])
-
-
-def vector_initial_states(env_id: str, keys: np.ndarray) -> np.ndarray:
-    """Initial states ``(N, state_dim)`` for the vector path, one pure draw per episode key."""
-    dim, low, high = _VECTOR_INITIAL_STATE[env_id]
-    return low + (high - low) * uniform_from_keys(np.asarray(keys).reshape(-1), dim)
-
-
-def _cache_key(env_id: str, max_steps: int, env_kwargs: dict) -> tuple:
-    # repr, because kwargs values may be unhashable (lists from a TOML config).
-    return (env_id, max_steps, repr(sorted(env_kwargs.items())))
-
-
-def _make_single(env_id: str, max_steps: int, env_kwargs: dict) -> gymnasium.Env:
-    # The passive env checker only inspects the first steps and costs time on every reset.
-    return gymnasium.make(env_id, max_episode_steps=max_steps, disable_env_checker=True, **env_kwargs)
-
-
-def _single_env_pool(env_id: str, max_steps: int, env_kwargs: dict, count: int) -> list[gymnasium.Env]:
-    """At least ``count`` cached single envs for this configuration (grown on demand)."""
-    pool = _single_envs.setdefault(_cache_key(env_id, max_steps, env_kwargs), [])
-    while len(pool) < count:
-        pool.append(_make_single(env_id, max_steps, env_kwargs))
-    return pool[:count]
-
-
-def _vector_env(env_id: str, num_envs: int, max_steps: int, env_kwargs: dict) -> Any:
-    """A cached NumPy vector env with ``num_envs`` sub-envs (small LRU per process)."""
-    key = (*_cache_key(env_id, max_steps, env_kwargs), num_envs)
-    env = _vector_envs.get(key)
-    if env is None:
-        env = gymnasium.make_vec(
-            env_id,
-            num_envs=num_envs,
-            vectorization_mode="vector_entry_point",
-            max_episode_steps=max_steps,
-            **env_kwargs,
-        )
-        # Seeds the generator the env uses to autoreset finished slots (whose steps we never count).
-        env.reset(seed=0)
-        _vector_envs[key] = env
-        while len(_vector_envs) > _VECTOR_CACHE_SIZE:
-            _vector_envs.popitem(last=False)[1].close()
-    else:
-        _vector_envs.move_to_end(key)
-    return env
 
 
 def _ladder_size(n: int) -> int:
@@ -188,7 +128,7 @@ class ControlTask(Task):
 
         # Make one env to read its spaces; it stays in the pool for the generic path.
         try:
-            probe = _single_env_pool(env_id, self.max_steps, self.env_kwargs, 1)[0]
+            probe = single_env_pool(env_id, self.max_steps, self.env_kwargs, 1)[0]
         except Exception as exc:  # missing extras (box2d, mujoco) or bad env_kwargs
             raise ValueError(f"environment {env_id!r} could not be created: {exc}") from exc
         obs_space, act_space = probe.observation_space, probe.action_space
@@ -223,7 +163,7 @@ class ControlTask(Task):
                 f"environment {env_id!r} has action space {act_space}; "
                 "a control task needs a Discrete or Box action space"
             )
-        self.vectorized = env_id in _VECTOR_INITIAL_STATE
+        self.vectorized = env_id in VECTOR_INITIAL_STATE
 
     # ----------------------------------------------------------------- public
     def evaluate(self, network, genomes: np.ndarray, seeds: np.ndarray, generation_seed: int) -> np.ndarray:
@@ -291,11 +231,7 @@ class ControlTask(Task):
 
     def close(self) -> None:
         """Close and forget this process's cached envs for this task's configuration."""
-        prefix = _cache_key(self.env_id, self.max_steps, self.env_kwargs)
-        for env in _single_envs.pop(prefix, []):
-            env.close()
-        for key in [k for k in _vector_envs if k[:3] == prefix]:
-            _vector_envs.pop(key).close()
+        close_envs(self.env_id, self.max_steps, self.env_kwargs)
 
     # --------------------------------------------------------------- helpers
     @staticmethod
@@ -340,7 +276,7 @@ class ControlTask(Task):
 
     def _load_vector_env(self, state: np.ndarray, steps: np.ndarray, prev_done: np.ndarray) -> Any:
         """The cached vector env of this size with its per-slot state, step counters and autoreset flags set."""
-        env = _vector_env(self.env_id, state.shape[1], self.max_steps, self.env_kwargs)
+        env = vector_env(self.env_id, state.shape[1], self.max_steps, self.env_kwargs)
         core = env.unwrapped
         core.state, core.steps, core.prev_done = state, steps, prev_done
         return env
@@ -396,7 +332,7 @@ class ControlTask(Task):
         """All episodes in a pool of single envs, one batched forward pass per step, compacted as they end."""
         P, E = keys.shape
         N = P * E
-        envs = _single_env_pool(self.env_id, self.max_steps, self.env_kwargs, N)
+        envs = single_env_pool(self.env_id, self.max_steps, self.env_kwargs, N)
         obs = np.zeros((P, E, self.n_inputs))
         flat_obs = obs.reshape(N, -1)
         for i, (env, key) in enumerate(zip(envs, keys.reshape(-1))):

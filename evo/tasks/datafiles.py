@@ -20,9 +20,9 @@ Errors are ValueErrors that name the config field (``task.path``,
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 

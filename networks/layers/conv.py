@@ -131,7 +131,7 @@ class ConvBlock:
         """JSON-able fields."""
         return {name: getattr(self, name) for name in _BLOCK_KEYS}
 
-    def normalised(self) -> "ConvBlock":
+    def normalised(self) -> ConvBlock:
         """The same block with plain Python ints (NumPy integers would not serialise to JSON)."""
         padding = self.padding if self.padding == "same" else int(self.padding)
         return ConvBlock(int(self.filters), int(self.kernel_size), int(self.stride), padding, self.activation, int(self.pool))

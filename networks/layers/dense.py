@@ -27,7 +27,8 @@ dropped layer, first layer first) and kept for the backward pass.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 

@@ -1,0 +1,95 @@
+"""Gymnasium environments for the control tasks: per-process pools and per-episode initial states.
+
+Ray workers reuse their processes across tasks, and creating hundreds of envs
+per chunk would otherwise dominate the run time, so single envs and NumPy
+vector envs are cached per process, keyed by the task's configuration.
+Episode ``e`` of individual ``i`` is keyed ``mix(seeds[i], e)``
+(:func:`episode_keys`); the vector path draws its initial states from those
+keys (:func:`vector_initial_states`), never from a generator the batch shares.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import gymnasium
+import numpy as np
+
+from evo.seeding import mix, uniform_from_keys
+
+# Envs whose NumPy vector entry point we know how to seed per episode:
+# id -> (state dimension, low, high) of the uniform initial state, the same
+# distribution the env's own reset uses.
+VECTOR_INITIAL_STATE: dict[str, tuple[int, float, float]] = {
+    "CartPole-v0": (4, -0.05, 0.05),
+    "CartPole-v1": (4, -0.05, 0.05),
+}
+
+# Per-process caches: Ray workers reuse their processes across tasks, and
+# creating hundreds of envs per chunk would otherwise dominate the run time.
+# A rollout touches its full size plus the ladder sizes (see evo.tasks.control._ladder_size) it compacts to.
+_VECTOR_CACHE_SIZE = 64
+_vector_envs: OrderedDict[tuple, Any] = OrderedDict()
+_single_envs: dict[tuple, list[gymnasium.Env]] = {}
+
+
+def episode_keys(seeds: np.ndarray, episodes: int) -> np.ndarray:
+    """Per-episode keys ``(P, E)`` uint64: episode ``e`` of individual ``i`` gets ``mix(seeds[i], e)``."""
+    seeds = np.asarray(seeds).astype(np.uint64).reshape(-1)
+    return mix(seeds[:, None], np.arange(episodes, dtype=np.uint64)[None, :])
+
+
+def vector_initial_states(env_id: str, keys: np.ndarray) -> np.ndarray:
+    """Initial states ``(N, state_dim)`` for the vector path, one pure draw per episode key."""
+    dim, low, high = VECTOR_INITIAL_STATE[env_id]
+    return low + (high - low) * uniform_from_keys(np.asarray(keys).reshape(-1), dim)
+
+
+def _cache_key(env_id: str, max_steps: int, env_kwargs: dict) -> tuple:
+    # repr, because kwargs values may be unhashable (lists from a TOML config).
+    return (env_id, max_steps, repr(sorted(env_kwargs.items())))
+
+
+def _make_single(env_id: str, max_steps: int, env_kwargs: dict) -> gymnasium.Env:
+    # The passive env checker only inspects the first steps and costs time on every reset.
+    return gymnasium.make(env_id, max_episode_steps=max_steps, disable_env_checker=True, **env_kwargs)
+
+
+def single_env_pool(env_id: str, max_steps: int, env_kwargs: dict, count: int) -> list[gymnasium.Env]:
+    """At least ``count`` cached single envs for this configuration (grown on demand)."""
+    pool = _single_envs.setdefault(_cache_key(env_id, max_steps, env_kwargs), [])
+    while len(pool) < count:
+        pool.append(_make_single(env_id, max_steps, env_kwargs))
+    return pool[:count]
+
+
+def vector_env(env_id: str, num_envs: int, max_steps: int, env_kwargs: dict) -> Any:
+    """A cached NumPy vector env with ``num_envs`` sub-envs (small LRU per process)."""
+    key = (*_cache_key(env_id, max_steps, env_kwargs), num_envs)
+    env = _vector_envs.get(key)
+    if env is None:
+        env = gymnasium.make_vec(
+            env_id,
+            num_envs=num_envs,
+            vectorization_mode="vector_entry_point",
+            max_episode_steps=max_steps,
+            **env_kwargs,
+        )
+        # Seeds the generator the env uses to autoreset finished slots (whose steps we never count).
+        env.reset(seed=0)
+        _vector_envs[key] = env
+        while len(_vector_envs) > _VECTOR_CACHE_SIZE:
+            _vector_envs.popitem(last=False)[1].close()
+    else:
+        _vector_envs.move_to_end(key)
+    return env
+
+
+def close_envs(env_id: str, max_steps: int, env_kwargs: dict) -> None:
+    """Close and forget this process's cached envs of one configuration."""
+    prefix = _cache_key(env_id, max_steps, env_kwargs)
+    for env in _single_envs.pop(prefix, []):
+        env.close()
+    for key in [k for k in _vector_envs if k[:3] == prefix]:
+        _vector_envs.pop(key).close()
