@@ -178,7 +178,7 @@ class MLP(NetworkSpec, Trainable, Bindable):
     def layer_views(self, flat: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per-layer ``W (n_in, n_out)`` and ``b (n_out,)`` as *views* into a flat ``(n_params,)`` vector."""
         layers = []
-        for (n_in, n_out), start in zip(self.shapes, self.offsets):
+        for (n_in, n_out), start in zip(self.shapes, self.offsets[:-1], strict=True):
             w_end = start + n_in * n_out
             layers.append((flat[start:w_end].reshape(n_in, n_out), flat[w_end : w_end + n_out]))
         return layers

@@ -76,7 +76,7 @@ def dense_stack_forward(
     compute into (a rollout's many small steps, without an allocation per
     layer); the result may then be one of them, valid until the next call.
     """
-    for (W, b), name, out in zip(layers, activations, buffers or [None] * len(layers)):
+    for (W, b), name, out in zip(layers, activations, buffers or [None] * len(layers), strict=True):
         z = dense_forward(h, W, b, out)
         h = OUTPUT_ACTIVATIONS[name].forward(z, z)
     return h
@@ -109,16 +109,14 @@ def dense_train_forward(
     """
     last = len(layers) - 1
     records = []
-    for i, ((W, b), name) in enumerate(zip(layers, activations)):
+    for i, ((W, b), name) in enumerate(zip(layers, activations, strict=True)):
         mask = None
         if dropout and (i or drop_first_input):
             mask = dropout_mask(h.shape, dropout, rng)
             h = h * mask
         z = dense_forward(h, W, b)
-        if i == last and name == "softmax" and return_logits:
-            a = z
-        else:
-            a = OUTPUT_ACTIVATIONS[name].forward(z)
+        # A softmax returned as logits stays z: the loss folds the softmax in.
+        a = z if i == last and name == "softmax" and return_logits else OUTPUT_ACTIVATIONS[name].forward(z)
         records.append(DenseRecord(h, z, a, mask))
         h = a
     return h, records, return_logits and activations[last] == "softmax"
@@ -143,10 +141,8 @@ def dense_train_backward(
     dz = d
     for i in range(last, -1, -1):
         h, z, a, mask = records[i]
-        if i == last and output_is_logits:
-            dz = d  # softmax folded into the loss: d is already d loss / d logits
-        else:
-            dz = OUTPUT_ACTIVATIONS[activations[i]].backward(d, z, a)
+        # Softmax folded into the loss: d is already d loss / d logits.
+        dz = d if i == last and output_is_logits else OUTPUT_ACTIVATIONS[activations[i]].backward(d, z, a)
         dense_backward(dz, h, *grads[i])
         if i:
             d = dz @ weights[i].T  # w.r.t. this layer's (dropped-out) input
