@@ -268,7 +268,8 @@ class CNN(NetworkSpec, Trainable):
             h = a.reshape(P, geo.filters, geo.out_height, geo.out_width, batch)
         # (P, C*H*W, B) in (C, H, W) order -> (P, B, C*H*W)
         h = h.reshape(P, -1, batch).transpose(0, 2, 1)
-        return dense_stack_forward(h, layers[len(self.geometry) :], self.dense_activations)
+        activations = [OUTPUT_ACTIVATIONS[name] for name in self.dense_activations]
+        return dense_stack_forward(h, layers[len(self.geometry) :], activations)
 
     def predict(self, params: np.ndarray, x: np.ndarray) -> np.ndarray:
         """Outputs ``(B, n_out)`` of one network given its flat vector ``(n,)``."""

@@ -164,7 +164,7 @@ class MLP(NetworkSpec, Trainable, Bindable):
 
     def _forward(self, params: np.ndarray, x: np.ndarray) -> np.ndarray:
         # (B, in) broadcasts against (P, in, out) to (P, B, out).
-        return dense_stack_forward(x, self.unflatten(params), self.activations)
+        return dense_stack_forward(x, self.unflatten(params), [OUTPUT_ACTIVATIONS[name] for name in self.activations])
 
     def predict(self, params: np.ndarray, x: np.ndarray) -> np.ndarray:
         """Outputs ``(B, n_out)`` of one network given its flat vector ``(n,)``."""
@@ -262,7 +262,7 @@ class BoundMLP(GenomeStack):
     def __init__(self, network: MLP, genomes: np.ndarray) -> None:
         super().__init__(network, genomes)
         self.layers = [(np.ascontiguousarray(W), np.ascontiguousarray(b)) for W, b in network.unflatten(genomes)]
-        self.activations = network.activations
+        self.activations = [OUTPUT_ACTIVATIONS[name] for name in network.activations]
         self.n_inputs = network.n_inputs
         self.buffers: list[np.ndarray] = []
         self.buffer_shape: tuple[int, ...] = ()

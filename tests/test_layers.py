@@ -96,8 +96,9 @@ def test_dense_stack_forward_with_buffers_is_bit_identical():
     x = rng.normal(size=(6, 2, 4))
     for activations in (("tanh", "identity"), ("relu", "softmax"), ("sigmoid", "tanh"), ("leaky_relu", "sigmoid")):
         buffers = [np.empty((6, 2, 8)), np.empty((6, 2, 3))]
-        plain = dense_stack_forward(x, layers, activations)
-        np.testing.assert_array_equal(dense_stack_forward(x, layers, activations, buffers), plain)
+        resolved = [OUTPUT_ACTIVATIONS[name] for name in activations]
+        plain = dense_stack_forward(x, layers, resolved)
+        np.testing.assert_array_equal(dense_stack_forward(x, layers, resolved, buffers), plain)
 
 
 # ------------------------------------------------------------ bound stacks
