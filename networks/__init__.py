@@ -2,7 +2,10 @@
 
 Nothing here knows about evolution: a network spec maps a flat parameter
 vector (or a stack of P of them) to layer tensors and runs a forward pass over
-the whole stack at once, population axis first.
+the whole stack at once, population axis first. The layer maths, each forward
+beside its backward, is in :mod:`networks.layers`; the activations in
+:mod:`networks.activations`; what every network type provides, and the
+capabilities some declare, in :mod:`networks.spec`.
 """
 
 from networks.activations import ACTIVATIONS, activation_names
