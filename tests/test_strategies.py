@@ -225,7 +225,12 @@ def test_non_finite_fitness_reaches_the_strategy_as_minus_inf(name: str) -> None
     broken, clean = build(name, seed=2), build(name, seed=2)
     received = []
     original_tell = broken._tell
-    broken._tell = lambda genomes, fitness: (received.append(fitness.copy()), original_tell(genomes, fitness))  # type: ignore[method-assign]
+
+    def spying_tell(genomes: np.ndarray, fitness: np.ndarray) -> None:
+        received.append(fitness.copy())
+        original_tell(genomes, fitness)
+
+    broken._tell = spying_tell  # type: ignore[method-assign]
     for _ in range(3):
         genomes = broken.ask()
         fitness = shifted_sphere(genomes)

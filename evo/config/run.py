@@ -70,7 +70,7 @@ class RunConfig(Section):
         return self.strategy.model_dump(exclude=section_only_fields(type(self.strategy)), exclude_none=True)
 
     @model_validator(mode="after")
-    def _pairings(self) -> "RunConfig":
+    def _pairings(self) -> RunConfig:
         """Topology strategies and their networks go together."""
         pairs = {"neat": "neat", "cnn_arch": "cnn_search"}
         for strategy, network in pairs.items():

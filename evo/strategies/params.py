@@ -114,7 +114,8 @@ def check_number(
 
 def check_integer(owner: str, name: str, value: Any, low: int, high: int | None = None) -> int:
     """``value`` as an int in ``[low, high]``, or a ValueError naming the strategy and the parameter."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low or (high is not None and value > high):
+    is_integer = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if not is_integer or value < low or (high is not None and value > high):
         limit = f">= {low}" if high is None else f"in [{low}, {high}]"
         raise ValueError(f"{owner}: {name} must be an integer {limit}, got {value!r}")
     return int(value)
@@ -131,12 +132,14 @@ def check_value(owner: str, name: str, annotation: Any, allowed: Range, value: A
         return bool(value)
     if annotation is int or annotation is float:
         kind = "an integer" if annotation is int else "a number"
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer) if annotation is int else (int, float, np.integer, np.floating)):
+        accepted = (int, np.integer) if annotation is int else (int, float, np.integer, np.floating)  # an int is a number
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, accepted):
             raise ValueError(f"{owner}: {name} must be {kind}, got {value!r}")
         x = int(value) if annotation is int else float(value)
         if not math.isfinite(x) or not allowed.contains(x):
             where = allowed.describe()
-            raise ValueError(f"{owner}: {name} must be {'finite' if annotation is float else kind}{' and ' + where if where else ''}, got {value!r}")
+            requirement = ("finite" if annotation is float else kind) + (f" and {where}" if where else "")
+            raise ValueError(f"{owner}: {name} must be {requirement}, got {value!r}")
         return x
     if get_origin(annotation) is Literal:
         choices = list(get_args(annotation))
@@ -154,7 +157,7 @@ def check_params(owner: str, params_type: type, given: dict[str, Any]) -> Any:
         raise ValueError(f"{owner}: unknown parameter(s) {unknown}; allowed: {', '.join(fields)}")
     hints = field_types(params_type)
     values = {
-        name: check_value(owner, name, hints[name], field_range(f), given[name] if name in given else f.default)
+        name: check_value(owner, name, hints[name], field_range(f), given.get(name, f.default))
         for name, f in fields.items()
     }
     return params_type(**values)
