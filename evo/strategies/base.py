@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -132,3 +132,12 @@ class Strategy(ABC):
     @abstractmethod
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
+
+
+@runtime_checkable
+class MultiObjective(Protocol):
+    """A strategy that keeps a Pareto archive of fitness against size, declared among its bases."""
+
+    def pareto_front(self) -> list[dict[str, Any]]:
+        """The archive by increasing complexity, one ``{"genome", "fitness", "complexity", ...}`` per member; empty if none is kept."""
+        ...
