@@ -8,6 +8,7 @@ reporters. Every output of a run along the way is a reporter:
 - :class:`MetricsCSV`: ``metrics.csv``, one row per generation (or epoch)
 - :class:`ValidationCSV`: ``validation.csv``, one row per periodic validation
 - :class:`Checkpoint`: ``checkpoint/``, the whole RunState and the strategy's state
+  (:mod:`evo.run_state`; :class:`RunState` and :class:`RunInfo` are importable from here too)
 - :class:`EventsLog`: ``events.log``, failed evaluations and other notices
 - :class:`ProgressBar`: the terminal's progress bar
 - :class:`TestTrace`: held-out figures along the run, for ``evo compare``'s curves
@@ -43,130 +44,26 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from evo.files import atomic_save_npz, atomic_write_json, atomic_write_text, load_npz
+from evo.files import atomic_write_text
+from evo.run_state import RunInfo, RunState, load_checkpoint, save_checkpoint
 
 if TYPE_CHECKING:
-    from evo.config import RunConfig
     from evo.strategies.base import Strategy
     from evo.tasks.base import Task
     from networks.spec import NetworkSpec
 
 
-@dataclass
-class RunState:
-    """Everything the run loop knows; checkpointed as a whole (arrays to ``.npz``, the rest to JSON).
-
-    For a training run ``generation`` counts epochs and the evolution fields stay at their defaults.
-    """
-
-    generation: int = 0
-    evaluations: int = 0
-    failures: int = 0
-    wall_seconds: float = 0.0
-    best_seen_fitness: float = -math.inf
-    best_seen: np.ndarray | None = None
-    selected_score: float = -math.inf
-    selected: np.ndarray | None = None
-    #: the metrics rows so far (metrics.csv)
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    #: the validation rows so far (validation.csv)
-    validations: list[dict[str, Any]] = field(default_factory=list)
-    #: why the loop ended: generations, target_fitness, max_seconds, stopped (or epochs, early_stopping)
-    stopped_by: str | None = None
-
-    def to_checkpoint(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """The JSON part and the arrays part; tables (lists of rows) go column by column into the arrays."""
-        scalars: dict[str, Any] = {"tables": {}}
-        arrays: dict[str, np.ndarray] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, np.ndarray):
-                arrays[f.name] = value
-            elif isinstance(value, list):
-                columns = list(dict.fromkeys(key for row in value for key in row))
-                scalars["tables"][f.name] = columns
-                arrays.update({f"{f.name}.{c}": _column([row.get(c) for row in value]) for c in columns})
-            else:
-                scalars[f.name] = value
-        return scalars, arrays
-
-    @classmethod
-    def from_checkpoint(cls, scalars: dict[str, Any], arrays: dict[str, np.ndarray]) -> RunState:
-        """Inverse of :meth:`to_checkpoint`; a JSON null (a non-finite float) restores the field's default."""
-        state = cls()
-        for f in fields(cls):
-            if f.name in arrays:
-                setattr(state, f.name, np.asarray(arrays[f.name], dtype=np.float64))
-            elif scalars.get(f.name) is not None:
-                setattr(state, f.name, scalars[f.name])
-        for name, columns in scalars.get("tables", {}).items():
-            values = {c: _uncolumn(arrays[f"{name}.{c}"]) for c in columns}
-            n_rows = len(values[columns[0]]) if columns else 0
-            setattr(state, name, [{c: values[c][i] for c in columns} for i in range(n_rows)])
-        return state
-
-
-def _column(values: list[Any]) -> np.ndarray:
-    """One table column as an array: int64 when every value is an int, else float64 with NaN for None."""
-    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
-        return np.asarray(values, dtype=np.int64)
-    return np.asarray([math.nan if v is None else float(v) for v in values], dtype=np.float64)
-
-
-def _uncolumn(array: np.ndarray) -> list[Any]:
-    if array.dtype.kind in "iu":
-        return [int(v) for v in array.tolist()]
-    return [None if math.isnan(v) else float(v) for v in array.tolist()]
-
-
-def save_checkpoint(directory: Path, state: RunState, strategy_state: dict[str, Any]) -> None:
-    """Write ``state-<generation>.npz`` then ``state.json`` naming it (so a reader sees one whole checkpoint), drop older ones."""
-    scalars, arrays = state.to_checkpoint()
-    arrays = {f"run.{k}": v for k, v in arrays.items()}
-    arrays.update({f"strategy.{k}": v for k, v in strategy_state.items() if isinstance(v, np.ndarray)})
-    name = f"state-{state.generation:08d}.npz"
-    atomic_save_npz(directory / name, arrays)
-    strategy_json = {k: v for k, v in strategy_state.items() if not isinstance(v, np.ndarray)}
-    atomic_write_json(directory / "state.json", {**scalars, "arrays": name, "strategy": strategy_json})
-    for old in directory.glob("state-*.npz"):
-        if old.name != name:
-            old.unlink()
-
-
-def load_checkpoint(directory: Path) -> tuple[RunState, dict[str, Any]]:
-    """The RunState and the strategy's state of the checkpoint in ``directory`` (no code runs: JSON and plain arrays)."""
-    data = json.loads((directory / "state.json").read_text())
-    arrays = load_npz(directory / data["arrays"])
-    run_arrays = {k[len("run.") :]: v for k, v in arrays.items() if k.startswith("run.")}
-    state = RunState.from_checkpoint(data, run_arrays)
-    if "tables" not in data:  # a checkpoint from before the rows were part of it: they are in metrics.csv
-        state.rows = [r for r in read_metrics(directory.parent / "metrics.csv") if r["generation"] <= state.generation]
-    strategy_state = {**data["strategy"], **{k[len("strategy.") :]: v for k, v in arrays.items() if k.startswith("strategy.")}}
-    return state, strategy_state
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """What a reporter learns of the run at its start."""
-
-    run_dir: Path
-    config: RunConfig
-    name: str
-    #: generations (evolution) or epochs (training) the run is configured for
-    total: int
-    #: "evolution" or "training"
-    kind: str
-    #: continued from a checkpoint (the state holds the rows so far)
-    resumed: bool = False
+__all__ = [
+    "Checkpoint", "EventsLog", "MetricsCSV", "ProgressBar", "Reporter", "Reporters", "RunInfo", "RunState", "TestTrace",
+    "ValidationCSV", "load_checkpoint", "read_metrics", "read_validation", "save_checkpoint",
+]
 
 
 class Reporter:
@@ -236,7 +133,7 @@ class Reporters(Reporter):
 
     def should_stop(self, state: RunState) -> bool:
         """True if any reporter asks to stop (every one is asked)."""
-        return any([reporter.should_stop(state) for reporter in self.reporters])
+        return any([reporter.should_stop(state) for reporter in self.reporters])  # noqa: C419 - a list: no short cut, all are asked
 
     def close(self) -> None:
         """Close every reporter, even if one fails; then raise the first failure."""
@@ -290,7 +187,7 @@ class MetricsCSV(Reporter):
     def on_start(self, run: RunInfo, state: RunState) -> None:
         """Write the header and the rows so far (a resumed run drops the rows past its checkpoint)."""
         atomic_write_text(self.path, _csv_text([list(self.cells)] + [self._line(row) for row in state.rows]))
-        self._file = open(self.path, "a", newline="")
+        self._file = open(self.path, "a", newline="")  # noqa: SIM115 - open from start to close
         self._writer = csv.writer(self._file)
 
     def _line(self, row: dict[str, Any]) -> list[str]:
@@ -387,7 +284,7 @@ class EventsLog(Reporter):
 
     def on_start(self, run: RunInfo, state: RunState) -> None:
         """Open the log (appending: a resumed run keeps its history)."""
-        self._file = open(self.path, "a")
+        self._file = open(self.path, "a")  # noqa: SIM115 - open from start to close
         unit = "generations" if run.kind == "evolution" else "epochs"
         if run.resumed:
             self._write(f"resumed at generation {state.generation}, to run to {run.total} {unit}")
@@ -396,7 +293,8 @@ class EventsLog(Reporter):
 
     def on_failures(self, state: RunState, generation: int, count: int, errors: list[str]) -> None:
         """One line with up to three of the errors."""
-        self._write(f"generation {generation}: {count} failed evaluation(s) got the worst fitness; {'; '.join(errors[:3]) or 'non-finite fitness'}")
+        reasons = "; ".join(errors[:3]) or "non-finite fitness"
+        self._write(f"generation {generation}: {count} failed evaluation(s) got the worst fitness; {reasons}")
 
     def on_end(self, state: RunState, summary: dict[str, Any]) -> None:
         """Why and where the run ended."""
@@ -454,7 +352,12 @@ class TestTrace(Reporter):
     __test__ = False  # not a pytest test class
 
     def __init__(
-        self, task: Task, network: NetworkSpec, current: Callable[[RunState], np.ndarray], seed: int, trace: list[dict[str, Any]] | None = None
+        self,
+        task: Task,
+        network: NetworkSpec,
+        current: Callable[[RunState], np.ndarray],
+        seed: int,
+        trace: list[dict[str, Any]] | None = None,
     ) -> None:
         self.task = task
         self.network = network
@@ -470,7 +373,8 @@ class TestTrace(Reporter):
     def on_generation(self, state: RunState, row: dict[str, Any]) -> None:
         """Training: record the epoch."""
         if self.kind == "training":
-            self._record({"epoch": row["epoch"], "wall_seconds": row["wall_seconds"], "sample_forward_passes": row["sample_forward_passes"]}, state)
+            passes = row["sample_forward_passes"]
+            self._record({"epoch": row["epoch"], "wall_seconds": row["wall_seconds"], "sample_forward_passes": passes}, state)
 
     def on_validation(self, state: RunState, row: dict[str, Any]) -> None:
         """Evolution: record the validation."""

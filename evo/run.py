@@ -35,7 +35,13 @@ import tomli_w
 
 from evo.build import build_evaluator, build_network, build_strategy, build_task
 from evo.config import ConfigError, RunConfig, load_config, parse_config, read_toml
-from evo.files import atomic_save_npz, atomic_write_json, atomic_write_text, open_run_dir, save_genome
+from evo.files import (
+    atomic_save_npz,
+    atomic_write_json,
+    atomic_write_text,
+    open_run_dir,
+    save_genome,
+)
 from evo.reporters import (
     Checkpoint,
     EventsLog,
@@ -71,7 +77,7 @@ METRIC_CELLS = {
 METRIC_COLUMNS = list(METRIC_CELLS)
 _VALIDATION_STREAM = 6
 
-__all__ = ["EvolutionRun", "RunResult", "read_metrics", "run_evolution", "METRIC_COLUMNS"]
+__all__ = ["METRIC_COLUMNS", "EvolutionRun", "RunResult", "read_metrics", "run_evolution"]
 
 
 @dataclass
@@ -178,7 +184,8 @@ class EvolutionRun:
         if self.progress:
             reporters.append(ProgressBar())
         if self.trace_test:
-            reporters.append(TestTrace(self.task, self.network, self._current_choice, stream_seed(self.config.seed, STREAM_TEST), self.test_trace))
+            test_seed = stream_seed(self.config.seed, STREAM_TEST)
+            reporters.append(TestTrace(self.task, self.network, self._current_choice, test_seed, self.test_trace))
         return reporters
 
     def _evolve(self, evaluator, state: RunState, reporters: Reporters) -> None:

@@ -27,7 +27,18 @@ import tomli_w
 from evo.build import build_network, build_task, initial_genome
 from evo.config import ConfigError, RunConfig
 from evo.files import atomic_write_json, load_npz, open_run_dir, save_genome
-from evo.reporters import EventsLog, MetricsCSV, ProgressBar, Reporter, Reporters, RunInfo, RunState, TestTrace, float_cell, seconds_cell
+from evo.reporters import (
+    EventsLog,
+    MetricsCSV,
+    ProgressBar,
+    Reporter,
+    Reporters,
+    RunInfo,
+    RunState,
+    TestTrace,
+    float_cell,
+    seconds_cell,
+)
 from evo.seeding import STREAM_TEST, stream_seed
 
 STREAM_TRAIN = 7
