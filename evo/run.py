@@ -135,7 +135,10 @@ class EvolutionRun:
         if generations is not None:
             data["generations"] = generations
         run = cls(parse_config(data), run_dir=run_dir, progress=progress, reporters=reporters)
-        run._checkpoint = load_checkpoint(run_dir / "checkpoint")
+        try:
+            run._checkpoint = load_checkpoint(run_dir / "checkpoint")
+        except (OSError, KeyError, ValueError) as exc:  # a half-copied or hand-edited checkpoint: say so, exit 2
+            raise ConfigError(f"config error: --resume {str(run_dir)!r}: its checkpoint cannot be read ({exc})") from None
         return run
 
     def request_stop(self) -> None:

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from evo import EvolutionRun, parse_config, read_metrics, run_evolution
+from evo import ConfigError, EvolutionRun, parse_config, read_metrics, run_evolution
 from evo.files import load_npz
 from evo.reporters import (
     Reporter,
@@ -304,3 +304,11 @@ def test_declared_capabilities_match_the_methods_of_every_strategy_and_task():
     assert len(tasks) > 5
     for cls in tasks:
         assert ("trained" in dir(cls)) == (TrainsWeights in cls.__mro__), cls
+
+
+def test_resume_from_a_broken_checkpoint_is_a_config_error(tmp_path):
+    first = run_evolution(parse_config({**DIGITS, "generations": 3}), run_dir=tmp_path / "d")
+    for npz in (first.run_dir / "checkpoint").glob("state-*.npz"):
+        npz.unlink()
+    with pytest.raises(ConfigError, match="checkpoint cannot be read"):
+        EvolutionRun.resume(first.run_dir, generations=6, progress=False)
