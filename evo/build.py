@@ -7,6 +7,7 @@ import numpy as np
 from evo.config import ConfigError, RunConfig
 from evo.seeding import STREAM_INIT, STREAM_STRATEGY, stream_seed
 from networks import CNN, MLP
+from networks.spec import NetworkSpec
 
 
 def build_task(config: RunConfig):
@@ -183,7 +184,7 @@ def _image_shape(n, task) -> tuple[int, int, int]:
     return tuple(int(v) for v in shape)  # type: ignore[return-value]
 
 
-def initial_genome(config: RunConfig, network: MLP) -> np.ndarray:
+def initial_genome(config: RunConfig, network: NetworkSpec) -> np.ndarray:
     """The starting genome: the network's He/Glorot init times ``init_scale``, seeded by the run."""
     if isinstance(network, ESNGenome):
         return network.initial_genome()  # the default recipe, not a random draw
@@ -193,7 +194,7 @@ def initial_genome(config: RunConfig, network: MLP) -> np.ndarray:
     return genome if config.network.type in ("neat", "cnn_search") else genome * config.init_scale
 
 
-def build_strategy(config: RunConfig, network: MLP):
+def build_strategy(config: RunConfig, network: NetworkSpec):
     """The strategy the config names, over the network's flat parameter vector."""
     from evo.strategies import make_strategy
 

@@ -122,3 +122,37 @@ def test_esn_train_and_compare_report_recipe_gd_readout_and_evolution(tmp_path):
     networks = {json.loads((result.out_dir / f"evolution-seed{s}" / "summary.json").read_text())["network"]["seed"] for s in (0, 1)}
     assert networks == {0, 1}
     assert "standard recipe" in result.table
+
+
+def test_training_rows_stream_through_the_same_reporters(tmp_path):
+    from evo.reporters import Reporter, read_csv_numbers
+
+    class Recorder(Reporter):
+        def __init__(self):
+            self.events = []
+
+        def on_start(self, run, state):
+            self.events.append(("start", run.kind, run.total))
+
+        def on_generation(self, state, row):
+            self.events.append(("epoch", state.generation, dict(row)))
+
+        def on_end(self, state, summary):
+            self.events.append(("end", state.stopped_by, summary["epochs"]))
+
+        def close(self):
+            self.events.append(("close",))
+
+    recorder = Recorder()
+    config = parse_config({**XOR_TRAIN, "train": {**XOR_TRAIN["train"], "epochs": 20}})
+    result = TrainingRun(config, run_dir=tmp_path / "t", progress=False, reporters=[recorder]).run()
+    assert recorder.events[0] == ("start", "training", 20)
+    assert recorder.events[-2:] == [("end", "epochs", 20), ("close",)]
+    epochs = [e for e in recorder.events if e[0] == "epoch"]
+    assert [e[1] for e in epochs] == list(range(1, 21))
+    written = read_csv_numbers(result.run_dir / "metrics.csv", ("epoch", "samples_seen", "sample_forward_passes"))
+    assert [{k: v for k, v in e[2].items() if k != "wall_seconds"} for e in epochs] == [
+        {k: v for k, v in r.items() if k != "wall_seconds"} for r in written
+    ]
+    assert [r["train_loss"] for r in written] == [h["train_loss"] for h in result.history]
+    assert "started: training, 20 epochs" in (result.run_dir / "events.log").read_text()

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -209,3 +209,12 @@ class Strategy(ABC):
     def _load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore the subclass's own state (subclass hook)."""
         raise NotImplementedError(f"{type(self).__name__} implements neither _load_state_dict nor load_state_dict")
+
+
+@runtime_checkable
+class MultiObjective(Protocol):
+    """A strategy that keeps a Pareto archive of fitness against size, declared among its bases."""
+
+    def pareto_front(self) -> list[dict[str, Any]]:
+        """The archive by increasing complexity, one ``{"genome", "fitness", "complexity", ...}`` per member; empty if none is kept."""
+        ...

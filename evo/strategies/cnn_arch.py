@@ -74,7 +74,7 @@ from typing import Any
 import numpy as np
 from deap import base, tools
 
-from evo.strategies.base import Strategy, check_common, check_integer, check_number, non_dominated, random_state_from_json, random_state_to_json
+from evo.strategies.base import MultiObjective, Strategy, check_common, check_integer, check_number, non_dominated, random_state_from_json, random_state_to_json
 from networks.cnn_search import CNNSearchSpace
 
 MODES = ("evolve_weights", "train_weights")
@@ -114,7 +114,7 @@ class _Individual:
 
 
 
-class ArchitectureSearch(Strategy):
+class ArchitectureSearch(Strategy, MultiObjective):
     """Evolution of CNN architectures (and weights) over :class:`CNNSearchSpace` genomes; tournament or NSGA-II.
 
     ``space`` is the run's network spec (required; its ``n_params`` is the

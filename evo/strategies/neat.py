@@ -81,7 +81,7 @@ from typing import Any
 import numpy as np
 from deap import base, tools
 
-from evo.strategies.base import Strategy, check_integer, check_number, non_dominated
+from evo.strategies.base import MultiObjective, Strategy, check_integer, check_number, non_dominated
 from networks.neat import (
     ACTIVATION_CODES,
     CONN_IN,
@@ -199,7 +199,7 @@ def _largest_remainder(shares: np.ndarray, total: int) -> np.ndarray:
     return counts
 
 
-class NEAT(Strategy):
+class NEAT(Strategy, MultiObjective):
     """NEAT over fixed-length flat genomes (layout of :class:`networks.neat.NEATSpec`).
 
     ``n_inputs``, ``n_outputs``, ``max_nodes`` and ``max_connections`` must be

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -45,3 +46,12 @@ class Task(ABC):
 
     def close(self) -> None:
         """Release resources (environments)."""
+
+
+@runtime_checkable
+class TrainsWeights(Protocol):
+    """A task that trains each genome's weights inside its fitness, declared among its bases; it hands back the trained network."""
+
+    def trained(self, network, genome: np.ndarray, seed: int | None = None) -> tuple[Any, np.ndarray]:
+        """The trained network spec and its flat parameters for ``genome`` (the network validate and test report)."""
+        ...
