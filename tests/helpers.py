@@ -45,6 +45,29 @@ DIGITS = {
 }
 
 
+def _reference_sigmoid(z: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):  # exp(-z) overflows to inf for very negative z: 1 / inf = 0, as it should
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+def reference_softmax(z: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, by hand: exp of the max-shifted logits over their sum."""
+    e = np.exp(z - np.max(z, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+# The activations' textbook formulas, written here and never imported from networks/, so that a wrong slope or
+# curve in the project's own functions fails the forward-pass tests instead of being its own reference.
+REFERENCE_ACTIVATIONS = {
+    "relu": lambda z: np.where(z > 0, z, 0.0),
+    "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z),
+    "tanh": lambda z: (np.exp(2 * np.clip(z, -350, 350)) - 1) / (np.exp(2 * np.clip(z, -350, 350)) + 1),
+    "sigmoid": _reference_sigmoid,
+    "identity": lambda z: z,
+    "softmax": reference_softmax,
+}
+
+
 def write_config(path: Path, data: dict) -> Path:
     """Write a config dict as TOML and return its path."""
     path.write_text(tomli_w.dumps(data))
