@@ -68,6 +68,19 @@ REFERENCE_ACTIVATIONS = {
 }
 
 
+def assert_png(path: Path, min_bytes: int = 10_000) -> np.ndarray:
+    """``path`` is a real, non-blank PNG image: its signature, a nontrivial size, and pixels that are not all one colour."""
+    import matplotlib.image
+
+    data = Path(path).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    assert len(data) > min_bytes, f"{path}: only {len(data)} bytes"
+    image = matplotlib.image.imread(path)
+    assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 200, image.shape
+    assert image.std() > 0.01, f"{path} is blank"
+    return image
+
+
 def write_config(path: Path, data: dict) -> Path:
     """Write a config dict as TOML and return its path."""
     path.write_text(tomli_w.dumps(data))

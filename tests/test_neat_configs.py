@@ -9,7 +9,7 @@ import pytest
 
 from evo import ConfigError, EvolutionRun, parse_config, run_evolution
 from networks.neat import load_graph_json
-from tests.helpers import metrics_without_time
+from tests.helpers import assert_png, metrics_without_time
 
 XOR_NEAT = {
     "name": "xor-neat-test",
@@ -26,7 +26,7 @@ def test_neat_solves_xor_and_saves_a_standalone_graph(tmp_path):
     result = run_evolution(parse_config(XOR_NEAT), run_dir=tmp_path / "r")
     assert result.summary["test_accuracy"] == 1.0
     d = result.run_dir
-    assert (d / "best_genome_graph.png").stat().st_size > 1000
+    assert_png(d / "best_genome_graph.png", min_bytes=1000)
     graph = json.loads((d / "best_genome_graph.json").read_text())
     assert graph["nodes"] and graph["connections"]
     # Inference from the JSON alone, no evolution code, agrees with the spec's forward pass.
@@ -80,8 +80,7 @@ def test_cnn_architecture_search_writes_a_pareto_front(tmp_path):
     result = run_evolution(config, run_dir=tmp_path / "a")
     front = json.loads((result.run_dir / "pareto_front.json").read_text())
     assert front and front == result.summary["pareto_front"]
-    png = (result.run_dir / "pareto_front.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    assert_png(result.run_dir / "pareto_front.png")
     for a in front:  # nobody on the front is beaten on both objectives by another member
         assert not any(b["fitness"] >= a["fitness"] and b["complexity"] <= a["complexity"] and b != a and (b["fitness"] > a["fitness"] or b["complexity"] < a["complexity"]) for b in front)
     assert max(a["fitness"] for a in front) <= result.summary["best_fitness"]
