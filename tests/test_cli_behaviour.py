@@ -44,6 +44,7 @@ def test_evo_run_resume_from_the_shell_continues_to_the_uninterrupted_result(tmp
     assert len(interrupted.metrics) == 3
     proc = subprocess.run(
         [sys.executable, "-m", "evo.cli", "run", "--resume", str(tmp_path / "resumed"), "--generations", "6", "--no-progress"],
+        check=False,
         capture_output=True,
         text=True,
         timeout=120,

@@ -83,7 +83,8 @@ def test_config_toml_holds_every_default_and_the_fitness_plot_its_three_curves(t
     original_savefig = matplotlib.figure.Figure.savefig
 
     def recording_savefig(fig, path, *args, **kwargs):
-        saved[os.path.basename(str(path))] = {line.get_label(): np.asarray(line.get_ydata(), dtype=float) for ax in fig.axes for line in ax.lines}
+        curves = {line.get_label(): np.asarray(line.get_ydata(), dtype=float) for ax in fig.axes for line in ax.lines}
+        saved[os.path.basename(str(path))] = curves
         return original_savefig(fig, path, *args, **kwargs)
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", recording_savefig)

@@ -102,19 +102,20 @@ MAX_NODES, MAX_CONNECTIONS, POPULATION = 12, 24, 40
 NEAT_PARAMS = 4 * (MAX_NODES + MAX_CONNECTIONS)  # the documented layout: 4 floats per node slot and per connection slot
 # Species are topologies: the weight term is off (c3 = 0) and any differing gene puts two genomes >= 1 apart.
 # Children are copies of one parent (no crossover, no structural mutation), so they stay in their parent's species.
-TOPOLOGY_SPECIES = dict(
-    n_inputs=2, n_outputs=1, max_nodes=MAX_NODES, max_connections=MAX_CONNECTIONS,
-    c1=1.0, c2=1.0, c3=0.0, compatibility_threshold=0.5, threshold_step=0.0,
-    crossover_prob=0.0, interspecies_prob=0.0, add_node_prob=0.0, add_connection_prob=0.0,
-    weight_mutation_prob=1.0, weight_perturb_prob=1.0, elitism=1, elitism_min_species_size=3,
-)
+TOPOLOGY_SPECIES = {
+    "n_inputs": 2, "n_outputs": 1, "max_nodes": MAX_NODES, "max_connections": MAX_CONNECTIONS,
+    "c1": 1.0, "c2": 1.0, "c3": 0.0, "compatibility_threshold": 0.5, "threshold_step": 0.0,
+    "crossover_prob": 0.0, "interspecies_prob": 0.0, "add_node_prob": 0.0, "add_connection_prob": 0.0,
+    "weight_mutation_prob": 1.0, "weight_perturb_prob": 1.0, "elitism": 1, "elitism_min_species_size": 3,
+}
 
 
 def _speciated_neat(seed: int = 1, **overrides):
     """A NEAT whose population holds several topologies (grown by another NEAT, then loaded), species = topologies."""
     # The grower speciates the same way (its threshold travels in the state), and adds nodes and connections.
     grower = make_strategy(
-        "neat", NEAT_PARAMS, POPULATION, seed, np.zeros(NEAT_PARAMS), **{**TOPOLOGY_SPECIES, "add_node_prob": 0.5, "add_connection_prob": 0.5}
+        "neat", NEAT_PARAMS, POPULATION, seed, np.zeros(NEAT_PARAMS),
+        **{**TOPOLOGY_SPECIES, "add_node_prob": 0.5, "add_connection_prob": 0.5},
     )
     rng = np.random.default_rng(seed)
     for _ in range(2):
@@ -161,7 +162,9 @@ def test_neat_fitness_sharing_and_per_species_elitism():
 
     # Per-species elitism: the champion of every species of >= 3 members that breeds is back unchanged, and
     # (every child's weights being perturbed) nothing else is.
-    champions = {int(np.flatnonzero(species == s)[np.argmax(fitness[species == s])]) for s, n, c in zip(ids, sizes, expected) if n >= 3 and c > 0}
+    champions = {
+        int(np.flatnonzero(species == s)[np.argmax(fitness[species == s])]) for s, n, c in zip(ids, sizes, expected) if n >= 3 and c > 0
+    }
     champions.add(int(np.argmax(fitness)))  # the generation's champion, whatever its species' size
     unchanged = {i for i, j in enumerate(_find_rows(genomes, after_genomes)) if j >= 0}
     assert unchanged == champions
