@@ -26,8 +26,10 @@ def test_every_mode_runs_and_reports_nrmse(tmp_path):
     for mode, extra in (("hyperparameters", {}), ("topology", {"min_units": 20, "max_units": 60}), ("weights", {})):
         result = run_evolution(_config(mode, **extra), run_dir=tmp_path / mode)
         s = result.summary
-        assert 0 < s["test_nrmse"] < 1.0, mode
-        assert s["test_nrmse_free_run"] > 0, mode
+        # Persistence (predict the last value) scores 0.15 here; an echo-state network is far better one step ahead,
+        # and stays on the attractor for the 20 closed-loop steps.
+        assert 0 < s["test_nrmse"] < 0.02, mode
+        assert 0 < s["test_nrmse_free_run"] < 0.25, mode
         assert s["n_params"] == {"hyperparameters": 5, "topology": 6}.get(mode, s["n_params"])
     assert s["n_params"] > 40 * 40 * 0.05  # weights mode: recurrent nonzeros + input weights
 

@@ -13,7 +13,7 @@ from evo import ConfigError, parse_config, run_evolution
 from evo.build import initial_genome
 from evo.compare import compare
 from evo.train import TrainingRun
-from tests.helpers import CARTPOLE, DIGITS, XOR, write_config
+from tests.helpers import CARTPOLE, DIGITS, XOR, assert_png, write_config
 
 XOR_TRAIN = {**XOR, "train": {"lr": 0.05, "batch_size": 4, "epochs": 1500, "weight_decay": 0.0, "patience": 0}}
 DIGITS_TRAIN = {**DIGITS, "train": {"epochs": 40, "patience": 5}}
@@ -28,6 +28,7 @@ def test_train_solves_xor_and_writes_a_run_directory(tmp_path):
     assert result.summary["test_accuracy"] == 1.0
     for name in ("config.toml", "metrics.csv", "best_genome.npz", "best_genome.json", "loss.png", "summary.json"):
         assert (result.run_dir / name).is_file(), name
+    assert_png(result.run_dir / "loss.png")
     lines = (result.run_dir / "metrics.csv").read_text().splitlines()
     assert lines[0].startswith("epoch,train_loss,val_loss,val_accuracy")
     assert len(lines) == 1 + result.summary["epochs"]
@@ -74,7 +75,7 @@ def test_compare_reports_both_methods(tmp_path):
         assert report["traces"][method][0], method
     table = (result.out_dir / "report.md").read_text()
     assert "evolution (cmaes)" in table and "backprop (adam)" in table
-    assert (result.out_dir / "compare.png").is_file()
+    assert_png(result.out_dir / "compare.png")
     assert (result.out_dir / "evolution-seed3" / "summary.json").is_file()
     assert (result.out_dir / "backprop-seed4" / "summary.json").is_file()
 
