@@ -10,7 +10,8 @@ import pytest
 
 from evo.evaluators import RayEvaluator, SerialEvaluator
 from evo.strategies import STRATEGIES, make_strategy
-from evo.strategies.cnn_arch import ArchitectureSearch, non_dominated
+from evo.strategies.cnn_arch import ArchitectureSearch
+from evo.strategies.pareto import non_dominated
 from evo.tasks.arch_training import ArchitectureTrainingTask
 from evo.tasks.classification import ClassificationTask
 from evo.tasks.datasets import DIGITS_IMAGE_SHAPE, load_digits, stratified_split

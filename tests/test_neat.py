@@ -122,7 +122,7 @@ def test_population_forward_equals_one_at_a_time_bit_for_bit() -> None:
 
 
 def test_blocked_scatter_add_changes_nothing(monkeypatch) -> None:
-    import networks.neat as neat_module
+    import networks.neat.compiled as neat_module
 
     strategy = make(seed=4, population=30, add_node_prob=0.3, add_connection_prob=0.4)
     evolve(strategy, 6, noise_fitness)
@@ -288,11 +288,11 @@ def test_identical_genomes_share_a_species_and_distant_ones_do_not() -> None:
     far = flat[0]
     population = np.stack([near if r == 0 else far for r in rows])
     innovations = np.stack([strategy.innov_[0] if r == 0 else innov[0] for r in rows])
-    strategy.threshold_ = 3.0
-    species = strategy._speciate(population, innovations, reps=None)
+    strategy.species.threshold = 3.0
+    species = strategy.species.speciate(population, innovations, None, strategy.generation_)
     assert len(set(species[:10].tolist())) == 1 and len(set(species[10:].tolist())) == 1
     assert species[0] != species[10]
-    d = strategy._distances(population[:1], innovations[:1], population[10:11], innovations[10:11])
+    d = strategy.species.distances(population[:1], innovations[:1], population[10:11], innovations[10:11])
     assert d[0, 0] > 3.0
 
 
@@ -328,8 +328,7 @@ def test_resume_is_bit_identical_through_npz_and_json() -> None:
     expected = evolve(uninterrupted, 12)
     interrupted = make(seed=3, **params)
     evolve(interrupted, 6)
-    resumed = make(seed=99)  # a different seed and different parameters' state: all must come from the state
-    resumed.params.update(params)
+    resumed = make(seed=99, **params)  # a different seed: all must come from the state
     resumed.load_state_dict(to_disk_and_back(interrupted.state_dict()))
     for want, got in zip(expected[6:], evolve(resumed, 6)):
         np.testing.assert_array_equal(want, got)

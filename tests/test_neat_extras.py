@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from evo.strategies.neat import NEAT, non_dominated
+from evo.strategies.neat import NEAT
+from evo.strategies.pareto import non_dominated
 from evo.tasks.boolean import ParityTask
 from networks.neat import (
     ACTIVATION_CODES,
@@ -332,7 +333,7 @@ def test_the_run_loop_writes_the_pareto_front_and_resumes_nsga2_exactly(tmp_path
 
 
 def test_blocked_backward_gives_the_same_gradient(monkeypatch) -> None:
-    import networks.neat as neat_module
+    import networks.neat.compiled as neat_module
 
     spec = NEATSpec(3, 3, max_nodes=24, max_connections=60, output_activation="softmax")
     genome = evolved_genome(spec, 3)

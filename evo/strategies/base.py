@@ -62,23 +62,6 @@ def random_state_from_json(data: list) -> tuple:
     return (int(version), tuple(int(x) for x in internal), None if gauss_next is None else float(gauss_next))
 
 
-def non_dominated(fitness: np.ndarray, complexity: np.ndarray) -> np.ndarray:
-    """Indices of the points no other point dominates (fitness up, complexity down), by increasing complexity.
-
-    Of points with equal objectives only the first (lowest index) is kept;
-    non-finite fitness never qualifies; along the result the fitness strictly rises.
-    """
-    fitness = np.asarray(fitness, dtype=np.float64)
-    candidates = np.flatnonzero(np.isfinite(fitness))
-    if len(candidates) == 0:
-        return np.zeros(0, dtype=np.int64)
-    complexity = np.asarray(complexity)[candidates]
-    order = candidates[np.lexsort((candidates, -fitness[candidates], complexity))]
-    ranked = fitness[order]
-    best_before = np.maximum.accumulate(np.concatenate([[-np.inf], ranked[:-1]]))
-    return order[ranked > best_before].astype(np.int64)
-
-
 class Strategy(ABC):
     """Ask/tell optimiser over flat float genomes; fitness is maximised.
 

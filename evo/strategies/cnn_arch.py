@@ -74,7 +74,15 @@ from typing import Any
 import numpy as np
 from deap import base, tools
 
-from evo.strategies.base import Strategy, check_common, check_integer, check_number, non_dominated, random_state_from_json, random_state_to_json
+from evo.strategies.base import (
+    Strategy,
+    check_common,
+    check_integer,
+    check_number,
+    random_state_from_json,
+    random_state_to_json,
+)
+from evo.strategies.pareto import ParetoArchive, nsga2_survivors, tournament_winners
 from networks.cnn_search import CNNSearchSpace
 
 MODES = ("evolve_weights", "train_weights")
@@ -88,12 +96,6 @@ _random_state_from_json = random_state_from_json
 
 class _MaxFitness(base.Fitness):
     weights = (1.0,)
-
-
-class _FitnessComplexity(base.Fitness):
-    """Maximise fitness, minimise complexity."""
-
-    weights = (1.0, -1.0)
 
 
 class _Individual:
@@ -201,9 +203,7 @@ class ArchitectureSearch(Strategy):
         self._py_state: tuple = random.Random(self.seed).getstate()
         self.generation_ = 0
         # Pareto archive over everything evaluated (each genome with its latest evaluation).
-        self.archive_ = np.zeros((0, n_params))
-        self.archive_fitness_ = np.zeros(0)
-        self.archive_complexity_ = np.zeros(0, dtype=np.int64)
+        self.archive = ParetoArchive(n_params, max_size=self.params["pareto_size"])
 
     # ------------------------------------------------------------------ ask / tell
     def ask(self) -> np.ndarray:
@@ -215,7 +215,7 @@ class ArchitectureSearch(Strategy):
         genomes, fitness = self.check_tell(genomes, fitness)
         fitness = np.where(np.isnan(fitness), -np.inf, fitness)  # a failed evaluation is simply the worst
         complexity = self._complexity(genomes)
-        self._update_archive(genomes, fitness, complexity)
+        self.archive.update(genomes, fitness, complexity)
         with self._private_random():
             if self.params["selection"] == "nsga2":
                 parents = self._nsga2_parents(genomes, fitness, complexity)
@@ -252,40 +252,14 @@ class ArchitectureSearch(Strategy):
 
     def _nsga2_parents(self, genomes: np.ndarray, fitness: np.ndarray, complexity: np.ndarray) -> np.ndarray:
         """NSGA-II survival of half the evaluated population, then mutated binary-tournament winners fill the rest."""
-        n_survivors = self.population // 2
-        individuals = [
-            _Individual(i, _fitness(_FitnessComplexity, (f, float(c))))
-            for i, (f, c) in enumerate(zip(fitness.tolist(), complexity.tolist()))
-        ]
-        finite = [ind for ind in individuals if math.isfinite(ind.fitness.values[0])]
-        failed = [ind for ind in individuals if not math.isfinite(ind.fitness.values[0])]
-        if len(finite) >= n_survivors:
-            survivors = tools.selNSGA2(finite, n_survivors)
-            failed_survivors: list[_Individual] = []
-        else:
-            survivors, failed_survivors = finite, failed[: n_survivors - len(finite)]
-        # Front rank and crowding distance of each survivor, for the mating tournament.
-        rank: dict[int, float] = {}
-        crowding: dict[int, float] = {}
-        if survivors:
-            for r, front in enumerate(tools.sortNondominated(survivors, len(survivors))):
-                tools.emo.assignCrowdingDist(front)
-                for ind in front:
-                    rank[ind.index] = r
-                    crowding[ind.index] = ind.fitness.crowding_dist
-        for ind in failed_survivors:
-            rank[ind.index], crowding[ind.index] = math.inf, 0.0
-        chosen = [ind.index for ind in survivors + failed_survivors]
-
-        picks = []
-        for _ in range(self.population - len(chosen)):
-            a, b = chosen[random.randrange(len(chosen))], chosen[random.randrange(len(chosen))]
-            better_a = (rank[a], -crowding[a]) <= (rank[b], -crowding[b])
-            picks.append(a if better_a else b)
+        survivors = nsga2_survivors(fitness, complexity, self.population // 2)
+        n = len(survivors.index)
+        draws = np.array([(random.randrange(n), random.randrange(n)) for _ in range(self.population - n)], dtype=np.int64).reshape(-1, 2)
+        picks = survivors.index[tournament_winners(survivors, draws[:, 0], draws[:, 1])]
         children = genomes[picks].copy()
         for child in children:
             self._mutate(child)
-        return np.concatenate([genomes[chosen], children])
+        return np.concatenate([genomes[survivors.index], children])
 
     # ------------------------------------------------------------------ mutation
     def _canonical(self, genome: np.ndarray) -> None:
@@ -382,30 +356,6 @@ class ArchitectureSearch(Strategy):
             random.setstate(caller_state)
 
     # ------------------------------------------------------------------ Pareto archive
-    def _update_archive(self, genomes: np.ndarray, fitness: np.ndarray, complexity: np.ndarray) -> None:
-        """Merge this generation's evaluations into the archive and keep its non-dominated points.
-
-        An archived genome evaluated again (an elite or a survivor) takes its
-        latest fitness: with a noisy fitness (minibatches, training seeds) a
-        lucky evaluation does not stay on the front forever.
-        """
-        latest = {g.tobytes(): i for i, g in enumerate(genomes)}
-        stale = np.array([g.tobytes() in latest for g in self.archive_], dtype=bool).reshape(-1)
-        all_genomes = np.concatenate([self.archive_[~stale], genomes])
-        all_fitness = np.concatenate([self.archive_fitness_[~stale], fitness])
-        all_complexity = np.concatenate([self.archive_complexity_[~stale], complexity])
-        keep = non_dominated(all_fitness, all_complexity)
-        if len(keep) > self.params["pareto_size"]:
-            # Thin by crowding distance (selNSGA2 on one front prefers its extremes); the fittest point always stays.
-            fittest, rest = keep[-1], keep[:-1]
-            individuals = [_Individual(int(i), _fitness(_FitnessComplexity, (all_fitness[i], float(all_complexity[i])))) for i in rest]
-            with self._private_random():
-                chosen = [ind.index for ind in tools.selNSGA2(individuals, self.params["pareto_size"] - 1)]
-            keep = np.asarray(sorted(chosen + [int(fittest)], key=lambda i: (all_complexity[i], -all_fitness[i])), dtype=np.int64)
-        self.archive_ = all_genomes[keep].copy()
-        self.archive_fitness_ = all_fitness[keep].copy()
-        self.archive_complexity_ = all_complexity[keep].astype(np.int64)
-
     def pareto_front(self) -> list[dict[str, Any]]:
         """The Pareto archive by increasing complexity: ``{"genome", "fitness", "complexity"}`` per entry.
 
@@ -413,19 +363,14 @@ class ArchitectureSearch(Strategy):
         parameter count minimised) of every genome evaluated so far with a
         finite fitness, thinned to ``pareto_size`` entries by crowding distance.
         """
-        return [
-            {"genome": g.copy(), "fitness": float(f), "complexity": int(c)}
-            for g, f, c in zip(self.archive_, self.archive_fitness_, self.archive_complexity_)
-        ]
+        return self.archive.members()
 
     # ------------------------------------------------------------------ results
     def best(self) -> tuple[np.ndarray, float]:
         """The fittest genome of the Pareto archive, i.e. the best fitness evaluated so far (each genome's latest
         evaluation); ``init`` and ``nan`` before any finite fitness."""
-        if len(self.archive_) == 0:
-            return self.init.copy(), math.nan
-        i = int(np.argmax(self.archive_fitness_))  # the most complex archive entry: fitness rises along the front
-        return self.archive_[i].copy(), float(self.archive_fitness_[i])
+        best = self.archive.best()
+        return (self.init.copy(), math.nan) if best is None else best
 
     def best_sample(self) -> tuple[np.ndarray, float]:
         """The best evaluated genome (the same as :meth:`best`)."""
@@ -439,9 +384,7 @@ class ArchitectureSearch(Strategy):
             "py_random_state": _random_state_to_json(self._py_state),
             "numpy_random_state": _bit_generator_state_to_json(self.rng_.bit_generator.state),
             "generation": self.generation_,
-            "archive": self.archive_.copy(),
-            "archive_fitness": self.archive_fitness_.copy(),
-            "archive_complexity": self.archive_complexity_.copy(),
+            **self.archive.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -455,9 +398,7 @@ class ArchitectureSearch(Strategy):
         rng.bit_generator.state = _bit_generator_state_from_json(state["numpy_random_state"])
         self.rng_ = rng
         self.generation_ = int(state["generation"])
-        self.archive_ = np.asarray(state["archive"], dtype=np.float64).reshape(-1, self.n_params).copy()
-        self.archive_fitness_ = np.asarray(state["archive_fitness"], dtype=np.float64).reshape(-1).copy()
-        self.archive_complexity_ = np.asarray(state["archive_complexity"], dtype=np.int64).reshape(-1).copy()
+        self.archive.load_state_dict(state)
 
 
 def _fitness(cls: type[base.Fitness], values: tuple) -> base.Fitness:
