@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
+import typing
 import zlib
 from typing import Any
 
 import numpy as np
 import pytest
 
-from evo.strategies import VECTOR_STRATEGIES, Strategy, make_strategy
+from evo.strategies import STRATEGIES, VECTOR_STRATEGIES, Strategy, make_strategy
+from evo.strategies.params import check_params, field_range, field_types
 from evo.strategies.cmaes import _CMA_STATE
 from evo.strategies.openai_es import centered_ranks
 from evo.strategies.snes import nes_utilities
@@ -144,7 +147,7 @@ def test_failed_evaluations_never_win(name: str) -> None:
     assert failed, "the test should have produced failures"
     for genome, value in (strategy.best(), strategy.best_sample()):
         assert genome.tobytes() not in failed
-        assert math.isnan(value) or math.isfinite(value)
+        assert math.isfinite(value)
     assert -3.0 >= strategy.best_sample()[1] > -7.0
 
 
@@ -208,7 +211,152 @@ def test_snes_without_mirroring_takes_odd_population() -> None:
     assert build("snes", population=21, antithetic=False).ask().shape == (21, DIM)
 
 
-# ----------------------------------------------------------------- (f) global RNGs
+# ----------------------------------------------------------------- (f) the base class's template
+TEMPLATED = sorted(name for name, cls in STRATEGIES.items() if cls.params_type is not None)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_vector_strategy_uses_the_template(name: str) -> None:
+    assert name in TEMPLATED
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_non_finite_fitness_reaches_the_strategy_as_minus_inf(name: str) -> None:
+    broken, clean = build(name, seed=2), build(name, seed=2)
+    received = []
+    original_tell = broken._tell
+
+    def spying_tell(genomes: np.ndarray, fitness: np.ndarray) -> None:
+        received.append(fitness.copy())
+        original_tell(genomes, fitness)
+
+    broken._tell = spying_tell  # type: ignore[method-assign]
+    for _ in range(3):
+        genomes = broken.ask()
+        fitness = shifted_sphere(genomes)
+        fitness[[0, 3, 5]] = [np.nan, np.inf, -np.inf]
+        broken.tell(genomes, fitness)
+        clean.tell(clean.ask(), np.where(np.isfinite(fitness), fitness, -np.inf))
+        np.testing.assert_array_equal(broken.ask(), clean.ask())
+    assert all(np.all(f[[0, 3, 5]] == -np.inf) and np.all(np.isfinite(np.delete(f, [0, 3, 5]))) for f in received)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_best_fitness_is_the_best_measured_one(name: str) -> None:
+    strategy = build(name, seed=5)
+    genome, value = strategy.best_sample()
+    assert value == -math.inf and strategy.best()[1] == -math.inf  # nothing measured yet: never nan
+    np.testing.assert_array_equal(genome, np.zeros(DIM))
+    measured = []
+    for _ in range(8):
+        genomes = strategy.ask()
+        fitness = shifted_sphere(genomes)
+        strategy.tell(genomes, fitness)
+        measured.append(fitness.max())
+        assert strategy.best()[1] == strategy.best_sample()[1] == max(measured)
+    genome, value = strategy.best_sample()
+    assert shifted_sphere(genome[None])[0] == value  # the genome the fitness belongs to
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_best_sample_and_generation_survive_a_checkpoint(name: str) -> None:
+    original = build(name, seed=3)
+    run(original, 4)
+    resumed = build(name, seed=3)
+    resumed.load_state_dict(to_disk_and_back(original.state_dict()))
+    assert resumed.generation_ == original.generation_ == 4
+    for mine, theirs in ((original.best_sample(), resumed.best_sample()), (original.best(), resumed.best())):
+        np.testing.assert_array_equal(mine[0], theirs[0])
+        assert mine[1] == theirs[1]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_tell_needs_a_pending_ask(name: str) -> None:
+    strategy = build(name)
+    genomes = strategy.ask()
+    strategy.tell(genomes, shifted_sphere(genomes))
+    with pytest.raises(RuntimeError, match=f"{name}: tell"):
+        strategy.tell(genomes, shifted_sphere(genomes))
+
+
+@pytest.mark.parametrize("name", TEMPLATED)
+def test_params_default_to_their_dataclass(name: str) -> None:
+    cls = STRATEGIES[name]
+    assert cls.params_type is not None
+    assert check_params(name, cls.params_type, {}) == cls.params_type()
+    if name in VECTOR_STRATEGIES:
+        strategy = build(name)
+        assert strategy.params == cls.params_type()
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            strategy.params.sigma = 1.0  # type: ignore[misc]
+
+
+def _out_of_range_values(params_type: type) -> list[tuple[str, Any]]:
+    """(parameter, a value its declaration refuses) for every parameter with a range, a choice or a bool type."""
+    bad = []
+    for f in dataclasses.fields(params_type):
+        annotation = field_types(params_type)[f.name]
+        allowed = field_range(f)
+        if annotation is bool:
+            bad.append((f.name, "yes"))
+        elif typing.get_origin(annotation) is typing.Literal:
+            bad.append((f.name, "no_such_choice"))
+        for value in (
+            allowed.ge - 1 if allowed.ge is not None else None,
+            allowed.gt,
+            allowed.le + 1 if allowed.le is not None else None,
+            allowed.lt,
+        ):
+            if value is not None:
+                bad.append((f.name, int(value) if annotation is int else float(value)))
+    return bad
+
+
+BAD_PARAMS = [(name, param, value) for name in TEMPLATED for param, value in _out_of_range_values(STRATEGIES[name].params_type)]
+
+
+@pytest.mark.parametrize(("name", "param", "value"), BAD_PARAMS, ids=lambda x: str(x))
+def test_params_outside_their_declared_range_raise_naming_the_param(name: str, param: str, value: Any) -> None:
+    with pytest.raises(ValueError, match=rf"^{name}: {param} must"):
+        check_params(name, STRATEGIES[name].params_type, {param: value})
+    if name in VECTOR_STRATEGIES:
+        with pytest.raises(ValueError, match=rf"^{name}: {param} must"):
+            build(name, **{param: value})
+
+
+def test_every_templated_strategy_declares_some_range() -> None:
+    assert {name for name, _, _ in BAD_PARAMS} == set(TEMPLATED)
+
+
+def test_a_subclass_overriding_ask_and_tell_itself_still_works() -> None:
+    class Legacy(Strategy):
+        name = "legacy"
+
+        def __init__(self, *args: Any, **params: Any) -> None:
+            super().__init__(*args, **params)
+            self.told = 0
+
+        def ask(self) -> np.ndarray:
+            return np.tile(self.init, (self.population, 1))
+
+        def tell(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
+            self.check_tell(genomes, fitness)
+            self.told += 1
+
+        def state_dict(self) -> dict[str, Any]:
+            return {"told": self.told}
+
+        def load_state_dict(self, state: dict[str, Any]) -> None:
+            self.told = state["told"]
+
+    legacy = Legacy(3, 4, 0, np.ones(3), anything=1)
+    assert legacy.params == {"anything": 1}
+    legacy.tell(legacy.ask(), np.zeros(4))
+    legacy.tell(legacy.ask(), np.zeros(4))
+    assert legacy.state_dict() == {"told": 2}
+
+
+# ----------------------------------------------------------------- (g) global RNGs
 def test_ga_leaves_the_callers_random_state_alone() -> None:
     random.seed(123)
     expected = [random.random() for _ in range(3)]
