@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from evo.evaluators import RayEvaluator, SerialEvaluator
-from evo.strategies.neat import NEAT, compatibility_distances, match_rows
+from evo.strategies.neat import NEAT, Genes, compatibility_distances, match_rows
+from evo.strategies.neat.reproduction import crossover, mutate
 from evo.tasks.boolean import ParityTask
 from networks.neat import (
     ACTIVATION_CODES,
@@ -243,7 +244,9 @@ def test_crossover_aligns_genes_by_innovation_number() -> None:
     seen_weights: list[set[float]] = [set() for _ in range(4)]
     for order in ((0, 1), (1, 0)):  # the fitter parent gives the structure whichever comes first
         for _ in range(40):
-            flat, nodes, innov = strategy._crossover(np.array([order[0]]), np.array([order[1]]), fitness)
+            flat, nodes, innov = crossover(
+                spec, strategy.genes, np.array([order[0]]), np.array([order[1]]), fitness, strategy.rng_, strategy.params.disable_inherited_prob
+            )
             np.testing.assert_array_equal(innov[0], strategy.innov_[0])
             np.testing.assert_array_equal(nodes[0], strategy.node_ids_[0])
             node_rows, conns = spec.decode(flat[0])
@@ -284,7 +287,7 @@ def test_identical_genomes_share_a_species_and_distant_ones_do_not() -> None:
     # Grow genome 1 well away from genome 0 (many disjoint genes).
     flat, nodes, innov = strategy.pop_[1:2].copy(), strategy.node_ids_[1:2].copy(), strategy.innov_[1:2].copy()
     for _ in range(4):  # to about 12 genes: below normalize_min_genes, distances are not divided by size
-        strategy._mutate(flat, nodes, innov)
+        mutate(spec, Genes(flat, nodes, innov), strategy.params, strategy.registry, strategy.rng_)
     far = flat[0]
     population = np.stack([near if r == 0 else far for r in rows])
     innovations = np.stack([strategy.innov_[0] if r == 0 else innov[0] for r in rows])
@@ -345,7 +348,7 @@ def test_resume_between_ask_and_tell_and_before_the_first_tell() -> None:
     resumed = make(seed=5)
     resumed.load_state_dict(to_disk_and_back(original.state_dict()))
     np.testing.assert_array_equal(original.ask(), resumed.ask())
-    assert math.isnan(resumed.best()[1])
+    assert resumed.best()[1] == -math.inf  # nothing measured yet
     evolve(original, 2)
     pending = original.ask()
     resumed = make(seed=5)

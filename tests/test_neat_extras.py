@@ -295,7 +295,7 @@ def test_selection_option_and_unchanged_default() -> None:
     with pytest.raises(ValueError, match="neat: selection"):
         make(selection="tournament")
     default = make(seed=4)
-    assert default.params["selection"] == "speciation" and default.pareto_front() == []
+    assert default.params.selection == "speciation" and default.pareto_front() == []
     assert not {"archive", "parents", "selection"} & set(default.state_dict())
     a, b = make(seed=4, population=40, selection="nsga2"), make(seed=4, population=40, selection="nsga2")
     for _ in range(3):

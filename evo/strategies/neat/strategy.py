@@ -41,196 +41,77 @@ not yet beat it (speciation is what protects such new structure).
 
 from __future__ import annotations
 
-import math
-from functools import partial
-from types import SimpleNamespace
+import dataclasses
 from typing import Any
 
 import numpy as np
 
-from evo.strategies.base import Strategy, check_integer, check_number
+from evo.strategies.base import Strategy
 from evo.strategies.neat.genes import Genes, minimal_genomes
 from evo.strategies.neat.innovation import InnovationRegistry
+from evo.strategies.neat.params import NEATParams
 from evo.strategies.neat.reproduction import crossover, mutate
 from evo.strategies.neat.speciation import Species
 from evo.strategies.pareto import ParetoArchive, nsga2_survivors, tournament_winners
 from networks.neat import NEATSpec
 
-_ALLOWED = (
-    "n_inputs, n_outputs, max_nodes, max_connections, hidden_activation, c1, c2, c3, compatibility_threshold, "
-    "target_species, threshold_step, threshold_min, normalize_min_genes, stagnation, elitism, "
-    "elitism_min_species_size, survival_threshold, crossover_prob, interspecies_prob, disable_inherited_prob, "
-    "weight_mutation_prob, weight_perturb_prob, weight_sigma, weight_init_std, bias_init_std, weight_max, "
-    "add_connection_prob, add_node_prob, toggle_prob, add_connection_tries, response, selection"
-)
-SELECTIONS = ("speciation", "nsga2")
-
-_number = partial(check_number, "neat")
-_integer = partial(check_integer, "neat")
-
 
 class NEAT(Strategy):
     """NEAT over fixed-length flat genomes (layout of :class:`networks.neat.NEATSpec`).
 
-    ``n_inputs``, ``n_outputs``, ``max_nodes`` and ``max_connections`` must be
-    those of the NEATSpec that evaluates the genomes (``n_params`` is checked
-    against them); ``hidden_activation`` names new hidden nodes' activation.
-    Speciation: ``c1``, ``c2``, ``c3``, ``normalize_min_genes`` (the distance's
-    N is 1 below it), ``compatibility_threshold`` (start),
-    ``target_species`` (default ``max(2, round(population / 15))``),
-    ``threshold_step``, ``threshold_min``. Selection: ``stagnation``,
-    ``elitism`` (kept per species of at least ``elitism_min_species_size``),
-    ``survival_threshold``, ``crossover_prob``, ``interspecies_prob``,
-    ``disable_inherited_prob``. Mutation (per child): ``weight_mutation_prob``,
-    then per weight and bias ``weight_perturb_prob`` of N(0, ``weight_sigma``)
-    else a fresh N(0, ``weight_init_std``) (biases N(0, ``bias_init_std``)),
-    values clipped to +-``weight_max``; ``add_connection_prob`` (up to
-    ``add_connection_tries`` random pairs), ``add_node_prob``, ``toggle_prob``.
-    ``response`` is written into every node. ``init`` (a flat genome) gives
-    the mean of the first input -> output weights and output biases.
-    ``selection``: ``"speciation"`` (the NEAT paper's) or ``"nsga2"`` (see the
-    module docstring; the speciation, stagnation, elitism, ``survival_threshold``
-    and ``interspecies_prob`` parameters are then unused).
+    Parameters: :class:`~evo.strategies.neat.params.NEATParams` (the layout
+    ``n_inputs`` ... ``hidden_activation`` must be the evaluating NEATSpec's;
+    ``n_params`` is checked against it). ``init`` (a flat genome) gives the
+    mean of the first input -> output weights and output biases. Under
+    ``selection = "nsga2"`` (see the module docstring) the speciation,
+    stagnation, elitism, ``survival_threshold`` and ``interspecies_prob``
+    parameters are unused. :meth:`best` is the best genome evaluated so far.
     """
 
     name = "neat"
+    params_type = NEATParams
+    default_population = 150
+    params: NEATParams
 
-    def __init__(
-        self,
-        n_params: int,
-        population: int,
-        seed: int,
-        init: np.ndarray,
-        *,
-        n_inputs: int | None = None,
-        n_outputs: int | None = None,
-        max_nodes: int = 64,
-        max_connections: int = 256,
-        hidden_activation: str = "tanh",
-        c1: float = 1.0,
-        c2: float = 1.0,
-        c3: float = 0.4,
-        compatibility_threshold: float = 3.0,
-        target_species: int | None = None,
-        threshold_step: float = 0.1,
-        threshold_min: float = 0.3,
-        normalize_min_genes: int = 20,
-        stagnation: int = 15,
-        elitism: int = 1,
-        elitism_min_species_size: int = 5,
-        survival_threshold: float = 0.2,
-        crossover_prob: float = 0.75,
-        interspecies_prob: float = 0.001,
-        disable_inherited_prob: float = 0.75,
-        weight_mutation_prob: float = 0.8,
-        weight_perturb_prob: float = 0.9,
-        weight_sigma: float = 0.5,
-        weight_init_std: float = 1.0,
-        bias_init_std: float = 1.0,
-        weight_max: float = 8.0,
-        add_connection_prob: float = 0.1,
-        add_node_prob: float = 0.05,
-        toggle_prob: float = 0.0,
-        add_connection_tries: int = 20,
-        response: float = 4.9,
-        selection: str = "speciation",
-        **unknown: Any,
-    ) -> None:
-        if unknown:
-            raise ValueError(f"neat: unknown parameter(s) {sorted(unknown)}; allowed: {_ALLOWED}")
-        if selection not in SELECTIONS:
-            raise ValueError(f"neat: selection must be one of {list(SELECTIONS)}, got {selection!r}")
-        if n_inputs is None or n_outputs is None:
+    def __init__(self, n_params: int, population: int, seed: int, init: np.ndarray, **params: Any) -> None:
+        super().__init__(n_params, population, seed, init, **params)
+        p = self.params
+        if p.n_inputs is None or p.n_outputs is None:
             raise ValueError("neat: n_inputs and n_outputs are required (they must match the NEATSpec network)")
-        n_params = _integer("n_params", n_params, 1)
-        population = _integer("population", population, 2)
-        seed = _integer("seed", seed, 0)
         try:
-            spec = NEATSpec(
-                _integer("n_inputs", n_inputs, 1),
-                _integer("n_outputs", n_outputs, 1),
-                _integer("max_nodes", max_nodes, 2),
-                _integer("max_connections", max_connections, 1),
-                hidden_activation=hidden_activation,
-            )
+            spec = NEATSpec(p.n_inputs, p.n_outputs, p.max_nodes, p.max_connections, hidden_activation=p.hidden_activation)
         except ValueError as exc:
             raise ValueError(f"neat: {exc}") from None
-        if n_params != spec.n_params:
+        if self.n_params != spec.n_params:
             raise ValueError(
-                f"neat: n_params = {n_params} does not match the NEAT layout of max_nodes = {spec.max_nodes} and "
+                f"neat: n_params = {self.n_params} does not match the NEAT layout of max_nodes = {spec.max_nodes} and "
                 f"max_connections = {spec.max_connections} ({spec.n_params} values)"
             )
-        init = np.asarray(init, dtype=np.float64)
-        if init.shape != (n_params,) or not np.all(np.isfinite(init)):
-            raise ValueError(f"neat: init must be a finite array of shape ({n_params},), got shape {init.shape}")
-        if target_species is None:
-            target_species = max(2, round(population / 15))
-        super().__init__(
-            n_params,
-            population,
-            seed,
-            init,
-            n_inputs=spec.n_inputs,
-            n_outputs=spec.n_outputs,
-            max_nodes=spec.max_nodes,
-            max_connections=spec.max_connections,
-            hidden_activation=hidden_activation,
-            c1=_number("c1", c1, 0.0),
-            c2=_number("c2", c2, 0.0),
-            c3=_number("c3", c3, 0.0),
-            compatibility_threshold=_number("compatibility_threshold", compatibility_threshold, 0.0, low_open=True),
-            target_species=_integer("target_species", target_species, 1),
-            threshold_step=_number("threshold_step", threshold_step, 0.0),
-            threshold_min=_number("threshold_min", threshold_min, 0.0, low_open=True),
-            normalize_min_genes=_integer("normalize_min_genes", normalize_min_genes, 0),
-            stagnation=_integer("stagnation", stagnation, 1),
-            elitism=_integer("elitism", elitism, 0),
-            elitism_min_species_size=_integer("elitism_min_species_size", elitism_min_species_size, 1),
-            survival_threshold=_number("survival_threshold", survival_threshold, 0.0, 1.0, low_open=True),
-            crossover_prob=_number("crossover_prob", crossover_prob, 0.0, 1.0),
-            interspecies_prob=_number("interspecies_prob", interspecies_prob, 0.0, 1.0),
-            disable_inherited_prob=_number("disable_inherited_prob", disable_inherited_prob, 0.0, 1.0),
-            weight_mutation_prob=_number("weight_mutation_prob", weight_mutation_prob, 0.0, 1.0),
-            weight_perturb_prob=_number("weight_perturb_prob", weight_perturb_prob, 0.0, 1.0),
-            weight_sigma=_number("weight_sigma", weight_sigma, 0.0),
-            weight_init_std=_number("weight_init_std", weight_init_std, 0.0),
-            bias_init_std=_number("bias_init_std", bias_init_std, 0.0),
-            weight_max=_number("weight_max", weight_max, 0.0, low_open=True),
-            add_connection_prob=_number("add_connection_prob", add_connection_prob, 0.0, 1.0),
-            add_node_prob=_number("add_node_prob", add_node_prob, 0.0, 1.0),
-            toggle_prob=_number("toggle_prob", toggle_prob, 0.0, 1.0),
-            add_connection_tries=_integer("add_connection_tries", add_connection_tries, 1),
-            response=_number("response", response),
-            selection=selection,
-        )
+        if p.target_species is None:
+            self.params = p = dataclasses.replace(p, target_species=max(2, round(self.population / 15)))
         self.spec = spec
-        self.p = SimpleNamespace(**self.params)
         self.rng_ = np.random.default_rng(self.seed)
-        self.generation_ = 0
-        self.best_genome_: np.ndarray | None = None
-        self.best_fitness_ = math.nan
         self.registry = InnovationRegistry(spec.n_inputs + spec.n_outputs)
-        self.species = Species(spec, self.p)
-        # NSGA-II: the last survivors (evaluated) and the Pareto archive of every genome evaluated.
+        self.species = Species(spec, p)
+        # NSGA-II: the last survivors (evaluated, with their fitness) and the Pareto archive of every genome evaluated.
         self.parents_ = Genes(
             np.zeros((0, spec.n_params)), np.zeros((0, spec.max_nodes), dtype=np.int64), np.zeros((0, spec.max_connections), dtype=np.int64)
         )
         self.parent_fitness_ = np.zeros(0)
         self.archive = ParetoArchive(spec.n_params)
-        p = self.p
         first = minimal_genomes(
-            spec, self.registry, self.init, population, self.rng_, p.response, p.bias_init_std, p.weight_init_std, p.weight_max
+            spec, self.registry, self.init, self.population, self.rng_, p.response, p.bias_init_std, p.weight_init_std, p.weight_max
         )
         self.pop_, self.node_ids_, self.innov_ = first
         if self.nsga2:
-            self.species_of_ = np.zeros(population, dtype=np.int64)
+            self.species_of_ = np.zeros(self.population, dtype=np.int64)
         else:
             self.species_of_ = self.species.speciate(self.pop_, self.innov_, None, self.generation_)
 
     @property
     def nsga2(self) -> bool:
         """Whether selection is NSGA-II (else speciation)."""
-        return self.params["selection"] == "nsga2"
+        return self.params.selection == "nsga2"
 
     @property
     def genes(self) -> Genes:
@@ -238,46 +119,29 @@ class NEAT(Strategy):
         return Genes(self.pop_, self.node_ids_, self.innov_)
 
     # ------------------------------------------------------------------ ask / tell
-    def ask(self) -> np.ndarray:
-        """Genomes ``(population, n_params)`` to evaluate next (the same until :meth:`tell`)."""
+    def _ask(self) -> np.ndarray:
+        """The current population's flat rows (the same until :meth:`tell`)."""
         return self.pop_.copy()
 
-    def tell(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
-        """Record fitness, then breed the next generation (speciated, or by NSGA-II survival and tournaments)."""
-        genomes, fitness = self.check_tell(genomes, fitness)
+    def _tell(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
+        """Breed the next generation (speciated, or by NSGA-II survival and tournaments)."""
         if not np.array_equal(genomes, self.pop_):
             raise ValueError("neat: tell must receive the genomes of the last ask (NEAT tracks their genes)")
-        fitness = np.where(np.isnan(fitness), -np.inf, fitness)
-        finite = np.isfinite(fitness)
-        if finite.any():
-            champion = int(np.argmax(np.where(finite, fitness, -np.inf)))
-            if not fitness[champion] <= self.best_fitness_:  # also true while best is nan
-                self.best_fitness_ = float(fitness[champion])
-                self.best_genome_ = self.pop_[champion].copy()
-        else:
-            champion = -1
         if self.nsga2:
             self.archive.update(self.pop_, fitness, self.spec.complexity(self.pop_))
             self._nsga2_reproduce(fitness)
         else:
+            finite = np.isfinite(fitness)
+            champion = int(np.argmax(np.where(finite, fitness, -np.inf))) if finite.any() else -1
             self._reproduce(fitness, champion)
-        self.generation_ += 1
 
     # ------------------------------------------------------------------ reproduction
-    def _crossover(self, a: np.ndarray, b: np.ndarray, fitness: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Children of population rows ``a`` and ``b`` (``b = -1``: a copy of ``a``), genes aligned by innovation number."""
-        return crossover(self.spec, self.genes, a, b, fitness, self.rng_, self.p.disable_inherited_prob)
-
-    def _mutate(self, flat: np.ndarray, node_ids: np.ndarray, innov: np.ndarray) -> None:
-        """Mutate the genomes in place: weights and biases, toggles, then structural growth."""
-        mutate(self.spec, Genes(flat, node_ids, innov), self.p, self.registry, self.rng_)
-
     def _reproduce(self, fitness: np.ndarray, champion: int) -> None:
         """Speciated reproduction: elites and children by fitness sharing, then the children speciated."""
         current = self.genes
         plan = self.species.select_parents(self.species_of_, fitness, champion, self.generation_, self.rng_)
-        children = crossover(self.spec, current, plan.a, plan.b, fitness, self.rng_, self.p.disable_inherited_prob)
-        mutate(self.spec, children, self.p, self.registry, self.rng_)
+        children = crossover(self.spec, current, plan.a, plan.b, fitness, self.rng_, self.params.disable_inherited_prob)
+        mutate(self.spec, children, self.params, self.registry, self.rng_)
         new = Genes.concatenate([current.take(plan.elites), children])
         rows = plan.representatives
         reps = (self.species_of_[rows], current.flat[rows], current.innov[rows])
@@ -302,11 +166,11 @@ class NEAT(Strategy):
         draw = rng.integers(P, size=(2, 2 * P))
         winners = tournament_winners(survivors, draw[0], draw[1])
         a, b = winners[:P], winners[P:]
-        b = np.where(rng.random(P) < self.p.crossover_prob, b, -1)
+        b = np.where(rng.random(P) < self.params.crossover_prob, b, -1)
         self.parents_ = pool.take(survivors.index)
         self.parent_fitness_ = pool_fitness[survivors.index]
-        children = crossover(self.spec, self.parents_, a, b, self.parent_fitness_, rng, self.p.disable_inherited_prob)
-        mutate(self.spec, children, self.p, self.registry, rng)
+        children = crossover(self.spec, self.parents_, a, b, self.parent_fitness_, rng, self.params.disable_inherited_prob)
+        mutate(self.spec, children, self.params, self.registry, rng)
         self.pop_, self.node_ids_, self.innov_ = children
         self.species_of_ = np.zeros(P, dtype=np.int64)
 
@@ -320,16 +184,6 @@ class NEAT(Strategy):
         return [member | {"hidden_nodes": int(h)} for member, h in zip(self.archive.members(), hidden)]
 
     # ------------------------------------------------------------------ results
-    def best(self) -> tuple[np.ndarray, float]:
-        """The best genome ever evaluated and its fitness (the first genome and ``nan`` before any tell)."""
-        if self.best_genome_ is None:
-            return self.pop_[0].copy(), math.nan
-        return self.best_genome_.copy(), self.best_fitness_
-
-    def best_sample(self) -> tuple[np.ndarray, float]:
-        """The best evaluated genome and its fitness (for NEAT, the same as :meth:`best`)."""
-        return self.best()
-
     @property
     def n_species(self) -> int:
         """Number of species in the current population (0 under NSGA-II selection)."""
@@ -341,8 +195,8 @@ class NEAT(Strategy):
         return self.species.threshold
 
     # ------------------------------------------------------------------ state
-    def state_dict(self) -> dict[str, Any]:
-        """Population with node ids and innovations, species, registry, best genome and RNG state.
+    def _state_dict(self) -> dict[str, Any]:
+        """Population with node ids and innovations, species, registry and RNG state (the base adds the best genome).
 
         Under NSGA-II also ``selection``, the survivors (``parents``, their node
         ids, innovations and fitness) and the Pareto archive (``archive``,
@@ -355,10 +209,7 @@ class NEAT(Strategy):
             "species_of": self.species_of_.copy(),
             **self.species.state_dict(),
             **self.registry.state_dict(),
-            "best_genome": (self.best_genome_ if self.best_genome_ is not None else np.zeros((0,))).copy(),
-            "best_fitness": np.array(self.best_fitness_),
             "rng_state": self.rng_.bit_generator.state,
-            "generation": self.generation_,
         } | (
             {
                 "selection": "nsga2",
@@ -372,12 +223,12 @@ class NEAT(Strategy):
             else {}
         )
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
+    def _load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`_state_dict` returned."""
         P, spec = self.population, self.spec
         saved_selection = str(state.get("selection", "speciation"))
-        if saved_selection != self.params["selection"]:
-            raise ValueError(f"neat: the state was saved with selection = {saved_selection!r}, this strategy uses {self.params['selection']!r}")
+        if saved_selection != self.params.selection:
+            raise ValueError(f"neat: the state was saved with selection = {saved_selection!r}, this strategy uses {self.params.selection!r}")
         population = np.asarray(state["population"], dtype=np.float64)
         if population.shape != (P, self.n_params):
             raise ValueError(f"neat: saved population has shape {population.shape}, expected ({P}, {self.n_params})")
@@ -387,12 +238,8 @@ class NEAT(Strategy):
         self.species_of_ = np.array(state["species_of"], dtype=np.int64).reshape(P)
         self.species.load_state_dict(state)
         self.registry.load_state_dict(state)
-        best = np.asarray(state["best_genome"], dtype=np.float64)
-        self.best_genome_ = best.copy() if best.size else None
-        self.best_fitness_ = float(np.asarray(state["best_fitness"]))
         self.rng_ = np.random.default_rng()
         self.rng_.bit_generator.state = state["rng_state"]
-        self.generation_ = int(state["generation"])
         if self.nsga2:
             self.parents_ = Genes(
                 np.asarray(state["parents"], dtype=np.float64).reshape(-1, self.n_params).copy(),
