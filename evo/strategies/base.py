@@ -57,7 +57,6 @@ __all__ = [
     "check_common",
     "check_integer",
     "check_number",
-    "non_dominated",
     "random_state_from_json",
     "random_state_to_json",
 ]
