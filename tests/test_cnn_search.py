@@ -373,3 +373,10 @@ def test_ray_ships_search_genomes_with_identical_fitness(ray_local, digits: Clas
             assert serial.failures == distributed.failures == 0
     finally:
         evaluator.close()
+
+
+def test_search_space_declares_its_capabilities(space: CNNSearchSpace) -> None:
+    from networks.spec import Decodable, GraphExportable, HasComplexity, NetworkSpec, Trainable
+
+    assert {Decodable, HasComplexity} <= set(CNNSearchSpace.__mro__)  # declared, not merely matching
+    assert isinstance(space, NetworkSpec) and not isinstance(space, (Trainable, GraphExportable))

@@ -489,3 +489,10 @@ def test_the_run_loop_evolves_checkpoints_and_resumes_neat_exactly(tmp_path) -> 
     spec = NEATSpec.from_description(saved["network"])
     assert spec.predict(straight.best_genome, ParityTask(2).inputs).shape == (4, 1)
     assert straight.summary["test_accuracy"] >= 0.75
+
+
+def test_neat_spec_declares_its_capabilities() -> None:
+    from networks.spec import Decodable, GraphExportable, HasComplexity, NetworkSpec, Trainable
+
+    assert {Trainable, GraphExportable, HasComplexity} <= set(NEATSpec.__mro__)  # declared, not merely matching
+    assert isinstance(XOR_SPEC, NetworkSpec) and not isinstance(XOR_SPEC, Decodable)
