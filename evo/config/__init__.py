@@ -20,7 +20,7 @@ from annotated_types import Ge, Gt, Le, Lt
 from pydantic import BaseModel, ValidationError
 
 from evo.config.base import ConfigError, Section
-from evo.config.errors import _union_members, format_validation_error
+from evo.config.errors import union_members, format_validation_error
 from evo.config.networks import CNNConfig, CNNSearchConfig, ConvBlockConfig, ESNConfig, MLPConfig, NEATNetworkConfig, NetworkConfig
 from evo.config.run import EvaluatorConfig, RunConfig, TrainConfig
 from evo.config.strategies import STRATEGY_SECTIONS, StrategyConfig
@@ -121,7 +121,7 @@ def field_bounds(path: str) -> tuple[float | None, float | None]:
 def _members(annotation: Any) -> list[type[BaseModel]]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
-    return _union_members(annotation)
+    return union_members(annotation)
 
 
 def _bounds(metadata: list) -> tuple[float | None, float | None]:

@@ -17,7 +17,7 @@ def _allowed_keys(loc: tuple) -> list[str]:
             model = model.model_fields[part].annotation
             continue
         # A discriminated union puts the tag value in the location.
-        candidates = [m for m in _union_members(model) if _tag_of(m) == part or (isinstance(_tag_of(m), tuple) and part in _tag_of(m))]
+        candidates = [m for m in union_members(model) if _tag_of(m) == part or (isinstance(_tag_of(m), tuple) and part in _tag_of(m))]
         if not candidates:
             return []
         model = candidates[0]
@@ -26,10 +26,11 @@ def _allowed_keys(loc: tuple) -> list[str]:
     return []
 
 
-def _union_members(annotation: Any) -> list[type]:
+def union_members(annotation: Any) -> list[type]:
+    """The section models of a (possibly nested) union annotation."""
     out = []
     for arg in get_args(annotation):
-        out.extend(_union_members(arg) if get_args(arg) else [arg])
+        out.extend(union_members(arg) if get_args(arg) else [arg])
     return [a for a in out if isinstance(a, type) and issubclass(a, BaseModel)]
 
 
@@ -89,4 +90,4 @@ def _tag_value(value: Any) -> Any:
 
 def _is_tag(section: str, part: str) -> bool:
     member_annotation = RunConfig.model_fields[section].annotation
-    return any(_tag_of(m) == part or (isinstance(_tag_of(m), tuple) and part in _tag_of(m)) for m in _union_members(member_annotation))
+    return any(_tag_of(m) == part or (isinstance(_tag_of(m), tuple) and part in _tag_of(m)) for m in union_members(member_annotation))
