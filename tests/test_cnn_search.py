@@ -10,7 +10,8 @@ import pytest
 
 from evo.evaluators import RayEvaluator, SerialEvaluator
 from evo.strategies import STRATEGIES, make_strategy
-from evo.strategies.cnn_arch import ArchitectureSearch, non_dominated
+from evo.strategies.cnn_arch import ArchitectureSearch
+from evo.strategies.pareto import non_dominated
 from evo.tasks.arch_training import ArchitectureTrainingTask
 from evo.tasks.classification import ClassificationTask
 from evo.tasks.datasets import DIGITS_IMAGE_SHAPE, load_digits, stratified_split
@@ -376,3 +377,10 @@ def test_ray_ships_search_genomes_with_identical_fitness(ray_local, digits: Clas
             assert serial.failures == distributed.failures == 0
     finally:
         evaluator.close()
+
+
+def test_search_space_declares_its_capabilities(space: CNNSearchSpace) -> None:
+    from networks.spec import Decodable, GraphExportable, HasComplexity, NetworkSpec, Trainable
+
+    assert {Decodable, HasComplexity} <= set(CNNSearchSpace.__mro__)  # declared, not merely matching
+    assert isinstance(space, NetworkSpec) and not isinstance(space, (Trainable, GraphExportable))

@@ -28,6 +28,7 @@ def _offspring_of_zeros_and_ones(crossover: str, **params) -> np.ndarray:
         "ga", n_params, population, 0, np.zeros(n_params), crossover=crossover, cxpb=1.0, mutpb=0.0, elite=0, **params
     )
     genomes = np.repeat([[0.0], [1.0]], population // 2, axis=0) * np.ones((1, n_params))
+    ga.ask()  # tell needs a pending population; the GA breeds from the genomes it is told
     ga.tell(genomes, np.zeros(population))
     return ga.ask()
 

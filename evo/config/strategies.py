@@ -7,10 +7,6 @@ and range; unset means "the strategy's default". Defaults and ranges are thus
 written once, in the strategy's module. A strategy whose section also carries
 settings for something else (``cnn_arch``'s backprop budget, read by the task)
 names a base section in :data:`SECTION_BASES`.
-
-NEAT and ``cnn_arch`` have no parameter dataclass yet: their sections are
-still written by hand below, and are replaced by generated ones as soon as
-their strategies declare ``params_type``.
 """
 
 from __future__ import annotations
@@ -19,7 +15,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field, create_model
 
-from evo.config.base import Positive, Probability, Section
+from evo.config.base import Positive, Section
 from evo.strategies import STRATEGIES, Strategy
 from evo.strategies.base import POPULATION
 from evo.strategies.params import config_fields, field_range, field_types, split_optional
@@ -65,54 +61,9 @@ def strategy_section(strategy: type[Strategy]) -> type[Section]:
     )
 
 
-# ------------------------------------------------------- written by hand, until their strategies declare params_type
-class NEATConfig(Section):
-    """NEAT (Stanley & Miikkulainen 2002); unset values take the strategy's defaults."""
-
-    type: Literal["neat"]
-    population: Population = 150
-    selection: Literal["speciation", "nsga2"] | None = None
-    c1: Annotated[float, Field(ge=0.0)] | None = None
-    c2: Annotated[float, Field(ge=0.0)] | None = None
-    c3: Annotated[float, Field(ge=0.0)] | None = None
-    compatibility_threshold: Positive | None = None
-    target_species: Annotated[int, Field(ge=1)] | None = None
-    stagnation: Annotated[int, Field(ge=1)] | None = None
-    elitism: Annotated[int, Field(ge=0)] | None = None
-    survival_threshold: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
-    crossover_prob: Probability | None = None
-    weight_mutation_prob: Probability | None = None
-    weight_sigma: Positive | None = None
-    add_connection_prob: Probability | None = None
-    add_node_prob: Probability | None = None
-    toggle_prob: Probability | None = None
-    response: Positive | None = None
-
-
-class ArchitectureSearchConfig(ArchitectureTrainingSettings):
-    """CNN architecture search: blocks, filters, kernels, pooling and dense widths evolve."""
-
-    type: Literal["cnn_arch"]
-    population: Population = 20
-    #: evolve the weights with the architecture, or train them by backprop inside the fitness
-    mode: Literal["evolve_weights", "train_weights"] | None = None
-    selection: Literal["tournament", "nsga2"] | None = None
-    tournament_size: Annotated[int, Field(ge=1)] | None = None
-    elite: Annotated[int, Field(ge=0)] | None = None
-    p_add_block: Probability | None = None
-    p_remove_block: Probability | None = None
-    p_resize: Probability | None = None
-    p_pool: Probability | None = None
-    p_dense: Probability | None = None
-    weight_sigma: Positive | None = None
-    weight_indpb: Probability | None = None
-
-
-_HAND_WRITTEN: dict[str, type[Section]] = {"neat": NEATConfig, "cnn_arch": ArchitectureSearchConfig}
-
 #: Every registered strategy's section, by its type.
 STRATEGY_SECTIONS: dict[str, type[Section]] = {
-    name: strategy_section(cls) if cls.params_type is not None else _HAND_WRITTEN[name] for name, cls in STRATEGIES.items()
+    name: strategy_section(cls) for name, cls in STRATEGIES.items()
 }
 StrategyConfig = Annotated[Union[tuple(STRATEGY_SECTIONS.values())], Field(discriminator="type")]  # type: ignore[valid-type]
 

@@ -57,7 +57,6 @@ __all__ = [
     "check_common",
     "check_integer",
     "check_number",
-    "non_dominated",
     "random_state_from_json",
     "random_state_to_json",
 ]
@@ -87,23 +86,6 @@ def random_state_from_json(data: list) -> tuple:
     """Inverse of :func:`random_state_to_json`."""
     version, internal, gauss_next = data
     return (int(version), tuple(int(x) for x in internal), None if gauss_next is None else float(gauss_next))
-
-
-def non_dominated(fitness: np.ndarray, complexity: np.ndarray) -> np.ndarray:
-    """Indices of the points no other point dominates (fitness up, complexity down), by increasing complexity.
-
-    Of points with equal objectives only the first (lowest index) is kept;
-    non-finite fitness never qualifies; along the result the fitness strictly rises.
-    """
-    fitness = np.asarray(fitness, dtype=np.float64)
-    candidates = np.flatnonzero(np.isfinite(fitness))
-    if len(candidates) == 0:
-        return np.zeros(0, dtype=np.int64)
-    complexity = np.asarray(complexity)[candidates]
-    order = candidates[np.lexsort((candidates, -fitness[candidates], complexity))]
-    ranked = fitness[order]
-    best_before = np.maximum.accumulate(np.concatenate([[-np.inf], ranked[:-1]]))
-    return order[ranked > best_before].astype(np.int64)
 
 
 class Strategy(ABC):
