@@ -218,7 +218,7 @@ class EvolutionRun:
         if hasattr(self.task, "trained"):  # weights trained inside the fitness: keep the trained network too
             spec, trained = self.task.trained(self.network, chosen, stream_seed(cfg.seed, STREAM_TEST))
             atomic_save_npz(run_dir / "best_trained.npz", {"params": trained})
-            atomic_write_json(run_dir / "best_trained.json", {"network": spec.describe(), "source": "genome trained by backprop"})
+            atomic_write_json(run_dir / "best_trained.json", {"network": spec.describe(), "source": "the genome's network as trained inside the fitness"})
         if hasattr(self.network, "save_graph"):  # a NEAT graph: nodes and connections as JSON, and a drawing
             self.network.save_graph(chosen, run_dir / "best_genome_graph.json")
             self.network.draw(chosen, run_dir / "best_genome_graph.png", title=f"{cfg.name}: best genome")
