@@ -7,7 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from evo.tasks.series import load_series, mackey_glass, make_series_split, narma10, split_series
+from evo.tasks.series import (
+    load_series,
+    mackey_glass,
+    make_series_split,
+    narma10,
+    split_series,
+)
 from evo.tasks.timeseries import TimeSeriesTask
 from networks.esn import (
     DEFAULT_RIDGE,
@@ -18,12 +24,12 @@ from networks.esn import (
     Reservoir,
     ReservoirStack,
     WeightsEncoding,
+    csr_kernel,
     fit_readout,
     nrmse,
     predict_readout,
     spectral_radius,
 )
-from networks.esn import csr_kernel
 from networks.esn import spec as esn_spec
 
 

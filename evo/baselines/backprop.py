@@ -23,7 +23,10 @@ class BackpropBaseline(Baseline):
     plotted_metric = "test_accuracy"
     passes_counting = "evolution: evaluations x samples per evaluation; backprop: samples seen x 2 (forward + backward)"
 
-    def make_run(self, config, task=None, run_dir=None, progress=True, init_from=None, trace_test=False) -> TrainingRun:
+    def make_run(
+        self, config: RunConfig, task: Any = None, run_dir: str | Path | None = None, progress: bool = True,
+        init_from: str | Path | None = None, trace_test: bool = False,
+    ) -> TrainingRun:
         """A :class:`~evo.train.TrainingRun` (it raises ConfigError for a task without labelled data)."""
         return TrainingRun(config, run_dir=run_dir, progress=progress, init_from=init_from, trace_test=trace_test, task=task)
 

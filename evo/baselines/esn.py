@@ -159,7 +159,10 @@ class ESNRecipeBaseline(Baseline):
         "gradient-descent readout: those steps + readout samples seen x 2 (forward + backward)"
     )
 
-    def make_run(self, config, task=None, run_dir=None, progress=True, init_from=None, trace_test=False) -> ESNBaselineRun:
+    def make_run(
+        self, config: RunConfig, task: Any = None, run_dir: str | Path | None = None, progress: bool = True,
+        init_from: str | Path | None = None, trace_test: bool = False,
+    ) -> ESNBaselineRun:
         """An :class:`ESNBaselineRun` (no ``init_from``: the readout is refitted in closed form; no test trace)."""
         if init_from:
             raise ConfigError("config error: --init-from: not available for echo-state networks (their readout is refitted in closed form)")

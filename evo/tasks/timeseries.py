@@ -25,7 +25,16 @@ import numpy as np
 
 from evo.tasks.base import Task
 from evo.tasks.series import SeriesSplit, make_series_split
-from networks.esn import ESNReadoutSpec, ESNSpec, ReservoirStack, ReservoirWeights, closed_loop, fit_readouts, nrmse, predict_onwards
+from networks.esn import (
+    ESNReadoutSpec,
+    ESNSpec,
+    ReservoirStack,
+    ReservoirWeights,
+    closed_loop,
+    fit_readouts,
+    nrmse,
+    predict_onwards,
+)
 
 FITNESS_KINDS = ("log_nrmse", "nrmse")
 

@@ -40,7 +40,12 @@ from networks.esn.readout import (
     solve_ridge,
 )
 from networks.esn.readout_spec import ESNReadoutSpec
-from networks.esn.reservoir import Reservoir, ReservoirWeights, spectral_radius, weights_to_vector
+from networks.esn.reservoir import (
+    Reservoir,
+    ReservoirWeights,
+    spectral_radius,
+    weights_to_vector,
+)
 from networks.esn.spec import ESNSpec
 from networks.esn.stack import STATE_BLOCK, ReservoirStack, as_sequences
 

@@ -391,21 +391,3 @@ def encoding_from_description(description: dict[str, Any]) -> Encoding:
     cls = ENCODINGS[name]
     fields = {k: v for k, v in description.items() if k in cls.__dataclass_fields__}  # type: ignore[attr-defined]
     return cls(**{**fields, "degree_range": tuple(fields["degree_range"])})
-
-
-def encoding_from_settings(
-    mode: str, n_inputs: int, *, units: int, connectivity: float, spectral_radius: float, input_scaling: float, leak_rate: float,
-    bias_scaling: float, ridge: float, seed: int, n_reservoirs: int = 1, min_units: int = 50, max_units: int = 500, rescale: bool = False,
-) -> Encoding:
-    """The encoding a run's settings name: ``mode`` and the reservoir recipe (the weights mode's reservoir)."""
-    if mode == TopologyEncoding.name:
-        return TopologyEncoding(bias_scaling=bias_scaling, seed=seed, n_reservoirs=n_reservoirs, n_inputs=n_inputs, min_units=min_units, max_units=max_units)
-    if mode == HyperparameterEncoding.name:
-        return HyperparameterEncoding(units=units, bias_scaling=bias_scaling, seed=seed, n_reservoirs=n_reservoirs, n_inputs=n_inputs)
-    if mode == WeightsEncoding.name:
-        reservoir = Reservoir(
-            units=units, connectivity=connectivity, spectral_radius=spectral_radius, input_scaling=input_scaling,
-            leak_rate=leak_rate, bias_scaling=bias_scaling, seed=seed, n_inputs=n_inputs,
-        )
-        return WeightsEncoding(reservoir, ridge=ridge, rescale=rescale)
-    raise ValueError(f"ESN mode {mode!r} is not known; allowed: {sorted(ENCODINGS)}")
