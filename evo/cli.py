@@ -168,23 +168,16 @@ def _print_figures(summary: dict) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """`evo train`."""
-    from evo.train import make_training_run
+    """`evo train`: the baseline the config's task names (backprop, or an ESN's recipe)."""
+    from evo.baselines import baseline_for, make_training_run
 
     config = _with_epochs(load_config(args.config, seed=args.seed, out=args.out), args.epochs)
-    result = make_training_run(config, progress=not args.no_progress, init_from=args.init_from).run()
+    run = make_training_run(config, progress=not args.no_progress, init_from=args.init_from)
+    result = run.run()
     s = result.summary
     print(f"run directory: {result.run_dir}")
-    if "recipe" in s:
-        for method in ("recipe", "gd_readout"):
-            m = s[method]
-            print(f"{method:11s} test_nrmse {m['test_nrmse']:.4g}  NRMSE{m.get('free_run_horizon', '')} {m.get('test_nrmse_free_run', float('nan')):.4g}  wall {m['wall_seconds']:.2f} s")
-        return 0
-    print(
-        f"epochs {s['epochs']} (best {s['best_epoch']}{', stopped early' if s['stopped_early'] else ''})  "
-        f"wall {s['wall_seconds']:.2f} s  parameters {s['n_params']}"
-    )
-    _print_figures(s)
+    for line in baseline_for(run.task).summary_lines(s):
+        print(line)
     if args.json:
         print(json.dumps(s, indent=2, default=str))
     return 0

@@ -310,7 +310,7 @@ class EvolutionRun:
         save_genome(run_dir / "best_genome", chosen, described)
         if isinstance(self.task, TrainsWeights):  # weights trained inside the fitness: keep the trained network too
             spec, trained = self.task.trained(self.network, chosen, test_seed)
-            save_genome(run_dir / "best_trained", trained, {"network": spec.describe(), "source": "genome trained by backprop"})
+            save_genome(run_dir / "best_trained", trained, {"network": spec.describe(), "source": "the genome's network as trained inside the fitness"})
         if isinstance(self.network, GraphExportable):  # a graph genome: nodes and connections as JSON, and a drawing
             self.network.save_graph(chosen, run_dir / "best_genome_graph.json")
             self.network.draw(chosen, run_dir / "best_genome_graph.png", title=f"{self.config.name}: best genome")

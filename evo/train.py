@@ -13,7 +13,6 @@ Run directory: ``config.toml``, ``metrics.csv`` (one row per epoch),
 
 from __future__ import annotations
 
-import csv
 import json
 import time
 from collections.abc import Sequence
@@ -40,6 +39,7 @@ from evo.reporters import (
     seconds_cell,
 )
 from evo.seeding import STREAM_TEST, stream_seed
+from evo.tasks.base import Task
 
 STREAM_TRAIN = 7
 #: metrics.csv of a training run: each column and how its cells are written
@@ -134,10 +134,11 @@ class TrainingRun:
         init_from: str | Path | None = None,
         trace_test: bool = False,
         reporters: Sequence[Reporter] = (),
+        task: Task | None = None,
     ) -> None:
         self.config = config
         self.progress = progress
-        self.task = build_task(config)
+        self.task = task if task is not None else build_task(config)
         self.data = supervised_data(self.task)
         self.network = build_network(config, self.task)
         self.init_from = init_from
@@ -227,77 +228,3 @@ class TrainingRun:
         }
         atomic_write_json(run_dir / "summary.json", summary)
         return summary
-
-
-def _opt(value: Any) -> str:
-    return "" if value is None else repr(float(value))
-
-
-class ESNBaselineRun:
-    """`evo train` for an echo-state network: the standard recipe (ridge readout) and a gradient-descent readout.
-
-    Run directory: ``config.toml``, ``metrics.csv`` (the gradient-descent
-    readout's epochs), ``summary.json`` (both methods' figures; the top-level
-    test figures are the recipe's).
-    """
-
-    def __init__(self, config: RunConfig, run_dir: str | Path | None = None, progress: bool = True) -> None:
-        self.config = config
-        self.progress = progress
-        self.task = build_task(config)
-        self.run_dir = Path(run_dir) if run_dir is not None else None
-
-    def run(self) -> TrainResult:
-        """Score the recipe, train the readout, write the run directory."""
-        from evo.esn_baseline import run_gd_readout, run_recipe
-
-        cfg = self.config
-        run_dir = self.run_dir = open_run_dir(self.run_dir, cfg.out, f"{cfg.name}-train", tomli_w.dumps(cfg.to_dict()))
-        recipe = run_recipe(cfg, self.task)
-        history: list[dict[str, Any]] = []
-        bar = None
-        if self.progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=cfg.train.epochs, desc=f"{cfg.name} (gradient-descent readout)", unit="epoch", dynamic_ncols=True)
-
-        def on_epoch(row: dict[str, Any]) -> None:
-            history.append(dict(row))
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix_str(f"loss {row['train_loss']:.4g}" + (f" val_loss {row['val_loss']:.4g}" if row.get("val_loss") is not None else ""), refresh=False)
-
-        try:
-            gd = run_gd_readout(cfg, self.task, on_epoch=on_epoch)
-        finally:
-            if bar is not None:
-                bar.close()
-        with open(run_dir / "metrics.csv", "w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["epoch", "train_loss", "val_loss", "samples_seen"])
-            for row in history:
-                writer.writerow([row["epoch"], repr(float(row["train_loss"])), _opt(row.get("val_loss")), row["samples_seen"]])
-        tests = {k: v for k, v in recipe.items() if k.startswith("test_") or k.startswith("val_")}
-        summary = {
-            "name": cfg.name,
-            "method": "esn_recipe_and_gd_readout",
-            "seed": cfg.seed,
-            "wall_seconds": recipe["wall_seconds"] + gd["wall_seconds"],
-            "n_params": recipe["n_params"],
-            "recipe": recipe,
-            "gd_readout": gd,
-            "network": cfg.network.model_dump(),
-            "task": self.task.describe(),
-            **tests,
-        }
-        atomic_write_json(run_dir / "summary.json", summary)
-        return TrainResult(run_dir, summary, np.zeros(0), None, history)
-
-
-def make_training_run(config: RunConfig, run_dir: str | Path | None = None, progress: bool = True, init_from: str | Path | None = None):
-    """The baseline run for a config: backprop for labelled tasks, the ESN recipe for time series."""
-    if config.task.type == "timeseries":
-        if init_from:
-            raise ConfigError("config error: --init-from: not available for echo-state networks (their readout is refitted in closed form)")
-        return ESNBaselineRun(config, run_dir=run_dir, progress=progress)
-    return TrainingRun(config, run_dir=run_dir, progress=progress, init_from=init_from)

@@ -30,6 +30,12 @@ BAD = {
     "missing dataset": ({**XOR, "task": {"type": "dataset", "path": "nowhere/data.csv"}}, ["task.path", "nowhere/data.csv", "does not exist"]),
     "unknown environment": ({**XOR, "task": {"type": "control", "env_id": "NoSuchEnv-v9"}}, ["NoSuchEnv-v9", "not registered"]),
     "discrete observations": ({**XOR, "task": {"type": "control", "env_id": "FrozenLake-v1"}}, ["FrozenLake-v1", "Box"]),
+    "esn without a series": ({**XOR, "network": {"type": "esn"}}, ["network.type = 'esn'", "timeseries"]),
+    "series without an esn": ({**XOR, "task": {"type": "timeseries"}}, ["network.type = 'mlp'", "'esn'"]),
+    "esn size range": (
+        {**XOR, "network": {"type": "esn"}, "task": {"type": "timeseries", "mode": "topology", "min_units": 60, "max_units": 50}},
+        ["min_units", "60", "max_units"],
+    ),
 }
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from evo import ConfigError, parse_config, run_evolution
+from evo.baselines import BASELINES, make_training_run
 from evo.build import initial_genome
 from evo.compare import compare
 from evo.train import TrainingRun
@@ -157,3 +158,21 @@ def test_training_rows_stream_through_the_same_reporters(tmp_path):
     ]
     assert [r["train_loss"] for r in written] == [h["train_loss"] for h in result.history]
     assert "started: training, 20 epochs" in (result.run_dir / "events.log").read_text()
+
+
+@pytest.mark.parametrize("name", sorted(BASELINES))
+def test_every_baseline_names_its_methods_metrics_and_formats(name):
+    baseline = BASELINES[name]
+    labels = baseline.labels(parse_config(ESN_SMALL))
+    assert labels and "evolution" not in labels
+    assert {kind for _, kind in baseline.metrics.values()} <= {"fixed", "sci", "seconds", "int"}
+    assert set(baseline.median_metrics) <= set(baseline.metrics)
+    assert baseline.plotted_metric is None or baseline.plotted_metric in baseline.metrics
+
+
+def test_the_task_picks_the_baseline_run(tmp_path):
+    assert type(make_training_run(parse_config(XOR_TRAIN), progress=False)).__name__ == "TrainingRun"
+    esn = make_training_run(parse_config(ESN_SMALL), progress=False)
+    assert type(esn).__name__ == "ESNBaselineRun" and esn.task.baseline == "esn_recipe"
+    with pytest.raises(ConfigError, match="init-from"):
+        make_training_run(parse_config(ESN_SMALL), progress=False, init_from=tmp_path)

@@ -71,13 +71,20 @@ class RunConfig(Section):
 
     @model_validator(mode="after")
     def _pairings(self) -> RunConfig:
-        """Topology strategies and their networks go together."""
+        """Topology strategies and their networks go together, and so do the timeseries task and the ESN."""
         pairs = {"neat": "neat", "cnn_arch": "cnn_search"}
         for strategy, network in pairs.items():
             if (self.strategy.type == strategy) != (self.network.type == network):
                 raise ValueError(
                     f"strategy.type = {self.strategy.type!r} with network.type = {self.network.type!r}: "
                     f"strategy {strategy!r} needs network.type = {network!r} and that network needs that strategy"
+                )
+        # An echo-state network reads a series step by step and fits its readout on it: only a timeseries task has one.
+        for task, network in {"timeseries": "esn"}.items():
+            if (self.task.type == task) != (self.network.type == network):
+                raise ValueError(
+                    f"task.type = {self.task.type!r} with network.type = {self.network.type!r}: "
+                    f"task {task!r} needs network.type = {network!r} and that network needs that task"
                 )
         return self
 

@@ -21,8 +21,10 @@ class Task(ABC):
     n_inputs: int
     n_outputs: int
     output_activation: str = "identity"
-    #: ``"classification"`` (test_accuracy), ``"control"`` (test_mean_return)
+    #: ``"classification"`` (test_accuracy), ``"control"`` (test_mean_return), ``"timeseries"`` (test_nrmse)
     kind: str = "classification"
+    #: what `evo train` runs and `evo compare` sets beside evolution: a key of ``evo.baselines.BASELINES``
+    baseline: str = "backprop"
 
     @abstractmethod
     def evaluate(self, network, genomes: np.ndarray, seeds: np.ndarray, generation_seed: int) -> np.ndarray:
