@@ -16,12 +16,13 @@ import argparse
 import json
 import statistics
 import time
+from dataclasses import replace
 from pathlib import Path
 
 
 from evo import load_config
-from evo.build import build_task
-from evo.esn_baseline import recipe_reservoir
+from evo.baselines.esn import recipe_reservoir
+from evo.build import build_network, build_task
 from evo.files import load_npz
 from evo.tasks.timeseries import score_on_test
 
@@ -44,6 +45,7 @@ def main() -> None:
     args = parser.parse_args()
     config = load_config(args.config)
     task = build_task(config)
+    network = build_network(config, task)
     data = task.data
     base = recipe_reservoir(config, task.n_inputs)
     print(f"Mackey-Glass ({json.dumps(data.source)}), {base.units} units, {args.seeds} reservoir seeds")
@@ -52,15 +54,12 @@ def main() -> None:
     print(_row("standard recipe", recipe) + f"   ({(time.perf_counter() - t0) / args.seeds:.2f} s per reservoir)")
     if args.run:
         genome = load_npz(Path(args.run) / "best_genome.npz")["params"]
+        encoding = network.encoding
         evolved = []
         for s in range(args.seeds):
-            task.reservoir_seed = s
-            reservoir, ridge = task.reservoir(genome)
-            evolved.append(score_on_test(data, reservoir.build(), ridge, task.horizon, task.starts))
-        if hasattr(task, "space_of"):  # topology mode: the size is a gene too
-            hp = {**task.space_of(genome).decode(genome[:5]), "units": task.units_of(genome)}
-        else:
-            hp = task.space.decode(genome)
+            _, weights, ridge = replace(encoding, seed=s).reservoir(genome)
+            evolved.append(score_on_test(data, weights, ridge, task.horizon, task.starts))
+        hp = network.decoded(genome)  # topology mode: with the size, and the edges of seed network.seed
         print(_row("evolved hyperparameters", evolved))
         print("  evolved: " + ", ".join(f"{k} {v:.4g}" for k, v in hp.items()))
 

@@ -43,15 +43,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from evo.tasks.timeseries import (  # noqa: E402
-    DEFAULT_RIDGE,
-    ESNHyperparameterTask,
-    ESNWeightsTask,
-    mackey_glass,
-    make_series_split,
-    score_on_test,
-)
-from networks.esn import ESN, Reservoir  # noqa: E402
+from evo.tasks.series import mackey_glass, make_series_split  # noqa: E402
+from evo.tasks.timeseries import TimeSeriesTask, score_on_test  # noqa: E402
+from networks.esn import DEFAULT_RIDGE, ESN, ESNSpec, HyperparameterEncoding, Reservoir, WeightsEncoding  # noqa: E402
 
 UNITS = 500
 STEPS = 3000
@@ -119,17 +113,17 @@ def recipe_figures(seeds: int) -> list[dict[str, float]]:
     return [score_on_test(data, Reservoir(units=UNITS, seed=s).build(), DEFAULT_RIDGE) for s in range(seeds)]
 
 
-def population_timing(task, population: int, sigma: float) -> tuple[float, float, bool]:
+def population_timing(task: TimeSeriesTask, spec: ESNSpec, population: int, sigma: float) -> tuple[float, float, bool]:
     """Seconds to score a population batched, and one individual at a time; same numbers?"""
     rng = np.random.default_rng(0)
-    genomes = task.initial_genome()[None] + sigma * rng.normal(size=(population, task.genome_size))
+    genomes = spec.initial_genome()[None] + sigma * rng.normal(size=(population, spec.n_params))
     seeds = np.arange(population, dtype=np.uint64)
-    task.evaluate(None, genomes[:1], seeds[:1], 0)  # warm-up
+    task.evaluate(spec, genomes[:1], seeds[:1], 0)  # warm-up
     start = time.perf_counter()
-    batched = task.evaluate(None, genomes, seeds, 0)
+    batched = task.evaluate(spec, genomes, seeds, 0)
     t_batched = time.perf_counter() - start
     start = time.perf_counter()
-    single = np.concatenate([task.evaluate(None, genomes[i : i + 1], seeds[i : i + 1], 0) for i in range(population)])
+    single = np.concatenate([task.evaluate(spec, genomes[i : i + 1], seeds[i : i + 1], 0) for i in range(population)])
     t_single = time.perf_counter() - start
     return t_batched, t_single, bool(np.array_equal(batched, single))
 
@@ -171,12 +165,12 @@ def main() -> None:
 
         if args.population > 0:
             print(f"\n== Part 3: fitness of {args.population} genomes (washout 200 + train 3000 + val 1000 steps)")
-            data = make_series_split()
-            for label, task, sigma in [
-                (f"mode (a) hyperparameters, {UNITS} units", ESNHyperparameterTask(data, units=UNITS), 0.2),
-                ("mode (b) weights, 100 units", ESNWeightsTask(data), 0.01),
+            task = TimeSeriesTask(make_series_split())
+            for label, spec, sigma in [
+                (f"mode (a) hyperparameters, {UNITS} units", ESNSpec(HyperparameterEncoding(units=UNITS)), 0.2),
+                ("mode (b) weights, 100 units", ESNSpec(WeightsEncoding()), 0.01),
             ]:
-                batched, single, same = population_timing(task, args.population, sigma)
+                batched, single, same = population_timing(task, spec, args.population, sigma)
                 print(f"{label:38s} block-diagonal {batched:5.2f} s   one at a time {single:5.2f} s   "
                       f"speed-up {single / batched:.2f}x   identical fitness: {same}")
 

@@ -7,6 +7,7 @@ import numpy as np
 from evo.config import ConfigError, RunConfig
 from evo.seeding import STREAM_INIT, STREAM_STRATEGY, stream_seed
 from networks import CNN, MLP
+from networks.spec import NetworkSpec
 
 
 def build_task(config: RunConfig):
@@ -25,8 +26,6 @@ def build_task(config: RunConfig):
 
 def _build_base_task(config: RunConfig):
     t = config.task
-    if t.type != "timeseries" and config.network.type == "esn":
-        raise ConfigError(f"config error: network.type = 'esn': needs task.type = 'timeseries', not {t.type!r}")
     try:
         if t.type in ("xor", "parity"):
             from evo.tasks.boolean import ParityTask
@@ -53,7 +52,14 @@ def _build_base_task(config: RunConfig):
             split = split_with_test(data["train_images"], data["train_labels"], data["test_images"], data["test_labels"], t.val_fraction, t.split_seed)
             return ClassificationTask(split, name="mnist", fitness=t.fitness, batch_size=t.batch_size)
         if t.type == "timeseries":
-            return _build_timeseries_task(config)
+            from evo.tasks.series import make_series_split
+            from evo.tasks.timeseries import TimeSeriesTask
+
+            if t.series == "file" and not t.path:
+                raise ConfigError("config error: task.path: required when task.series = 'file'")
+            extra = {"tau": t.tau} if t.series == "mackey_glass" else {}
+            data = make_series_split(t.series, t.washout, t.n_train, t.n_val, t.n_test, path=t.path, column=t.column, key=t.key, **extra)
+            return TimeSeriesTask(data, fitness=t.fitness, horizon=t.horizon, starts=t.starts)
         if t.type == "control":
             from evo.tasks.control import ControlTask
 
@@ -64,70 +70,20 @@ def _build_base_task(config: RunConfig):
     raise ConfigError(f"config error: task.type = {t.type!r}: not known")
 
 
-def _build_timeseries_task(config: RunConfig):
-    from evo.tasks.timeseries import ESNHyperparameterTask, ESNWeightsTask, make_series_split
-    from networks.esn import Reservoir
-
-    t, n = config.task, config.network
-    if n.type != "esn":
-        raise ConfigError(f"config error: network.type = {n.type!r}: a timeseries task needs network.type = 'esn'")
-    if t.series == "file" and not t.path:
-        raise ConfigError("config error: task.path: required when task.series = 'file'")
-    extra = {"tau": t.tau} if t.series == "mackey_glass" else {}
-    data = make_series_split(t.series, t.washout, t.n_train, t.n_val, t.n_test, path=t.path, column=t.column, key=t.key, **extra)
-    if t.mode == "topology":
-        from evo.tasks.timeseries import ESNTopologyTask
-
-        return ESNTopologyTask(
-            data, min_units=t.min_units, max_units=t.max_units, bias_scaling=n.bias_scaling, reservoir_seed=n.seed,
-            n_reservoirs=t.n_reservoirs, fitness=t.fitness, horizon=t.horizon, starts=t.starts,
-        )
-    if t.mode == "hyperparameters":
-        return ESNHyperparameterTask(
-            data, units=n.units, bias_scaling=n.bias_scaling, reservoir_seed=n.seed, n_reservoirs=t.n_reservoirs,
-            fitness=t.fitness, horizon=t.horizon, starts=t.starts,
-        )
-    reservoir = Reservoir(
-        units=n.units, connectivity=n.connectivity, spectral_radius=n.spectral_radius, input_scaling=n.input_scaling,
-        leak_rate=n.leak_rate, bias_scaling=n.bias_scaling, seed=n.seed,
-    )
-    return ESNWeightsTask(data, reservoir=reservoir, ridge=n.ridge, rescale=t.rescale, fitness=t.fitness, horizon=t.horizon, starts=t.starts)
-
-
-class ESNGenome:
-    """The network spec of an ESN task: the genome is what the task decodes (hyperparameters or weights).
-
-    The task builds the reservoir itself from each genome, so this spec only
-    carries the genome length, the starting genome and a description.
-    """
-
-    def __init__(self, task, config) -> None:
-        self.task = task
-        self.config = config
-        self.n_params = int(task.genome_size)
-        self.n_inputs = task.n_inputs
-        self.n_outputs = task.n_outputs
-
-    def initial_genome(self) -> np.ndarray:
-        """The default recipe's genome."""
-        return np.asarray(self.task.initial_genome(), dtype=np.float64)
-
-    def init_params(self, rng: np.random.Generator, n: int = 1) -> np.ndarray:
-        """``n`` copies of the starting genome (the strategy spreads them)."""
-        return np.tile(self.initial_genome(), (n, 1))
-
-    def describe(self) -> dict:
-        """The reservoir settings and what the genome encodes."""
-        return {"type": "esn", "genome": self.config.task.mode, "n_params": self.n_params, **self.config.network.model_dump(exclude={"type"})}
-
-
 def build_network(config: RunConfig, task):
     """The network spec: layers from the config, input/output shapes from the task."""
     n = config.network
-    if getattr(task, "kind", None) == "timeseries":
-        return ESNGenome(task, config)
     if n.type == "esn":
-        raise ConfigError(f"config error: network.type = 'esn': needs task.type = 'timeseries', not {config.task.type!r}")
+        from networks.esn import ESNSpec
+
+        t = config.task  # what the genome encodes (mode) and its ranges are [task] settings of the timeseries task
+        try:
+            return ESNSpec.from_settings(
+                t.mode, task.n_inputs, task.n_outputs, **n.model_dump(exclude={"type"}),
+                n_reservoirs=t.n_reservoirs, min_units=t.min_units, max_units=t.max_units, rescale=t.rescale,
+            )
+        except ValueError as exc:
+            raise ConfigError(f"config error: {exc}") from None
     if n.type == "neat":
         from networks.neat import NEATSpec
 
@@ -183,17 +139,16 @@ def _image_shape(n, task) -> tuple[int, int, int]:
     return tuple(int(v) for v in shape)  # type: ignore[return-value]
 
 
-def initial_genome(config: RunConfig, network: MLP) -> np.ndarray:
+def initial_genome(config: RunConfig, network: NetworkSpec) -> np.ndarray:
     """The starting genome: the network's He/Glorot init times ``init_scale``, seeded by the run."""
-    if isinstance(network, ESNGenome):
-        return network.initial_genome()  # the default recipe, not a random draw
     rng = np.random.default_rng(stream_seed(config.seed, STREAM_INIT))
     genome = network.init_params(rng, 1)[0]
-    # init_scale scales weights; a topology genome also holds structure genes, left as they are.
-    return genome if config.network.type in ("neat", "cnn_search") else genome * config.init_scale
+    # init_scale scales weights; a topology genome also holds structure genes, and an ESN genome encodes its
+    # reservoir (the default recipe): left as they are.
+    return genome if config.network.type in ("neat", "cnn_search", "esn") else genome * config.init_scale
 
 
-def build_strategy(config: RunConfig, network: MLP):
+def build_strategy(config: RunConfig, network: NetworkSpec):
     """The strategy the config names, over the network's flat parameter vector."""
     from evo.strategies import make_strategy
 

@@ -17,26 +17,31 @@ import sys
 import tomllib
 from typing import Sequence
 
-from evo.config import ConfigError, apply_overrides, load_config, parse_config
+from evo.config import ConfigError, apply_overrides, field_bounds, load_config, parse_config
 
 
-def _int_at_least(low: int):
-    """An argparse type: an integer >= ``low``, with a one-line error otherwise."""
+def _int_in(low: int, high: int | None = None):
+    """An argparse type: an integer in ``[low, high]``, with a one-line error otherwise."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{value} is not >= {low}")
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{value} is not {'>= ' + str(low) if high is None else f'in [{low}, {high}]'}")
         return value
 
     return parse
 
 
-_positive_int = _int_at_least(1)
-_non_negative_int = _int_at_least(0)
+def _config_int(path: str):
+    """An argparse type for an option that sets the config field at ``path``: the config's own range."""
+    low, high = field_bounds(path)
+    return _int_in(int(low) if low is not None else -(2**63), int(high) if high is not None else None)
+
+
+_positive_int = _int_in(1)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,10 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     run.add_argument("config", nargs="?", help="path to a run config (.toml); omit for the embedded default")
-    run.add_argument("--seed", type=_non_negative_int, help="run seed (same config + seed = same results)")
-    run.add_argument("--generations", type=_positive_int, help="number of generations to run (with --resume: the new total)")
-    run.add_argument("--population", type=_positive_int, help="individuals per generation")
-    run.add_argument("--workers", type=_positive_int, help="evaluate on Ray with this many workers (local instance unless --ray-address)")
+    run.add_argument("--seed", type=_config_int("seed"), help="run seed (same config + seed = same results)")
+    run.add_argument("--generations", type=_config_int("generations"), help="number of generations to run (with --resume: the new total)")
+    run.add_argument("--population", type=_config_int("strategy.population"), help="individuals per generation")
+    run.add_argument("--workers", type=_config_int("evaluator.workers"), help="evaluate on Ray with this many workers (local instance unless --ray-address)")
     run.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (e.g. 127.0.0.1:6379 or 'auto'); RAY_ADDRESS works too")
     run.add_argument("--out", metavar="DIR", help="parent folder of the run directory (default: runs/)")
     run.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
@@ -84,8 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     train.add_argument("config", help="path to a run config (.toml) with a labelled task (xor, parity, digits, dataset)")
-    train.add_argument("--seed", type=_non_negative_int, help="seed for the starting weights and minibatch order")
-    train.add_argument("--epochs", type=_positive_int, help="maximum number of epochs (early stopping may end sooner)")
+    train.add_argument("--seed", type=_config_int("seed"), help="seed for the starting weights and minibatch order")
+    train.add_argument("--epochs", type=_config_int("train.epochs"), help="maximum number of epochs (early stopping may end sooner)")
     train.add_argument("--out", metavar="DIR", help="parent folder of the run directory (default: runs/)")
     train.add_argument("--init-from", metavar="RUN_DIR", help="start from RUN_DIR's best genome (fine-tune an evolved network)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -102,9 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     comp.add_argument("config", help="path to a run config (.toml) with a labelled task")
     comp.add_argument("--seeds", type=_positive_int, default=1, help="repeat both methods over N consecutive seeds and report mean ± std (default 1)")
-    comp.add_argument("--seed", type=_non_negative_int, help="first seed")
-    comp.add_argument("--generations", type=_positive_int, help="evolution generations")
-    comp.add_argument("--epochs", type=_positive_int, help="backprop maximum epochs")
+    comp.add_argument("--seed", type=_config_int("seed"), help="first seed")
+    comp.add_argument("--generations", type=_config_int("generations"), help="evolution generations")
+    comp.add_argument("--epochs", type=_config_int("train.epochs"), help="backprop maximum epochs")
     comp.add_argument("--out", metavar="DIR", help="parent folder of the comparison directory (default: runs/)")
     comp.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
@@ -163,23 +168,16 @@ def _print_figures(summary: dict) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """`evo train`."""
-    from evo.train import make_training_run
+    """`evo train`: the baseline the config's task names (backprop, or an ESN's recipe)."""
+    from evo.baselines import baseline_for, make_training_run
 
     config = _with_epochs(load_config(args.config, seed=args.seed, out=args.out), args.epochs)
-    result = make_training_run(config, progress=not args.no_progress, init_from=args.init_from).run()
+    run = make_training_run(config, progress=not args.no_progress, init_from=args.init_from)
+    result = run.run()
     s = result.summary
     print(f"run directory: {result.run_dir}")
-    if "recipe" in s:
-        for method in ("recipe", "gd_readout"):
-            m = s[method]
-            print(f"{method:11s} test_nrmse {m['test_nrmse']:.4g}  NRMSE{m.get('free_run_horizon', '')} {m.get('test_nrmse_free_run', float('nan')):.4g}  wall {m['wall_seconds']:.2f} s")
-        return 0
-    print(
-        f"epochs {s['epochs']} (best {s['best_epoch']}{', stopped early' if s['stopped_early'] else ''})  "
-        f"wall {s['wall_seconds']:.2f} s  parameters {s['n_params']}"
-    )
-    _print_figures(s)
+    for line in baseline_for(run.task).summary_lines(s):
+        print(line)
     if args.json:
         print(json.dumps(s, indent=2, default=str))
     return 0

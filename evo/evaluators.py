@@ -102,7 +102,10 @@ def start_local_ray(num_cpus: int, object_store_mb: int = 256) -> None:
 
     # Binds every Ray process to 127.0.0.1 rather than the machine's external address.
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    # address="local": always a new instance; without it ray.init joins whatever cluster
+    # /tmp/ray/ray_current_cluster names (another user's, or a service's), which a run must never do silently.
     ray.init(
+        address="local",
         num_cpus=num_cpus,
         include_dashboard=False,
         object_store_memory=object_store_mb * 1024 * 1024,

@@ -34,6 +34,13 @@ def atomic_save_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
     os.replace(tmp, path)
 
 
+def save_genome(stem: str | Path, params: np.ndarray, description: dict[str, Any]) -> None:
+    """A genome as ``<stem>.npz`` (``params``) beside ``<stem>.json`` (what rebuilds and explains it)."""
+    stem = Path(stem)
+    atomic_save_npz(stem.with_name(stem.name + ".npz"), {"params": params})
+    atomic_write_json(stem.with_name(stem.name + ".json"), description)
+
+
 def load_npz(path: str | Path) -> dict[str, np.ndarray]:
     """Arrays of an ``.npz`` file; object arrays (pickles) are refused."""
     with np.load(path, allow_pickle=False) as data:

@@ -64,3 +64,21 @@ def plot_pareto_front(rows: list[dict], path: str | Path, title: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     save_figure(fig, path)
+
+
+def plot_loss_curve(history: list[dict], path: str | Path, title: str) -> None:
+    """Training and (when there is one) validation loss per epoch, on a log scale; nothing for an empty history."""
+    if not history:
+        return
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    epochs = [r["epoch"] for r in history]
+    ax.plot(epochs, [r["train_loss"] for r in history], label="training loss")
+    if history[0].get("val_loss") is not None:
+        ax.plot(epochs, [r["val_loss"] for r in history], label="validation loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    save_figure(fig, path)

@@ -6,14 +6,16 @@ seed), so the two methods stand on the same footing; ``init_from`` starts
 from an evolved genome instead, to fine-tune it by backprop.
 
 Run directory: ``config.toml``, ``metrics.csv`` (one row per epoch),
-``best_genome.npz`` + ``best_genome.json``, ``loss.png``, ``summary.json``.
+``best_genome.npz`` + ``best_genome.json``, ``loss.png``, ``summary.json``,
+``events.log``; written by the same reporters as an evolution run's
+(:mod:`evo.reporters`).
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,11 +25,34 @@ import tomli_w
 
 from evo.build import build_network, build_task, initial_genome
 from evo.config import ConfigError, RunConfig
-from evo.files import atomic_save_npz, atomic_write_json, load_npz, open_run_dir
+from evo.files import atomic_write_json, load_npz, open_run_dir, save_genome
+from evo.reporters import (
+    EventsLog,
+    MetricsCSV,
+    ProgressBar,
+    Reporter,
+    Reporters,
+    RunInfo,
+    RunState,
+    TestTrace,
+    float_cell,
+    seconds_cell,
+)
 from evo.seeding import STREAM_TEST, stream_seed
+from evo.tasks.base import Task
 
 STREAM_TRAIN = 7
-TRAIN_COLUMNS = ["epoch", "train_loss", "val_loss", "val_accuracy", "samples_seen", "sample_forward_passes", "wall_seconds"]
+#: metrics.csv of a training run: each column and how its cells are written
+TRAIN_CELLS = {
+    "epoch": str,
+    "train_loss": float_cell,
+    "val_loss": float_cell,
+    "val_accuracy": float_cell,
+    "samples_seen": str,
+    "sample_forward_passes": str,
+    "wall_seconds": seconds_cell(4),
+}
+TRAIN_COLUMNS = list(TRAIN_CELLS)
 #: a backward pass is counted as one more pass over the sample (forward + backward = 2)
 PASSES_PER_TRAINING_SAMPLE = 2
 
@@ -94,7 +119,12 @@ def load_genome(run_dir: str | Path, network) -> np.ndarray:
 
 
 class TrainingRun:
-    """One backprop training run, built and validated in the constructor, executed by :meth:`run`."""
+    """One backprop training run, built and validated in the constructor, executed by :meth:`run`.
+
+    Its run directory is written by the same reporters as an evolution run's
+    (metrics.csv, events.log, the progress bar); ``reporters`` are heard after
+    them, one ``on_generation`` per epoch.
+    """
 
     def __init__(
         self,
@@ -103,10 +133,12 @@ class TrainingRun:
         progress: bool = True,
         init_from: str | Path | None = None,
         trace_test: bool = False,
+        reporters: Sequence[Reporter] = (),
+        task: Task | None = None,
     ) -> None:
         self.config = config
         self.progress = progress
-        self.task = build_task(config)
+        self.task = task if task is not None else build_task(config)
         self.data = supervised_data(self.task)
         self.network = build_network(config, self.task)
         self.init_from = init_from
@@ -114,6 +146,7 @@ class TrainingRun:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.trace_test = trace_test
         self.test_trace: list[dict[str, Any]] = []
+        self.reporters = list(reporters)
 
     def run(self) -> TrainResult:
         """Train, then write the run directory."""
@@ -121,47 +154,60 @@ class TrainingRun:
         trainer = trainer_from_config(self.network, self.data["loss"], t, seed=stream_seed(cfg.seed, STREAM_TRAIN))
         run_dir = self.run_dir = open_run_dir(self.run_dir, cfg.out, f"{cfg.name}-train", tomli_w.dumps(cfg.to_dict()))
         test_seed = stream_seed(cfg.seed, STREAM_TEST)
-        bar = None
+        built_in: list[Reporter] = [MetricsCSV(run_dir / "metrics.csv", TRAIN_CELLS), EventsLog(run_dir / "events.log")]
         if self.progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=t.epochs, desc=f"{cfg.name} (backprop)", unit="epoch", dynamic_ncols=True)
-        metrics_fh = open(run_dir / "metrics.csv", "w", newline="")
-        writer = csv.writer(metrics_fh)
-        writer.writerow(TRAIN_COLUMNS)
+            built_in.append(ProgressBar())
+        if self.trace_test:
+            built_in.append(TestTrace(self.task, self.network, lambda _state: trainer.current_params(), test_seed, self.test_trace))
+        reporters = Reporters(built_in + self.reporters)
+        state = RunState()
         started = time.perf_counter()
-        traced_seconds = 0.0
+        reporting_seconds = 0.0
 
-        def on_epoch(row: dict[str, Any]) -> None:
-            nonlocal traced_seconds
-            wall = time.perf_counter() - started - traced_seconds
-            passes = row["samples_seen"] * PASSES_PER_TRAINING_SAMPLE
-            writer.writerow([row["epoch"], repr(float(row["train_loss"])), _opt(row.get("val_loss")), _opt(row.get("val_accuracy")), row["samples_seen"], passes, f"{wall:.4f}"])
-            metrics_fh.flush()
-            if self.trace_test:
-                t0 = time.perf_counter()
-                self.test_trace.append({"epoch": row["epoch"], "wall_seconds": wall, "sample_forward_passes": passes, **self.task.test(self.network, trainer.current_params(), test_seed)})
-                traced_seconds += time.perf_counter() - t0  # reporting, not training: kept off the clock
-            if bar is not None:
-                bar.update(1)
-                val = row.get("val_accuracy")
-                bar.set_postfix_str(f"loss {row['train_loss']:.4g}" + (f" val_acc {val:.4f}" if val is not None else "") + (f" val_loss {row['val_loss']:.4g}" if row.get("val_loss") is not None else ""), refresh=False)
+        def on_epoch(epoch: dict[str, Any]) -> None:
+            nonlocal reporting_seconds
+            state.generation = epoch["epoch"]
+            state.wall_seconds = time.perf_counter() - started - reporting_seconds
+            row = {
+                "epoch": epoch["epoch"],
+                "train_loss": epoch["train_loss"],
+                "val_loss": epoch.get("val_loss"),
+                "val_accuracy": epoch.get("val_accuracy"),
+                "samples_seen": epoch["samples_seen"],
+                "sample_forward_passes": epoch["samples_seen"] * PASSES_PER_TRAINING_SAMPLE,
+                "wall_seconds": state.wall_seconds,
+            }
+            state.rows.append(row)
+            t0 = time.perf_counter()
+            reporters.on_generation(state, row)
+            reporting_seconds += time.perf_counter() - t0  # reporting, not training: kept off the clock
 
         try:
+            reporters.on_start(RunInfo(run_dir, cfg, cfg.name, t.epochs, "training"), state)
             trainer.fit(self.data["X_train"], self.data["y_train"], self.data["X_val"], self.data["y_val"], init_params=self.init_params, on_epoch=on_epoch)
+            state.wall_seconds = time.perf_counter() - started - reporting_seconds
+            state.stopped_by = "early_stopping" if trainer.stopped_early_ else "epochs"
+            summary = self._finish(trainer, state, run_dir, test_seed)
+            reporters.on_end(state, summary)
         finally:
-            metrics_fh.close()
-            if bar is not None:
-                bar.close()
-        wall_total = time.perf_counter() - started - traced_seconds
+            reporters.close()
+        return TrainResult(run_dir, summary, np.asarray(trainer.params_, dtype=np.float64), self.network, trainer.history_)
+
+    def _finish(self, trainer, state: RunState, run_dir: Path, test_seed: int) -> dict[str, Any]:
+        """Test the trained parameters, write them, the loss plot and the summary; return the summary."""
+        cfg, t = self.config, self.config.train
         params = np.asarray(trainer.params_, dtype=np.float64)
         history = trainer.history_
         samples_seen = history[-1]["samples_seen"] if history else 0
         test_figures = self.task.test(self.network, params, test_seed)
         val_figures = {k: v for k, v in self.task.validate(self.network, params, 0).items() if k != "val_score"}
-        atomic_save_npz(run_dir / "best_genome.npz", {"params": params})
-        atomic_write_json(run_dir / "best_genome.json", {"network": self.network.describe(), "task": self.task.describe(), "source": "backprop", "best_epoch": trainer.best_epoch_})
-        _plot_losses(history, run_dir / "loss.png", f"{cfg.name}: backprop ({t.optimizer}) on {self.task.name}")
+        save_genome(
+            run_dir / "best_genome", params,
+            {"network": self.network.describe(), "task": self.task.describe(), "source": "backprop", "best_epoch": trainer.best_epoch_},
+        )
+        from evo.plots import plot_loss_curve
+
+        plot_loss_curve(history, run_dir / "loss.png", f"{cfg.name}: backprop ({t.optimizer}) on {self.task.name}")
         summary = {
             "name": cfg.name,
             "method": "backprop",
@@ -169,7 +215,7 @@ class TrainingRun:
             "epochs": len(history),
             "best_epoch": trainer.best_epoch_,
             "stopped_early": bool(trainer.stopped_early_),
-            "wall_seconds": wall_total,
+            "wall_seconds": state.wall_seconds,
             "samples_seen": samples_seen,
             "sample_forward_passes": samples_seen * PASSES_PER_TRAINING_SAMPLE,
             "n_params": self.network.n_params,
@@ -181,99 +227,4 @@ class TrainingRun:
             **test_figures,
         }
         atomic_write_json(run_dir / "summary.json", summary)
-        return TrainResult(run_dir, summary, params, self.network, history)
-
-
-def _opt(value: Any) -> str:
-    return "" if value is None else repr(float(value))
-
-
-def _plot_losses(history: list[dict[str, Any]], path: Path, title: str) -> None:
-    import matplotlib.pyplot as plt
-
-    from evo.plots import save_figure  # also selects the Agg backend
-
-    if not history:
-        return
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    epochs = [r["epoch"] for r in history]
-    ax.plot(epochs, [r["train_loss"] for r in history], label="training loss")
-    if history[0].get("val_loss") is not None:
-        ax.plot(epochs, [r["val_loss"] for r in history], label="validation loss")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.set_yscale("log")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    save_figure(fig, path)
-
-
-class ESNBaselineRun:
-    """`evo train` for an echo-state network: the standard recipe (ridge readout) and a gradient-descent readout.
-
-    Run directory: ``config.toml``, ``metrics.csv`` (the gradient-descent
-    readout's epochs), ``summary.json`` (both methods' figures; the top-level
-    test figures are the recipe's).
-    """
-
-    def __init__(self, config: RunConfig, run_dir: str | Path | None = None, progress: bool = True) -> None:
-        self.config = config
-        self.progress = progress
-        self.task = build_task(config)
-        self.run_dir = Path(run_dir) if run_dir is not None else None
-
-    def run(self) -> TrainResult:
-        """Score the recipe, train the readout, write the run directory."""
-        from evo.esn_baseline import run_gd_readout, run_recipe
-
-        cfg = self.config
-        run_dir = self.run_dir = open_run_dir(self.run_dir, cfg.out, f"{cfg.name}-train", tomli_w.dumps(cfg.to_dict()))
-        recipe = run_recipe(cfg, self.task)
-        history: list[dict[str, Any]] = []
-        bar = None
-        if self.progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=cfg.train.epochs, desc=f"{cfg.name} (gradient-descent readout)", unit="epoch", dynamic_ncols=True)
-
-        def on_epoch(row: dict[str, Any]) -> None:
-            history.append(dict(row))
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix_str(f"loss {row['train_loss']:.4g}" + (f" val_loss {row['val_loss']:.4g}" if row.get("val_loss") is not None else ""), refresh=False)
-
-        try:
-            gd = run_gd_readout(cfg, self.task, on_epoch=on_epoch)
-        finally:
-            if bar is not None:
-                bar.close()
-        with open(run_dir / "metrics.csv", "w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["epoch", "train_loss", "val_loss", "samples_seen"])
-            for row in history:
-                writer.writerow([row["epoch"], repr(float(row["train_loss"])), _opt(row.get("val_loss")), row["samples_seen"]])
-        tests = {k: v for k, v in recipe.items() if k.startswith("test_") or k.startswith("val_")}
-        summary = {
-            "name": cfg.name,
-            "method": "esn_recipe_and_gd_readout",
-            "seed": cfg.seed,
-            "wall_seconds": recipe["wall_seconds"] + gd["wall_seconds"],
-            "n_params": recipe["n_params"],
-            "recipe": recipe,
-            "gd_readout": gd,
-            "network": cfg.network.model_dump(),
-            "task": self.task.describe(),
-            **tests,
-        }
-        atomic_write_json(run_dir / "summary.json", summary)
-        return TrainResult(run_dir, summary, np.zeros(0), None, history)
-
-
-def make_training_run(config: RunConfig, run_dir: str | Path | None = None, progress: bool = True, init_from: str | Path | None = None):
-    """The baseline run for a config: backprop for labelled tasks, the ESN recipe for time series."""
-    if config.task.type == "timeseries":
-        if init_from:
-            raise ConfigError("config error: --init-from: not available for echo-state networks (their readout is refitted in closed form)")
-        return ESNBaselineRun(config, run_dir=run_dir, progress=progress)
-    return TrainingRun(config, run_dir=run_dir, progress=progress, init_from=init_from)
+        return summary

@@ -30,4 +30,12 @@ def network_from_description(description: dict):
         from networks.cnn_search import CNNSearchSpace
 
         return CNNSearchSpace.from_description(description)
-    raise ValueError(f"network type {kind!r} is not known; allowed: 'mlp', 'cnn', 'neat', 'cnn_search'")
+    if kind == "esn":  # an ESN genome (best_genome.json); its fitted network is the "esn_readout" of best_trained.json
+        from networks.esn import ESNSpec
+
+        return ESNSpec.from_description(description)
+    if kind == "esn_readout":
+        from networks.esn import ESNReadoutSpec
+
+        return ESNReadoutSpec.from_description(description)
+    raise ValueError(f"network type {kind!r} is not known; allowed: 'mlp', 'cnn', 'neat', 'cnn_search', 'esn', 'esn_readout'")

@@ -45,6 +45,42 @@ DIGITS = {
 }
 
 
+def _reference_sigmoid(z: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):  # exp(-z) overflows to inf for very negative z: 1 / inf = 0, as it should
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+def reference_softmax(z: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, by hand: exp of the max-shifted logits over their sum."""
+    e = np.exp(z - np.max(z, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)
+
+
+# The activations' textbook formulas, written here and never imported from networks/, so that a wrong slope or
+# curve in the project's own functions fails the forward-pass tests instead of being its own reference.
+REFERENCE_ACTIVATIONS = {
+    "relu": lambda z: np.where(z > 0, z, 0.0),
+    "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z),
+    "tanh": lambda z: (np.exp(2 * np.clip(z, -350, 350)) - 1) / (np.exp(2 * np.clip(z, -350, 350)) + 1),
+    "sigmoid": _reference_sigmoid,
+    "identity": lambda z: z,
+    "softmax": reference_softmax,
+}
+
+
+def assert_png(path: Path, min_bytes: int = 10_000) -> np.ndarray:
+    """``path`` is a real, non-blank PNG image: its signature, a nontrivial size, and pixels that are not all one colour."""
+    import matplotlib.image
+
+    data = Path(path).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    assert len(data) > min_bytes, f"{path}: only {len(data)} bytes"
+    image = matplotlib.image.imread(path)
+    assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 200, image.shape
+    assert image.std() > 0.01, f"{path} is blank"
+    return image
+
+
 def write_config(path: Path, data: dict) -> Path:
     """Write a config dict as TOML and return its path."""
     path.write_text(tomli_w.dumps(data))

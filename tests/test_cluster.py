@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import ray
@@ -21,11 +23,29 @@ ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 class SlowParity(ParityTask):
-    """XOR whose every chunk takes a while, so a node can be lost while it works."""
+    """XOR whose every chunk takes a while, so a node can be lost while it works.
+
+    Each attempt at a chunk leaves a file (named by the chunk's first seed, the process and the node) before it
+    sleeps, so the test can count the attempts: a lost chunk shows up twice, on two nodes.
+    """
+
+    attempts_dir = ""
 
     def evaluate(self, network, genomes, seeds, generation_seed):
+        if self.attempts_dir:
+            node = ray.get_runtime_context().get_node_id()
+            (Path(self.attempts_dir) / f"{int(seeds[0])}-{os.getpid()}-{node}").touch()
         time.sleep(2.0)
         return super().evaluate(network, genomes, seeds, generation_seed)
+
+
+def _attempts(folder: Path) -> dict[str, list[tuple[str, str]]]:
+    """Chunk (first seed) -> the (pid, node id) of every attempt at it."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for f in folder.iterdir():
+        chunk, pid, node = f.name.split("-", 2)
+        out.setdefault(chunk, []).append((pid, node))
+    return out
 
 
 def test_two_node_cluster_matches_serial_and_survives_losing_a_node(tmp_path):
@@ -47,17 +67,31 @@ def test_two_node_cluster_matches_serial_and_survives_losing_a_node(tmp_path):
         # Lose the worker node while both chunks of a generation are running: the lost chunk is retried on the head.
         task, net = SlowParity(2), MLP((2, 4, 1), "tanh", "sigmoid")
         genomes = net.init_params(np.random.default_rng(0), 8)
+        ray_dir = tmp_path / "attempts"
+        ray_dir.mkdir()
         expected = SerialEvaluator(run_seed=0).evaluate(task, net, genomes, generation=1).fitness
+        task.attempts_dir = str(ray_dir)
         evaluator = RayEvaluator(run_seed=0, workers=2, address=cluster.address, chunk_size=4, max_retries=3)
         outcome = {}
         thread = threading.Thread(target=lambda: outcome.update(result=evaluator.evaluate(task, net, genomes, generation=1)))
         thread.start()
-        time.sleep(1.0)
+        deadline = time.monotonic() + 60
+        while len(list(ray_dir.iterdir())) < 2 and time.monotonic() < deadline:  # both chunks are running
+            time.sleep(0.05)
+        assert len(_attempts(ray_dir)) == 2, "the two chunks never ran at the same time"
         cluster.remove_node(worker)
         thread.join(timeout=120)
         assert not thread.is_alive()
         np.testing.assert_array_equal(outcome["result"].fitness, expected)
         assert outcome["result"].failures == 0
+        # The chunk on the lost node ran twice (once per node), the other once: a retry, not just equal results.
+        attempts = _attempts(ray_dir)
+        assert sorted(len(a) for a in attempts.values()) == [1, 2], attempts
+        (retried,) = [a for a in attempts.values() if len(a) == 2]
+        (kept,) = [a for a in attempts.values() if len(a) == 1]
+        assert worker.node_id in {node for _, node in retried}  # it first ran on the lost node...
+        assert retried[0][1] != retried[1][1]  # ...and again on a surviving one
+        assert kept[0][1] != worker.node_id  # the chunk that ran once was never on the lost node
     finally:
         if ray.is_initialized():
             ray.shutdown()

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from networks.activations import ACTIVATIONS, Activation, softmax
+from networks.activations import ACTIVATIONS, Activation
 from networks.cnn import CNN, ConvBlock
-from tests.helpers import numeric_gradient, relative_error
+from tests.helpers import REFERENCE_ACTIVATIONS, numeric_gradient, reference_softmax, relative_error
 
 # ----------------------------------------------------------------- helpers
 
@@ -87,26 +87,38 @@ def naive_max_pool(maps, size):
 
 
 def naive_forward(net: CNN, params: np.ndarray, images: np.ndarray) -> np.ndarray:
-    """One network, one image at a time: conv -> activation -> pool, flatten (C, H, W), dense layers."""
-    layers = net.unflatten(params[None])
+    """One network, one image at a time: conv -> activation -> pool, flatten (C, H, W), dense layers.
+
+    The weights are read straight off the documented flat layout (per conv block W (F, C, k, k) row-major then
+    b (F); per dense layer W (n_in, n_out) row-major then b (n_out)), the activations are the textbook formulas.
+    """
     outputs = []
     for image in images:
-        h = image
-        for block, (W, b) in zip(net.conv_blocks, layers):
-            H, Wd = h.shape[1:]
+        h, offset = image, 0
+
+        def take(shape):
+            nonlocal offset
+            size = int(np.prod(shape))
+            offset += size
+            return params[offset - size : offset].reshape(shape)
+
+        for block in net.conv_blocks:
+            C, H, Wd = h.shape
             k, s = block.kernel_size, block.stride
+            W, b = take((block.filters, C, k, k)), take((block.filters,))
             if block.padding == "same":
                 pad_hw = (same_padding(H, k, s), same_padding(Wd, k, s))
             else:
                 pad_hw = ((block.padding,) * 2,) * 2
-            h = ACTIVATIONS[block.activation].forward(naive_conv(h, W[0], b[0], s, pad_hw))
+            h = REFERENCE_ACTIVATIONS[block.activation](naive_conv(h, W, b, s, pad_hw))
             if block.pool:
                 h = naive_max_pool(h, block.pool)
         h = h.reshape(-1)
-        for i, (W, b) in enumerate(layers[len(net.conv_blocks) :]):
-            z = h @ W[0] + b[0, 0]
-            name = net.dense_activation(i)
-            h = softmax(z) if name == "softmax" else ACTIVATIONS[name].forward(z)
+        widths = list(net.hidden) + [net.output_size]
+        for i, n_out in enumerate(widths):
+            W, b = take((h.size, n_out)), take((n_out,))
+            h = REFERENCE_ACTIVATIONS[net.activation if i < len(widths) - 1 else net.output_activation](h @ W + b)
+        assert offset == params.size
         outputs.append(h)
     return np.array(outputs)
 
@@ -179,7 +191,7 @@ def test_forward_train_matches_the_population_forward():
     x = rng.normal(size=(6,) + net.input_shape)
     logits, _ = net.forward_train(params, x)
     probs, _ = net.forward_train(params, x.reshape(6, -1), return_logits=False)
-    np.testing.assert_allclose(softmax(logits), net.predict(params, x), rtol=1e-12)
+    np.testing.assert_allclose(reference_softmax(logits), net.predict(params, x), rtol=1e-12)
     np.testing.assert_allclose(probs, net.predict(params, x), rtol=1e-12)
 
 

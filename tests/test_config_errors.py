@@ -21,11 +21,21 @@ BAD = {
     "unknown nested key": ({**XOR, "strategy": {"type": "cmaes", "sigmaa": 1.0}}, ["strategy.sigmaa", "unknown key", "sigma"]),
     "wrong type": ({**XOR, "generations": "ten"}, ["generations", "'ten'", "integer"]),
     "out of range": ({**XOR, "strategy": {"type": "cmaes", "population": 1}}, ["strategy.population", "1", "greater than or equal to 2"]),
+    "string for an integer": ({**XOR, "strategy": {"type": "cmaes", "population": "16"}}, ["strategy.population", "'16'", "valid integer"]),
+    "string for a number": ({**XOR, "strategy": {"type": "cmaes", "sigma": "0.5"}}, ["strategy.sigma", "'0.5'", "valid number"]),
+    "float for an integer": ({**XOR, "generations": 10.0}, ["generations", "10.0", "valid integer"]),
+    "integer for a boolean": ({**XOR, "strategy": {"type": "snes", "antithetic": 1}}, ["strategy.antithetic", "1", "valid boolean"]),
     "unknown activation": ({**XOR, "network": {"activation": "swish"}}, ["network.activation", "swish", "tanh"]),
     "unknown strategy": ({**XOR, "strategy": {"type": "pso"}}, ["strategy.type", "pso", "cmaes"]),
     "missing dataset": ({**XOR, "task": {"type": "dataset", "path": "nowhere/data.csv"}}, ["task.path", "nowhere/data.csv", "does not exist"]),
     "unknown environment": ({**XOR, "task": {"type": "control", "env_id": "NoSuchEnv-v9"}}, ["NoSuchEnv-v9", "not registered"]),
     "discrete observations": ({**XOR, "task": {"type": "control", "env_id": "FrozenLake-v1"}}, ["FrozenLake-v1", "Box"]),
+    "esn without a series": ({**XOR, "network": {"type": "esn"}}, ["network.type = 'esn'", "timeseries"]),
+    "series without an esn": ({**XOR, "task": {"type": "timeseries"}}, ["network.type = 'mlp'", "'esn'"]),
+    "esn size range": (
+        {**XOR, "network": {"type": "esn"}, "task": {"type": "timeseries", "mode": "topology", "min_units": 60, "max_units": 50}},
+        ["min_units", "60", "max_units"],
+    ),
 }
 
 
@@ -56,6 +66,83 @@ def test_bad_command_line_values_exit_2(tmp_path):
     proc = _cli(tmp_path, str(tmp_path / "broken.toml"))
     assert proc.returncode == 2 and "not valid TOML" in proc.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_integers_are_accepted_where_numbers_are_expected():
+    config = parse_config({**XOR, "target_fitness": 1, "strategy": {"type": "cmaes", "sigma": 1}})
+    assert config.strategy.sigma == 1.0 and isinstance(config.strategy.sigma, float)
+    assert config.target_fitness == 1.0 and isinstance(config.target_fitness, float)
+
+
+def test_arrays_are_read_into_tuples_with_strict_items():
+    network = {"type": "cnn", "conv": [{"filters": 2}], "input_shape": [1, 8, 8]}
+    assert parse_config({**XOR, "network": network}).network.input_shape == (1, 8, 8)
+    with pytest.raises(ConfigError, match=r"network.input_shape\[1\] = '8'"):
+        parse_config({**XOR, "network": {**network, "input_shape": [1, "8", 8]}})
+
+
+# The command line's integer options and the config field each one sets.
+CLI_OPTIONS = [
+    ("run", "--seed", "seed"),
+    ("run", "--generations", "generations"),
+    ("run", "--population", "strategy.population"),
+    ("run", "--workers", "evaluator.workers"),
+    ("train", "--seed", "seed"),
+    ("train", "--epochs", "train.epochs"),
+    ("compare", "--seed", "seed"),
+    ("compare", "--generations", "generations"),
+    ("compare", "--epochs", "train.epochs"),
+]
+
+
+@pytest.mark.parametrize(("command", "option", "path"), CLI_OPTIONS, ids=lambda x: str(x))
+def test_command_line_ranges_are_the_configs(capsys, command, option, path):
+    from evo.cli import build_parser
+    from evo.config import field_bounds
+
+    low, high = field_bounds(path)
+    assert low is not None
+    edges = [(low, True), (low - 1, False)] + ([(high, True), (high + 1, False)] if high is not None else [])
+    for value, accepted in edges:
+        argv = [command, "cfg.toml", option, str(value)]
+        if accepted:
+            assert getattr(build_parser().parse_args(argv), option[2:]) == value
+        else:
+            with pytest.raises(SystemExit) as exit_info:
+                build_parser().parse_args(argv)
+            assert exit_info.value.code == 2
+            assert option in capsys.readouterr().err
+
+
+def test_command_line_population_needs_two(tmp_path):
+    cfg = write_config(tmp_path / "xor.toml", XOR)
+    proc = _cli(tmp_path, str(cfg), "--population", "1")
+    assert proc.returncode == 2 and "--population" in proc.stderr and "1 is not in [2, " in proc.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_strategy_sections_come_from_the_params_dataclasses():
+    from evo.config import STRATEGY_SECTIONS
+    from evo.config.strategies import SECTION_BASES
+    from evo.strategies import STRATEGIES
+    from evo.strategies.params import config_fields, field_range
+
+    templated = {name: cls for name, cls in STRATEGIES.items() if cls.params_type is not None}
+    assert templated
+    for name, cls in templated.items():
+        section = STRATEGY_SECTIONS[name]
+        own = {f.name for f in config_fields(cls.params_type)}
+        settings_for_others = set(SECTION_BASES[name].model_fields) if name in SECTION_BASES else set()
+        assert set(section.model_fields) == own | {"type", "population"} | settings_for_others
+        assert section.model_fields["population"].default == cls.default_population
+        for f in config_fields(cls.params_type):
+            low = field_range(f).ge if field_range(f).ge is not None else field_range(f).gt
+            if low is None:
+                continue
+            with pytest.raises(ConfigError) as error:
+                parse_config({**XOR, "strategy": {"type": name, f.name: low - 1}})
+            message = str(error.value)
+            assert len(message.splitlines()) == 1 and f"strategy.{f.name} = {low - 1!r}" in message, message
 
 
 def test_overrides_are_validated_and_applied(tmp_path):

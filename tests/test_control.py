@@ -9,7 +9,7 @@ import gymnasium
 import numpy as np
 import pytest
 
-from evo.seeding import mix
+from evo.seeding import mix, to_int32_seed
 from evo.tasks.control import ControlTask, episode_keys, vector_initial_states
 from networks.mlp import MLP
 
@@ -173,15 +173,40 @@ def test_pendulum_box_actions_generic_path() -> None:
     assert not np.array_equal(fitness[:5], task.evaluate(network, genomes, seeds + 50, 0)[:5])
 
 
+def reference_returns(env_id: str, network: MLP, genome: np.ndarray, seed: int, episodes: int, max_steps: int) -> list[float]:
+    """One gymnasium env, one episode after the other: reset with the episode's seed, act by the argmax, sum rewards."""
+    env = gymnasium.make(env_id, max_episode_steps=max_steps)
+    returns = []
+    for e in range(episodes):
+        obs, _ = env.reset(seed=to_int32_seed(mix(seed, e)))  # episode e of an individual: key mix(seed, e)
+        total = 0.0
+        for _ in range(max_steps):
+            action = int(np.argmax(network.predict(genome, np.asarray(obs, dtype=np.float64)[None])[0]))
+            obs, reward, terminated, truncated, _ = env.step(action)
+            total += float(reward)
+            if terminated or truncated:
+                break
+        returns.append(total)
+    env.close()
+    return returns
+
+
 def test_lunar_lander_generic_path() -> None:
     task = ControlTask("LunarLander-v3", episodes=2, max_steps=120, test_episodes=3)
     assert (task.n_inputs, task.n_outputs, task.action_kind) == (8, 4, "discrete")
     network = MLP((8, 8, 4), output_activation="identity")
     genomes = random_genomes(network, 3, seed=4)
     fitness = task.evaluate(network, genomes, np.arange(3), 0)
-    assert fitness.shape == (3,) and np.all(np.isfinite(fitness))
+    assert fitness.shape == (3,)
+    # The batched, compacted rollout gives each genome the mean return of its own plain episodes.
+    expected = [np.mean(reference_returns("LunarLander-v3", network, genomes[i], i, 2, 120)) for i in range(3)]
+    np.testing.assert_allclose(fitness, expected, rtol=1e-9)
+    assert len(set(fitness.tolist())) == 3  # three genomes, three different scores
     figures = task.test(network, genomes[0], seed=5)
-    assert figures["test_episodes"] == 3 and np.isfinite(figures["test_mean_return"])
+    test_returns = reference_returns("LunarLander-v3", network, genomes[0], 5, 3, 120)
+    assert figures["test_episodes"] == 3
+    np.testing.assert_allclose(figures["test_mean_return"], np.mean(test_returns), rtol=1e-9)
+    np.testing.assert_allclose(figures["test_std_return"], np.std(test_returns), rtol=1e-9, atol=1e-9)
 
 
 def test_unknown_env_id_is_a_clear_error() -> None:

@@ -1,4 +1,4 @@
-"""Echo-state networks (networks/esn.py) and the time-series tasks (evo/tasks/timeseries.py)."""
+"""Echo-state networks (networks/esn/), the series (evo/tasks/series.py) and the time-series task (evo/tasks/timeseries.py)."""
 
 from __future__ import annotations
 
@@ -7,28 +7,30 @@ import json
 import numpy as np
 import pytest
 
-from evo.tasks import timeseries
-from evo.tasks.timeseries import (
-    DEFAULT_RIDGE,
-    ESNHyperparameterTask,
-    ESNWeightsTask,
-    HyperparameterSpace,
+from evo.tasks.series import (
     load_series,
     mackey_glass,
     make_series_split,
     narma10,
     split_series,
 )
-import networks.esn as esn_module
+from evo.tasks.timeseries import TimeSeriesTask
 from networks.esn import (
+    DEFAULT_RIDGE,
     ESN,
+    ESNSpec,
+    HyperparameterEncoding,
+    HyperparameterSpace,
     Reservoir,
     ReservoirStack,
+    WeightsEncoding,
+    csr_kernel,
     fit_readout,
     nrmse,
     predict_readout,
     spectral_radius,
 )
+from networks.esn import spec as esn_spec
 
 
 @pytest.fixture(scope="module")
@@ -112,10 +114,36 @@ def test_stacked_reservoirs_equal_each_alone():
 
 def test_direct_kernel_matches_plain_scipy(monkeypatch):
     esn = ESN(Reservoir(units=70, connectivity=0.1, seed=3))
-    u = np.random.default_rng(7).normal(size=(3, 40, 1))
-    fast = esn.run(u)
-    monkeypatch.setattr(esn_module, "_accumulate_matvec", esn_module._accumulate_matvec_scipy)
-    np.testing.assert_allclose(esn.run(u), fast, rtol=1e-12, atol=1e-13)
+    for u in (np.random.default_rng(7).normal(size=(3, 40, 1)), np.random.default_rng(8).normal(size=(1, 40, 1))):
+        fast = esn.run(u)
+        monkeypatch.setattr(csr_kernel, "PRIVATE_KERNEL", False)
+        np.testing.assert_array_equal(esn.run(u), fast)  # the public fallback: slower, the same numbers bit for bit
+        monkeypatch.undo()
+
+
+def test_private_scipy_kernel_is_in_use():
+    """Fails loudly when a SciPy upgrade moves or changes ``scipy.sparse._sparsetools.csr_matvec(s)``.
+
+    Results would stay the same (the public fallback is bit-identical) but every reservoir step gets slower:
+    check networks/esn/csr_kernel.py against the new SciPy (signature, in-place accumulation, row order).
+    """
+    import scipy
+
+    assert csr_kernel.PRIVATE_KERNEL, f"SciPy {scipy.__version__}: the private CSR kernel is missing or disagrees; see networks/esn/csr_kernel.py"
+    W = Reservoir(units=40, connectivity=0.2, seed=1).build().W
+    for S in (1, 4):
+        x = np.random.default_rng(S).normal(size=(40, S))
+        y = np.random.default_rng(S + 10).normal(size=(40, S))
+        expected = y.copy()
+        for i in range(40):  # y_i, then the row's nonzeros in stored order: the documented accumulation
+            for jj in range(W.indptr[i], W.indptr[i + 1]):
+                expected[i] += W.data[jj] * x[W.indices[jj]]
+        got = y.copy()
+        csr_kernel.bound_accumulate(W, S, private=True)(x, got)
+        np.testing.assert_allclose(got, expected, rtol=1e-13, atol=1e-15)
+        public = y.copy()
+        csr_kernel.bound_accumulate(W, S, private=False)(x, public)
+        np.testing.assert_array_equal(public, got)
 
 
 def test_leaky_update_matches_the_formula():
@@ -260,56 +288,60 @@ def test_hyperparameter_space_round_trip():
     assert extreme["connectivity"] <= 50 / 500
 
 
-def _task_genomes(task, n):
+def _genomes(spec, n):
     rng = np.random.default_rng(0)
-    return task.initial_genome(rng)[None] + 0.3 * rng.normal(size=(n, task.genome_size))
+    return spec.initial_genome()[None] + 0.3 * rng.normal(size=(n, spec.n_params))
 
 
 @pytest.mark.parametrize("mode", ["hyperparameters", "weights"])
 def test_task_fitness_shape_chunks_and_figures(mode, small_split, monkeypatch):
+    task = TimeSeriesTask(small_split)
     if mode == "hyperparameters":
-        task = ESNHyperparameterTask(small_split, units=80)
-        assert task.genome_size == 5
+        spec = ESNSpec(HyperparameterEncoding(units=80))
+        assert spec.n_params == 5
     else:
-        task = ESNWeightsTask(small_split, reservoir=Reservoir(units=50, connectivity=0.1, seed=1))
-        assert 200 < task.genome_size < 400
+        spec = ESNSpec(WeightsEncoding(Reservoir(units=50, connectivity=0.1, seed=1)))
+        assert 200 < spec.n_params < 400
     assert task.kind == "timeseries"
-    genomes = _task_genomes(task, 6)
+    genomes = _genomes(spec, 6)
     seeds = np.arange(6, dtype=np.uint64)
-    fitness = task.evaluate(None, genomes, seeds, 0)
+    fitness = task.evaluate(spec, genomes, seeds, 0)
     assert fitness.shape == (6,) and np.all(np.isfinite(fitness))
-    parts = np.concatenate([task.evaluate(None, genomes[:2], seeds[:2], 0), task.evaluate(None, genomes[2:], seeds[2:], 0)])
+    parts = np.concatenate([task.evaluate(spec, genomes[:2], seeds[:2], 0), task.evaluate(spec, genomes[2:], seeds[2:], 0)])
     np.testing.assert_array_equal(fitness, parts)
     # Smaller block-diagonal stacks (one reservoir each) give the same numbers.
-    monkeypatch.setattr(timeseries, "STACK_ROWS", 1)
-    np.testing.assert_array_equal(task.evaluate(None, genomes, seeds, 0), fitness)
+    monkeypatch.setattr(esn_spec, "STACK_ROWS", 1)
+    np.testing.assert_array_equal(task.evaluate(spec, genomes, seeds, 0), fitness)
     monkeypatch.undo()
     # The unperturbed centre is a decent model.
-    centre = task.initial_genome(np.random.default_rng(1))
-    assert task.evaluate(None, centre[None], seeds[:1], 0)[0] > 1.5  # val NRMSE < 0.03 (small data and reservoir)
-    figures = task.test(None, genomes[0], 0)
+    centre = spec.init_params(np.random.default_rng(1), 1)[0]
+    assert task.evaluate(spec, centre[None], seeds[:1], 0)[0] > 1.5  # val NRMSE < 0.03 (small data and reservoir)
+    figures = task.test(spec, genomes[0], 0)
     assert {"test_nrmse", "test_nrmse_free_run", "free_run_horizon", "free_run_starts", "val_nrmse"} <= set(figures)
-    val = task.validate(None, genomes[0], 0)
+    val = task.validate(spec, genomes[0], 0)
     assert val["val_score"] == pytest.approx(fitness[0], rel=1e-9)
     assert figures["val_nrmse"] == pytest.approx(val["val_nrmse"], rel=1e-6)
     json.dumps(task.describe())
+    json.dumps(spec.describe())
 
 
 def test_hyperparameter_task_records_the_series(small_split):
-    task = ESNHyperparameterTask(small_split, units=60, n_reservoirs=2)
-    d = task.describe()
-    assert d["data"]["source"]["tau"] == 17.0 and d["n_reservoirs"] == 2
-    assert "spectral_radius = max_spectral_radius * sigmoid(z0)" in d["transforms"]
-    assert task.evaluate(None, _task_genomes(task, 3), np.zeros(3, dtype=np.uint64), 0).shape == (3,)
+    task = TimeSeriesTask(small_split)
+    spec = ESNSpec(HyperparameterEncoding(units=60, n_reservoirs=2))
+    d, network = task.describe(), spec.describe()
+    assert d["data"]["source"]["tau"] == 17.0 and network["n_reservoirs"] == 2
+    assert "spectral_radius = max_spectral_radius * sigmoid(z0)" in network["transforms"]
+    assert task.evaluate(spec, _genomes(spec, 3), np.zeros(3, dtype=np.uint64), 0).shape == (3,)
     with pytest.raises(ValueError, match="genomes of shape"):
-        task.evaluate(None, np.zeros((2, 4)), np.zeros(2), 0)
+        task.evaluate(spec, np.zeros((2, 4)), np.zeros(2), 0)
 
 
 def test_narma_task_has_no_free_run():
     data = make_series_split("narma10", washout=50, n_train=400, n_val=100, n_test=100, seed=1)
     assert not data.autonomous
-    task = ESNHyperparameterTask(data, units=60)
-    figures = task.test(None, task.initial_genome(), 0)
+    task = TimeSeriesTask(data)
+    spec = ESNSpec(HyperparameterEncoding(units=60))
+    figures = task.test(spec, spec.initial_genome(), 0)
     assert "test_nrmse_free_run" not in figures and figures["test_nrmse"] < 1.0
 
 

@@ -3,27 +3,44 @@
 import numpy as np
 import pytest
 
-from networks import MLP, network_from_description
-from networks.activations import ACTIVATIONS, softmax
+from networks import MLP, activation_names, network_from_description
+from tests.helpers import REFERENCE_ACTIVATIONS
+
+HIDDEN_ACTIVATIONS = sorted(name for name in REFERENCE_ACTIVATIONS if name != "softmax")
 
 
-@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def reference_mlp(layer_sizes, hidden, output, flat, x):
+    """One network, one sample at a time: np.dot per output unit over the documented flat layout, textbook activations."""
+    outputs = []
+    for sample in x:
+        h, offset = sample, 0
+        for i, (n_in, n_out) in enumerate(zip(layer_sizes[:-1], layer_sizes[1:])):
+            W = flat[offset : offset + n_in * n_out].reshape(n_in, n_out)  # W[in, out], row-major
+            b = flat[offset + n_in * n_out : offset + n_in * n_out + n_out]
+            offset += n_in * n_out + n_out
+            z = np.array([np.dot(h, W[:, j]) + b[j] for j in range(n_out)])
+            h = REFERENCE_ACTIVATIONS[output if i == len(layer_sizes) - 2 else hidden](z)
+        assert offset == flat.size
+        outputs.append(h)
+    return np.array(outputs)
+
+
+def test_every_activation_has_a_reference_formula():
+    assert sorted(activation_names()) == HIDDEN_ACTIVATIONS
+
+
+@pytest.mark.parametrize("activation", HIDDEN_ACTIVATIONS)
 @pytest.mark.parametrize("output", ["identity", "softmax", "sigmoid", "tanh"])
 def test_stack_forward_equals_one_network_at_a_time(activation, output):
     net = MLP((5, 7, 3, 4), activation, output)
     rng = np.random.default_rng(0)
     params = net.init_params(rng, 6)
+    params[:, :] += rng.normal(0.0, 0.3, size=params.shape)  # non-zero biases, and pre-activations of both signs
     x = rng.normal(size=(9, 5))
     stacked = net.forward(params, x)
     assert stacked.shape == (6, 9, 4)
     for p in range(6):
-        # The reference: plain per-network maths, layer by layer.
-        h = x
-        for i, (W, b) in enumerate(net.unflatten(params[p : p + 1])):
-            z = h @ W[0] + b[0]
-            name = net.layer_activation(i)
-            h = softmax(z) if name == "softmax" else ACTIVATIONS[name].forward(z)
-        np.testing.assert_allclose(stacked[p], h, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(stacked[p], reference_mlp((5, 7, 3, 4), activation, output, params[p], x), rtol=1e-12, atol=1e-12)
 
 
 def test_per_individual_inputs_and_flatten_round_trip():

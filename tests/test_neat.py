@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from evo.evaluators import RayEvaluator, SerialEvaluator
-from evo.strategies.neat import NEAT, compatibility_distances, match_rows
+from evo.strategies.neat import NEAT, Genes, compatibility_distances, match_rows
+from evo.strategies.neat.reproduction import crossover, mutate
 from evo.tasks.boolean import ParityTask
 from networks.neat import (
     ACTIVATION_CODES,
@@ -122,7 +123,7 @@ def test_population_forward_equals_one_at_a_time_bit_for_bit() -> None:
 
 
 def test_blocked_scatter_add_changes_nothing(monkeypatch) -> None:
-    import networks.neat as neat_module
+    import networks.neat.compiled as neat_module
 
     strategy = make(seed=4, population=30, add_node_prob=0.3, add_connection_prob=0.4)
     evolve(strategy, 6, noise_fitness)
@@ -243,7 +244,9 @@ def test_crossover_aligns_genes_by_innovation_number() -> None:
     seen_weights: list[set[float]] = [set() for _ in range(4)]
     for order in ((0, 1), (1, 0)):  # the fitter parent gives the structure whichever comes first
         for _ in range(40):
-            flat, nodes, innov = strategy._crossover(np.array([order[0]]), np.array([order[1]]), fitness)
+            flat, nodes, innov = crossover(
+                spec, strategy.genes, np.array([order[0]]), np.array([order[1]]), fitness, strategy.rng_, strategy.params.disable_inherited_prob
+            )
             np.testing.assert_array_equal(innov[0], strategy.innov_[0])
             np.testing.assert_array_equal(nodes[0], strategy.node_ids_[0])
             node_rows, conns = spec.decode(flat[0])
@@ -284,15 +287,15 @@ def test_identical_genomes_share_a_species_and_distant_ones_do_not() -> None:
     # Grow genome 1 well away from genome 0 (many disjoint genes).
     flat, nodes, innov = strategy.pop_[1:2].copy(), strategy.node_ids_[1:2].copy(), strategy.innov_[1:2].copy()
     for _ in range(4):  # to about 12 genes: below normalize_min_genes, distances are not divided by size
-        strategy._mutate(flat, nodes, innov)
+        mutate(spec, Genes(flat, nodes, innov), strategy.params, strategy.registry, strategy.rng_)
     far = flat[0]
     population = np.stack([near if r == 0 else far for r in rows])
     innovations = np.stack([strategy.innov_[0] if r == 0 else innov[0] for r in rows])
-    strategy.threshold_ = 3.0
-    species = strategy._speciate(population, innovations, reps=None)
+    strategy.species.threshold = 3.0
+    species = strategy.species.speciate(population, innovations, None, strategy.generation_)
     assert len(set(species[:10].tolist())) == 1 and len(set(species[10:].tolist())) == 1
     assert species[0] != species[10]
-    d = strategy._distances(population[:1], innovations[:1], population[10:11], innovations[10:11])
+    d = strategy.species.distances(population[:1], innovations[:1], population[10:11], innovations[10:11])
     assert d[0, 0] > 3.0
 
 
@@ -328,8 +331,7 @@ def test_resume_is_bit_identical_through_npz_and_json() -> None:
     expected = evolve(uninterrupted, 12)
     interrupted = make(seed=3, **params)
     evolve(interrupted, 6)
-    resumed = make(seed=99)  # a different seed and different parameters' state: all must come from the state
-    resumed.params.update(params)
+    resumed = make(seed=99, **params)  # a different seed: all must come from the state
     resumed.load_state_dict(to_disk_and_back(interrupted.state_dict()))
     for want, got in zip(expected[6:], evolve(resumed, 6)):
         np.testing.assert_array_equal(want, got)
@@ -346,7 +348,7 @@ def test_resume_between_ask_and_tell_and_before_the_first_tell() -> None:
     resumed = make(seed=5)
     resumed.load_state_dict(to_disk_and_back(original.state_dict()))
     np.testing.assert_array_equal(original.ask(), resumed.ask())
-    assert math.isnan(resumed.best()[1])
+    assert resumed.best()[1] == -math.inf  # nothing measured yet
     evolve(original, 2)
     pending = original.ask()
     resumed = make(seed=5)
@@ -487,3 +489,10 @@ def test_the_run_loop_evolves_checkpoints_and_resumes_neat_exactly(tmp_path) -> 
     spec = NEATSpec.from_description(saved["network"])
     assert spec.predict(straight.best_genome, ParityTask(2).inputs).shape == (4, 1)
     assert straight.summary["test_accuracy"] >= 0.75
+
+
+def test_neat_spec_declares_its_capabilities() -> None:
+    from networks.spec import Decodable, GraphExportable, HasComplexity, NetworkSpec, Trainable
+
+    assert {Trainable, GraphExportable, HasComplexity} <= set(NEATSpec.__mro__)  # declared, not merely matching
+    assert isinstance(XOR_SPEC, NetworkSpec) and not isinstance(XOR_SPEC, Decodable)

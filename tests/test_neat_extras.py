@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from evo.strategies.neat import NEAT, non_dominated
+from evo.strategies.neat import NEAT
+from evo.strategies.pareto import non_dominated
 from evo.tasks.boolean import ParityTask
 from networks.neat import (
     ACTIVATION_CODES,
@@ -294,7 +295,7 @@ def test_selection_option_and_unchanged_default() -> None:
     with pytest.raises(ValueError, match="neat: selection"):
         make(selection="tournament")
     default = make(seed=4)
-    assert default.params["selection"] == "speciation" and default.pareto_front() == []
+    assert default.params.selection == "speciation" and default.pareto_front() == []
     assert not {"archive", "parents", "selection"} & set(default.state_dict())
     a, b = make(seed=4, population=40, selection="nsga2"), make(seed=4, population=40, selection="nsga2")
     for _ in range(3):
@@ -332,7 +333,7 @@ def test_the_run_loop_writes_the_pareto_front_and_resumes_nsga2_exactly(tmp_path
 
 
 def test_blocked_backward_gives_the_same_gradient(monkeypatch) -> None:
-    import networks.neat as neat_module
+    import networks.neat.compiled as neat_module
 
     spec = NEATSpec(3, 3, max_nodes=24, max_connections=60, output_activation="softmax")
     genome = evolved_genome(spec, 3)

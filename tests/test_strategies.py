@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
+import typing
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
 
-from evo.strategies import VECTOR_STRATEGIES, Strategy, make_strategy
+from evo.strategies import (
+    STRATEGIES,
+    TOPOLOGY_STRATEGIES,
+    VECTOR_STRATEGIES,
+    Strategy,
+    make_strategy,
+)
 from evo.strategies.cmaes import _CMA_STATE
 from evo.strategies.openai_es import centered_ranks
+from evo.strategies.params import check_params, field_range, field_types
 from evo.strategies.snes import nes_utilities
+from networks.cnn_search import CNNSearchSpace
+from networks.neat import NEATSpec
 from tests.helpers import to_disk_and_back
 
-NAMES = sorted(VECTOR_STRATEGIES)  # topology strategies have their own tests
+NAMES = sorted(VECTOR_STRATEGIES)  # strategies of any flat genome
+ALL = sorted(STRATEGIES)  # and the topology strategies, each over its own network spec
 DIM = 20
 SHIFT = np.linspace(-1.0, 1.0, DIM)
 
@@ -26,19 +39,69 @@ def shifted_sphere(genomes: np.ndarray) -> np.ndarray:
     return -np.sum((genomes - SHIFT) ** 2, axis=1)
 
 
-def build(name: str, seed: int = 0, population: int = 20, dim: int = DIM, **params: Any) -> Strategy:
-    """A strategy from the registry, started at the origin."""
-    return make_strategy(name, dim, population, seed, np.zeros(dim), **params)
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """What the shared tests evolve with a strategy: genome length, starting genome, fitness, network parameters."""
+
+    n_params: int
+    init: np.ndarray
+    fitness: Callable[[np.ndarray], np.ndarray]
+    params: dict[str, Any]
 
 
-def run(strategy: Strategy, generations: int, fitness=shifted_sphere) -> list[np.ndarray]:
-    """Evolve for some generations; return the populations asked."""
+def _neat_problem() -> Problem:
+    """XOR (1 - MSE) on a small NEAT layout."""
+    spec = NEATSpec(2, 1, max_nodes=8, max_connections=16)
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+    y = np.array([0.0, 1.0, 1.0, 0.0])
+
+    def xor(genomes: np.ndarray) -> np.ndarray:
+        return 1.0 - np.mean((spec.forward(genomes, x)[..., 0] - y) ** 2, axis=1)
+
+    layout = dict(n_inputs=2, n_outputs=1, max_nodes=8, max_connections=16)
+    return Problem(spec.n_params, np.zeros(spec.n_params), xor, layout)
+
+
+def _cnn_arch_problem() -> Problem:
+    """Matching fixed targets with a tiny CNN search space (1 x 4 x 4 inputs, 2 outputs)."""
+    space = CNNSearchSpace((1, 4, 4), 2, max_blocks=2, filter_choices=(2, 4), kernel_choices=(3,), max_dense=1, dense_choices=(4,))
+    rng = np.random.default_rng(0)
+    x, target = rng.normal(size=(6, 1, 4, 4)), rng.random((6, 2))
+
+    def match(genomes: np.ndarray) -> np.ndarray:
+        return -np.mean((space.forward(genomes, x) - target) ** 2, axis=(1, 2))
+
+    return Problem(space.n_params, space.init_params(np.random.default_rng(1), 1)[0], match, dict(space=space))
+
+
+PROBLEMS: dict[str, Problem] = {
+    **{name: Problem(DIM, np.zeros(DIM), shifted_sphere, {}) for name in VECTOR_STRATEGIES},
+    "neat": _neat_problem(),
+    "cnn_arch": _cnn_arch_problem(),
+}
+
+
+def build(name: str, seed: int = 0, population: int = 20, dim: int | None = None, **params: Any) -> Strategy:
+    """A strategy from the registry, started at its problem's initial genome (``dim`` overrides the genome length)."""
+    problem = PROBLEMS[name]
+    n = problem.n_params if dim is None else dim
+    init = problem.init if n == problem.n_params else np.zeros(n)
+    return make_strategy(name, n, population, seed, init, **{**problem.params, **params})
+
+
+def run(strategy: Strategy, generations: int, fitness=None) -> list[np.ndarray]:
+    """Evolve for some generations (on the strategy's problem by default); return the populations asked."""
+    fitness = fitness or PROBLEMS[strategy.name].fitness
     asked = []
     for _ in range(generations):
         genomes = strategy.ask()
         asked.append(genomes)
         strategy.tell(genomes, fitness(genomes))
     return asked
+
+
+def test_every_registered_strategy_has_a_problem() -> None:
+    assert set(PROBLEMS) == set(STRATEGIES) and set(TOPOLOGY_STRATEGIES) <= set(ALL)
 
 
 # ----------------------------------------------------------------- (a) progress
@@ -55,7 +118,7 @@ def test_improves_shifted_sphere(name: str) -> None:
 
 
 # ----------------------------------------------------------------- (b) determinism
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL)
 def test_same_seed_same_asks(name: str) -> None:
     first, second = run(build(name, seed=7), 5), run(build(name, seed=7), 5)
     for a, b in zip(first, second):
@@ -64,14 +127,14 @@ def test_same_seed_same_asks(name: str) -> None:
     assert not np.array_equal(first[0], other[0])
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL)
 def test_ask_is_stable_until_tell(name: str) -> None:
     strategy = build(name)
     np.testing.assert_array_equal(strategy.ask(), strategy.ask())
 
 
 # ----------------------------------------------------------------- (c) resume
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL)
 def test_resume_is_bit_identical(name: str) -> None:
     uninterrupted = build(name, seed=3)
     expected = run(uninterrupted, 6)
@@ -87,7 +150,7 @@ def test_resume_is_bit_identical(name: str) -> None:
     np.testing.assert_equal(uninterrupted.best()[1], resumed.best()[1])
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL)
 def test_resume_between_ask_and_tell(name: str) -> None:
     original = build(name, seed=4)
     run(original, 2)
@@ -95,12 +158,13 @@ def test_resume_between_ask_and_tell(name: str) -> None:
     resumed = build(name, seed=5)
     resumed.load_state_dict(to_disk_and_back(original.state_dict()))
     np.testing.assert_array_equal(pending, resumed.ask())
-    original.tell(pending, shifted_sphere(pending))
-    resumed.tell(pending, shifted_sphere(pending))
+    fitness = PROBLEMS[name].fitness(pending)
+    original.tell(pending, fitness)
+    resumed.tell(pending, fitness)
     np.testing.assert_array_equal(original.ask(), resumed.ask())
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL)
 def test_resume_before_the_first_tell(name: str) -> None:
     original, resumed = build(name, seed=6), build(name, seed=7)
     resumed.load_state_dict(to_disk_and_back(original.state_dict()))
@@ -120,35 +184,38 @@ def test_cmaes_state_covers_everything_deap_updates() -> None:
 
 
 # ----------------------------------------------------------------- (d) failures
-def failing_sphere(genomes: np.ndarray) -> np.ndarray:
-    """Shifted sphere whose evaluation fails (-inf, or NaN) near the optimum and at scattered genomes.
+def failing(name: str, genomes: np.ndarray) -> np.ndarray:
+    """The problem's fitness, failing (-inf, or NaN) at scattered genomes and, on the sphere, near the optimum.
 
     Failure is a property of the genome, so a genome that failed once fails again.
     """
-    fitness = shifted_sphere(genomes)
-    scattered = np.array([zlib.crc32(g.tobytes()) % 3 == 0 for g in genomes])
-    fitness[(fitness > -3.0) | scattered] = -np.inf  # the attractive region is the broken one
+    fitness = PROBLEMS[name].fitness(genomes)
+    broken = np.array([zlib.crc32(g.tobytes()) % 3 == 0 for g in genomes])
+    if name in VECTOR_STRATEGIES:
+        broken |= fitness > -3.0  # the attractive region is the broken one
+    fitness[broken] = -np.inf
     fitness[np.array([zlib.crc32(g.tobytes()) % 7 == 0 for g in genomes])] = np.nan
     return fitness
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL)
 def test_failed_evaluations_never_win(name: str) -> None:
     strategy = build(name, seed=1)
     failed: set[bytes] = set()
     for _ in range(15):
         genomes = strategy.ask()
-        fitness = failing_sphere(genomes)
+        fitness = failing(name, genomes)
         failed.update(g.tobytes() for g in genomes[~np.isfinite(fitness)])
         strategy.tell(genomes, fitness)
     assert failed, "the test should have produced failures"
     for genome, value in (strategy.best(), strategy.best_sample()):
         assert genome.tobytes() not in failed
-        assert math.isnan(value) or math.isfinite(value)
-    assert -3.0 >= strategy.best_sample()[1] > -7.0
+        assert math.isfinite(value)
+    if name in VECTOR_STRATEGIES:
+        assert -3.0 >= strategy.best_sample()[1] > -7.0
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL)
 def test_a_generation_of_only_failures_is_survived(name: str) -> None:
     strategy = build(name, seed=1)
     run(strategy, 2)
@@ -180,7 +247,7 @@ SPECIFIC_BAD = [
 ]
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL)
 @pytest.mark.parametrize("bad", COMMON_BAD, ids=lambda b: next(iter(b)))
 def test_bad_common_params_raise(name: str, bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=name):
@@ -193,10 +260,11 @@ def test_bad_specific_params_raise(name: str, bad: dict[str, Any]) -> None:
         build(name, **bad)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL)
 def test_wrong_init_shape_raises(name: str) -> None:
     with pytest.raises(ValueError, match="init"):
-        make_strategy(name, DIM, 20, 0, np.zeros(DIM + 1))
+        n = PROBLEMS[name].n_params
+        make_strategy(name, n, 20, 0, np.zeros(n + 1), **PROBLEMS[name].params)
 
 
 def test_unknown_strategy_names_the_allowed_ones() -> None:
@@ -208,7 +276,152 @@ def test_snes_without_mirroring_takes_odd_population() -> None:
     assert build("snes", population=21, antithetic=False).ask().shape == (21, DIM)
 
 
-# ----------------------------------------------------------------- (f) global RNGs
+# ----------------------------------------------------------------- (f) the base class's template
+TEMPLATED = sorted(name for name, cls in STRATEGIES.items() if cls.params_type is not None)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_every_strategy_uses_the_template(name: str) -> None:
+    assert name in TEMPLATED
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_non_finite_fitness_reaches_the_strategy_as_minus_inf(name: str) -> None:
+    broken, clean = build(name, seed=2), build(name, seed=2)
+    received = []
+    original_tell = broken._tell
+
+    def spying_tell(genomes: np.ndarray, fitness: np.ndarray) -> None:
+        received.append(fitness.copy())
+        original_tell(genomes, fitness)
+
+    broken._tell = spying_tell  # type: ignore[method-assign]
+    for _ in range(3):
+        genomes = broken.ask()
+        fitness = PROBLEMS[name].fitness(genomes)
+        fitness[[0, 3, 5]] = [np.nan, np.inf, -np.inf]
+        broken.tell(genomes, fitness)
+        clean.tell(clean.ask(), np.where(np.isfinite(fitness), fitness, -np.inf))
+        np.testing.assert_array_equal(broken.ask(), clean.ask())
+    assert all(np.all(f[[0, 3, 5]] == -np.inf) and np.all(np.isfinite(np.delete(f, [0, 3, 5]))) for f in received)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_best_fitness_is_the_best_measured_one(name: str) -> None:
+    strategy = build(name, seed=5)
+    genome, value = strategy.best_sample()
+    assert value == -math.inf and strategy.best()[1] == -math.inf  # nothing measured yet: never nan
+    np.testing.assert_array_equal(genome, PROBLEMS[name].init)
+    measured = []
+    for _ in range(8):
+        genomes = strategy.ask()
+        fitness = PROBLEMS[name].fitness(genomes)
+        strategy.tell(genomes, fitness)
+        measured.append(fitness.max())
+        assert strategy.best()[1] == strategy.best_sample()[1] == max(measured)
+    genome, value = strategy.best_sample()
+    assert PROBLEMS[name].fitness(genome[None])[0] == value  # the genome the fitness belongs to
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_best_sample_and_generation_survive_a_checkpoint(name: str) -> None:
+    original = build(name, seed=3)
+    run(original, 4)
+    resumed = build(name, seed=3)
+    resumed.load_state_dict(to_disk_and_back(original.state_dict()))
+    assert resumed.generation_ == original.generation_ == 4
+    for mine, theirs in ((original.best_sample(), resumed.best_sample()), (original.best(), resumed.best())):
+        np.testing.assert_array_equal(mine[0], theirs[0])
+        assert mine[1] == theirs[1]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_tell_needs_a_pending_ask(name: str) -> None:
+    strategy = build(name)
+    genomes = strategy.ask()
+    fitness = PROBLEMS[name].fitness(genomes)
+    strategy.tell(genomes, fitness)
+    with pytest.raises(RuntimeError, match=f"{name}: tell"):
+        strategy.tell(genomes, fitness)
+
+
+@pytest.mark.parametrize("name", TEMPLATED)
+def test_params_default_to_their_dataclass(name: str) -> None:
+    cls = STRATEGIES[name]
+    assert cls.params_type is not None
+    assert check_params(name, cls.params_type, {}) == cls.params_type()
+    if name in VECTOR_STRATEGIES:
+        strategy = build(name)
+        assert strategy.params == cls.params_type()
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            strategy.params.sigma = 1.0  # type: ignore[misc]
+
+
+def _out_of_range_values(params_type: type) -> list[tuple[str, Any]]:
+    """(parameter, a value its declaration refuses) for every parameter with a range, a choice or a bool type."""
+    bad = []
+    for f in dataclasses.fields(params_type):
+        annotation = field_types(params_type)[f.name]
+        allowed = field_range(f)
+        if annotation is bool:
+            bad.append((f.name, "yes"))
+        elif typing.get_origin(annotation) is typing.Literal:
+            bad.append((f.name, "no_such_choice"))
+        for value in (
+            allowed.ge - 1 if allowed.ge is not None else None,
+            allowed.gt,
+            allowed.le + 1 if allowed.le is not None else None,
+            allowed.lt,
+        ):
+            if value is not None:
+                bad.append((f.name, int(value) if annotation is int else float(value)))
+    return bad
+
+
+BAD_PARAMS = [(name, param, value) for name in TEMPLATED for param, value in _out_of_range_values(STRATEGIES[name].params_type)]
+
+
+@pytest.mark.parametrize(("name", "param", "value"), BAD_PARAMS, ids=lambda x: str(x))
+def test_params_outside_their_declared_range_raise_naming_the_param(name: str, param: str, value: Any) -> None:
+    with pytest.raises(ValueError, match=rf"^{name}: {param} must"):
+        check_params(name, STRATEGIES[name].params_type, {param: value})
+    with pytest.raises(ValueError, match=rf"^{name}: {param} must"):
+        build(name, **{param: value})
+
+
+def test_every_templated_strategy_declares_some_range() -> None:
+    assert {name for name, _, _ in BAD_PARAMS} == set(TEMPLATED)
+
+
+def test_a_subclass_overriding_ask_and_tell_itself_still_works() -> None:
+    class Legacy(Strategy):
+        name = "legacy"
+
+        def __init__(self, *args: Any, **params: Any) -> None:
+            super().__init__(*args, **params)
+            self.told = 0
+
+        def ask(self) -> np.ndarray:
+            return np.tile(self.init, (self.population, 1))
+
+        def tell(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
+            self.check_tell(genomes, fitness)
+            self.told += 1
+
+        def state_dict(self) -> dict[str, Any]:
+            return {"told": self.told}
+
+        def load_state_dict(self, state: dict[str, Any]) -> None:
+            self.told = state["told"]
+
+    legacy = Legacy(3, 4, 0, np.ones(3), anything=1)
+    assert legacy.params == {"anything": 1}
+    legacy.tell(legacy.ask(), np.zeros(4))
+    legacy.tell(legacy.ask(), np.zeros(4))
+    assert legacy.state_dict() == {"told": 2}
+
+
+# ----------------------------------------------------------------- (g) global RNGs
 def test_ga_leaves_the_callers_random_state_alone() -> None:
     random.seed(123)
     expected = [random.random() for _ in range(3)]

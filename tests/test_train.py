@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from evo import ConfigError, parse_config, run_evolution
+from evo.baselines import BASELINES, make_training_run
 from evo.build import initial_genome
 from evo.compare import compare
 from evo.train import TrainingRun
-from tests.helpers import CARTPOLE, DIGITS, XOR, write_config
+from tests.helpers import CARTPOLE, DIGITS, XOR, assert_png, write_config
 
 XOR_TRAIN = {**XOR, "train": {"lr": 0.05, "batch_size": 4, "epochs": 1500, "weight_decay": 0.0, "patience": 0}}
 DIGITS_TRAIN = {**DIGITS, "train": {"epochs": 40, "patience": 5}}
@@ -28,6 +29,7 @@ def test_train_solves_xor_and_writes_a_run_directory(tmp_path):
     assert result.summary["test_accuracy"] == 1.0
     for name in ("config.toml", "metrics.csv", "best_genome.npz", "best_genome.json", "loss.png", "summary.json"):
         assert (result.run_dir / name).is_file(), name
+    assert_png(result.run_dir / "loss.png")
     lines = (result.run_dir / "metrics.csv").read_text().splitlines()
     assert lines[0].startswith("epoch,train_loss,val_loss,val_accuracy")
     assert len(lines) == 1 + result.summary["epochs"]
@@ -74,7 +76,7 @@ def test_compare_reports_both_methods(tmp_path):
         assert report["traces"][method][0], method
     table = (result.out_dir / "report.md").read_text()
     assert "evolution (cmaes)" in table and "backprop (adam)" in table
-    assert (result.out_dir / "compare.png").is_file()
+    assert_png(result.out_dir / "compare.png")
     assert (result.out_dir / "evolution-seed3" / "summary.json").is_file()
     assert (result.out_dir / "backprop-seed4" / "summary.json").is_file()
 
@@ -122,3 +124,55 @@ def test_esn_train_and_compare_report_recipe_gd_readout_and_evolution(tmp_path):
     networks = {json.loads((result.out_dir / f"evolution-seed{s}" / "summary.json").read_text())["network"]["seed"] for s in (0, 1)}
     assert networks == {0, 1}
     assert "standard recipe" in result.table
+
+
+def test_training_rows_stream_through_the_same_reporters(tmp_path):
+    from evo.reporters import Reporter, read_csv_numbers
+
+    class Recorder(Reporter):
+        def __init__(self):
+            self.events = []
+
+        def on_start(self, run, state):
+            self.events.append(("start", run.kind, run.total))
+
+        def on_generation(self, state, row):
+            self.events.append(("epoch", state.generation, dict(row)))
+
+        def on_end(self, state, summary):
+            self.events.append(("end", state.stopped_by, summary["epochs"]))
+
+        def close(self):
+            self.events.append(("close",))
+
+    recorder = Recorder()
+    config = parse_config({**XOR_TRAIN, "train": {**XOR_TRAIN["train"], "epochs": 20}})
+    result = TrainingRun(config, run_dir=tmp_path / "t", progress=False, reporters=[recorder]).run()
+    assert recorder.events[0] == ("start", "training", 20)
+    assert recorder.events[-2:] == [("end", "epochs", 20), ("close",)]
+    epochs = [e for e in recorder.events if e[0] == "epoch"]
+    assert [e[1] for e in epochs] == list(range(1, 21))
+    written = read_csv_numbers(result.run_dir / "metrics.csv", ("epoch", "samples_seen", "sample_forward_passes"))
+    assert [{k: v for k, v in e[2].items() if k != "wall_seconds"} for e in epochs] == [
+        {k: v for k, v in r.items() if k != "wall_seconds"} for r in written
+    ]
+    assert [r["train_loss"] for r in written] == [h["train_loss"] for h in result.history]
+    assert "started: training, 20 epochs" in (result.run_dir / "events.log").read_text()
+
+
+@pytest.mark.parametrize("name", sorted(BASELINES))
+def test_every_baseline_names_its_methods_metrics_and_formats(name):
+    baseline = BASELINES[name]
+    labels = baseline.labels(parse_config(ESN_SMALL))
+    assert labels and "evolution" not in labels
+    assert {kind for _, kind in baseline.metrics.values()} <= {"fixed", "sci", "seconds", "int"}
+    assert set(baseline.median_metrics) <= set(baseline.metrics)
+    assert baseline.plotted_metric is None or baseline.plotted_metric in baseline.metrics
+
+
+def test_the_task_picks_the_baseline_run(tmp_path):
+    assert type(make_training_run(parse_config(XOR_TRAIN), progress=False)).__name__ == "TrainingRun"
+    esn = make_training_run(parse_config(ESN_SMALL), progress=False)
+    assert type(esn).__name__ == "ESNBaselineRun" and esn.task.baseline == "esn_recipe"
+    with pytest.raises(ConfigError, match="init-from"):
+        make_training_run(parse_config(ESN_SMALL), progress=False, init_from=tmp_path)

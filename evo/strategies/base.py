@@ -1,48 +1,74 @@
-"""The strategy interface: ask for a population, tell its fitness.
+"""The strategy interface: ask for a population, tell its fitness; the base class does the bookkeeping.
 
 Strategies keep DEAP inside themselves; everything outside passes NumPy arrays.
 Every strategy owns its random state and can save it to (and restore it from)
 plain arrays and JSON, so a resumed run continues exactly where it stopped.
+
+The template (what a subclass writes, and what the base does around it):
+
+* ``name`` (class attribute): the registry's name, also the prefix of every error message.
+* ``params_type`` (class attribute): a frozen dataclass of the strategy's own
+  parameters, each declared with :func:`evo.strategies.params.param` (type,
+  default, range, one-line doc). The base's ``__init__`` checks the common
+  arguments (``n_params`` >= 1, ``population`` in :data:`POPULATION`, ``seed``
+  >= 0, ``init`` finite of shape ``(n_params,)``) and the keyword parameters
+  against that dataclass (unknown name, wrong type or out of range: a
+  ValueError naming the strategy and the parameter), and stores
+  ``self.params`` as the dataclass instance. The subclass's ``__init__`` calls
+  ``super().__init__(n_params, population, seed, init, **params)`` first, then
+  checks what spans several values (e.g. ``elite < population``) and builds its state.
+* ``default_population`` (class attribute): the run config's default population.
+* ``_ask() -> ndarray``: the pending population ``(population, n_params)``; it
+  must return the same genomes until the next tell. :meth:`ask` calls it and
+  marks the population as pending.
+* ``_tell(genomes, fitness)``: the update. It receives float64 arrays of the
+  shapes ``(population, n_params)`` and ``(population,)``, already checked,
+  with every non-finite fitness (NaN, ±inf: a failed evaluation) already
+  replaced by ``-inf``; it is only called with a population pending. After it,
+  the base updates the best-so-far sample and counts the generation (``generation_``).
+* ``_state_dict() -> dict`` / ``_load_state_dict(state)``: the subclass's own
+  state (``{name: ndarray | JSON-able}``); the base adds and restores the
+  best-so-far sample (``best_genome``, ``best_fitness``) and ``generation``.
+  Nothing is pending after a restore: the next ask draws the same population again.
+* ``best()``: by default the best-so-far sample. A subclass overrides it when
+  it reports another genome (a GA its hall of fame's best, a distribution
+  strategy its mean), and it must return a measured fitness where one exists
+  (never ``nan``); before any tell the fitness is ``-inf``.
+
+A subclass that still overrides ``ask``/``tell``/``state_dict``/``load_state_dict``
+itself (and passes already-checked keyword parameters with ``params_type``
+left None) keeps working: ``self.params`` is then the plain dict it passed.
+That is a transition for the topology strategies, not a second way.
 """
 
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
-from typing import Any
+from abc import ABC
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
+from evo.strategies.params import Range, check_integer, check_number, check_params
 
-def check_number(
-    owner: str, name: str, value: Any, low: float = -math.inf, high: float = math.inf, low_open: bool = False, high_open: bool = False
-) -> float:
-    """``value`` as a finite float inside the bounds, or a ValueError naming the strategy, the parameter and the range."""
-    if isinstance(value, bool):
-        raise ValueError(f"{owner}: {name} must be a number, got {value!r}")
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{owner}: {name} must be a number, got {value!r}") from None
-    too_low = x <= low if low_open else x < low
-    too_high = x >= high if high_open else x > high
-    if not math.isfinite(x) or too_low or too_high:
-        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        raise ValueError(f"{owner}: {name} must be finite and in {interval}, got {value!r}")
-    return x
+__all__ = [
+    "POPULATION",
+    "Strategy",
+    "check_common",
+    "check_integer",
+    "check_number",
+    "random_state_from_json",
+    "random_state_to_json",
+]
 
-
-def check_integer(owner: str, name: str, value: Any, low: int) -> int:
-    """``value`` as an int >= ``low``, or a ValueError naming the strategy and the parameter."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{owner}: {name} must be an integer >= {low}, got {value!r}")
-    return int(value)
+#: Individuals per generation, for every strategy, the run config and the CLI.
+POPULATION = Range(ge=2, le=1_000_000)
 
 
 def check_common(owner: str, n_params: Any, population: Any, seed: Any, init: Any) -> tuple[int, int, int, np.ndarray]:
     """The constructor arguments every strategy shares, checked: (n_params, population, seed, init)."""
     n_params = check_integer(owner, "n_params", n_params, 1)
-    population = check_integer(owner, "population", population, 2)
+    population = check_integer(owner, "population", population, int(POPULATION.ge), int(POPULATION.le))
     seed = check_integer(owner, "seed", seed, 0)
     init = np.asarray(init, dtype=np.float64)
     if init.shape != (n_params,) or not np.all(np.isfinite(init)):
@@ -62,43 +88,52 @@ def random_state_from_json(data: list) -> tuple:
     return (int(version), tuple(int(x) for x in internal), None if gauss_next is None else float(gauss_next))
 
 
-def non_dominated(fitness: np.ndarray, complexity: np.ndarray) -> np.ndarray:
-    """Indices of the points no other point dominates (fitness up, complexity down), by increasing complexity.
-
-    Of points with equal objectives only the first (lowest index) is kept;
-    non-finite fitness never qualifies; along the result the fitness strictly rises.
-    """
-    fitness = np.asarray(fitness, dtype=np.float64)
-    candidates = np.flatnonzero(np.isfinite(fitness))
-    if len(candidates) == 0:
-        return np.zeros(0, dtype=np.int64)
-    complexity = np.asarray(complexity)[candidates]
-    order = candidates[np.lexsort((candidates, -fitness[candidates], complexity))]
-    ranked = fitness[order]
-    best_before = np.maximum.accumulate(np.concatenate([[-np.inf], ranked[:-1]]))
-    return order[ranked > best_before].astype(np.int64)
-
-
 class Strategy(ABC):
     """Ask/tell optimiser over flat float genomes; fitness is maximised.
 
     Constructor arguments: ``n_params``, ``population`` (individuals per
     generation), ``seed`` (int), ``init`` (``(n_params,)`` starting point or
-    centre), plus the strategy's own keyword parameters.
+    centre), plus the strategy's own keyword parameters (its ``params_type``).
+    See the module docstring for what a subclass implements.
     """
 
-    name: str = "strategy"
+    name: ClassVar[str] = "strategy"
+    #: Frozen dataclass of the strategy's own parameters (defaults and ranges); None: a legacy subclass checks its own.
+    params_type: ClassVar[type | None] = None
+    #: The run config's default population for this strategy.
+    default_population: ClassVar[int] = 50
 
     def __init__(self, n_params: int, population: int, seed: int, init: np.ndarray, **params: Any) -> None:
-        self.n_params = int(n_params)
-        self.population = int(population)
-        self.seed = int(seed)
-        self.init = np.asarray(init, dtype=np.float64)
-        self.params = params
+        self.n_params, self.population, self.seed, self.init = check_common(self.name, n_params, population, seed, init)
+        self.params: Any = params if self.params_type is None else check_params(self.name, self.params_type, params)
+        # Best-so-far sample: the genome with the highest finite fitness told so far (the first of equals).
+        self._best_genome = self.init.copy()
+        self._best_fitness = -math.inf
+        self._pending = False
+        self.generation_ = 0
 
-    @abstractmethod
+    # ------------------------------------------------------------------ ask / tell
     def ask(self) -> np.ndarray:
-        """Genomes ``(population, n_params)`` to evaluate next."""
+        """Genomes ``(population, n_params)`` to evaluate next (the same until :meth:`tell`)."""
+        genomes = np.asarray(self._ask(), dtype=np.float64)
+        if genomes.shape != (self.population, self.n_params):
+            raise RuntimeError(f"{self.name}: _ask returned shape {genomes.shape}, expected ({self.population}, {self.n_params})")
+        self._pending = True
+        return genomes
+
+    def tell(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
+        """Update with the fitness ``(population,)`` of the genomes from :meth:`ask`; non-finite fitness counts as ``-inf``."""
+        if not self._pending:
+            raise RuntimeError(f"{self.name}: tell() called without a pending ask()")
+        genomes, fitness = self.check_tell(genomes, fitness)
+        # A failed evaluation (NaN, or an infinity no real fitness reaches) is simply the worst.
+        fitness = np.where(np.isfinite(fitness), fitness, -np.inf)
+        self._tell(genomes, fitness)
+        top = int(np.argmax(fitness))
+        if fitness[top] > self._best_fitness:
+            self._best_genome, self._best_fitness = genomes[top].copy(), float(fitness[top])
+        self._pending = False
+        self.generation_ += 1
 
     def check_tell(self, genomes: np.ndarray, fitness: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``genomes`` and ``fitness`` as float arrays of the shapes :meth:`ask` gave, or a ValueError."""
@@ -111,24 +146,57 @@ class Strategy(ABC):
             )
         return genomes, fitness
 
-    @abstractmethod
-    def tell(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
-        """Update with the fitness ``(population,)`` of the genomes from :meth:`ask`.
+    def _ask(self) -> np.ndarray:
+        """The pending population (subclass hook; see the module docstring)."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither _ask nor ask")
 
-        Failed evaluations arrive as ``-inf``.
-        """
+    def _tell(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
+        """The update from checked arrays, failures at -inf (subclass hook; see the module docstring)."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither _tell nor tell")
 
-    @abstractmethod
+    # ------------------------------------------------------------------ results
     def best(self) -> tuple[np.ndarray, float]:
-        """The genome to report and deploy, and its fitness (``nan`` if not measured).
+        """The genome to report and deploy, and its measured fitness; here the best-so-far sample (``init``, -inf before any tell)."""
+        return self.best_sample()
 
-        A GA returns its hall of fame's best; a distribution strategy its mean.
-        """
+    def best_sample(self) -> tuple[np.ndarray, float]:
+        """The best evaluated genome so far and its fitness (``init`` and -inf before any finite fitness)."""
+        return self._best_genome.copy(), self._best_fitness
 
-    @abstractmethod
+    # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
         """State as ``{name: ndarray | JSON-able}``, enough to resume exactly."""
+        return {
+            **self._state_dict(),
+            "best_genome": self._best_genome.copy(),
+            "best_fitness": np.array(self._best_fitness),  # may be -inf: kept out of JSON
+            "generation": self.generation_,
+        }
 
-    @abstractmethod
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
+        """Restore what :meth:`state_dict` returned; nothing is pending afterwards."""
+        self._load_state_dict(state)
+        if "best_genome" in state:  # checkpoints from before the base tracked it lack it
+            best_genome = np.array(state["best_genome"], dtype=np.float64)
+            if best_genome.shape != (self.n_params,):
+                raise ValueError(f"{self.name}: saved best_genome has shape {best_genome.shape}, expected ({self.n_params},)")
+            self._best_genome, self._best_fitness = best_genome, float(np.asarray(state["best_fitness"]))
+        self.generation_ = int(state["generation"])
+        self._pending = False
+
+    def _state_dict(self) -> dict[str, Any]:
+        """The subclass's own state (subclass hook)."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither _state_dict nor state_dict")
+
+    def _load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the subclass's own state (subclass hook)."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither _load_state_dict nor load_state_dict")
+
+
+@runtime_checkable
+class MultiObjective(Protocol):
+    """A strategy that keeps a Pareto archive of fitness against size, declared among its bases."""
+
+    def pareto_front(self) -> list[dict[str, Any]]:
+        """The archive by increasing complexity, one ``{"genome", "fitness", "complexity", ...}`` per member; empty if none is kept."""
+        ...

@@ -14,15 +14,16 @@ afterwards, so its samples depend only on its seed.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from deap import cma
 
 from evo.strategies.base import Strategy
+from evo.strategies.params import param
 
 # Attributes of deap.cma.Strategy that change after construction. Everything
 # else (weights, mu, cs, damps, ...) follows from (n_params, population, sigma).
@@ -39,30 +40,24 @@ class _Individual(np.ndarray):
     fitness: float
 
 
+@dataclass(frozen=True)
+class CMAESParams:
+    """CMA-ES's parameters: defaults and allowed ranges."""
+
+    sigma: float = param(0.5, gt=0.0, doc="initial step size")
+
+
 class CMAES(Strategy):
     """CMA-ES with full covariance, from DEAP; fitness is maximised."""
 
     name = "cmaes"
+    params_type = CMAESParams
+    default_population = 16
+    params: CMAESParams
 
-    def __init__(
-        self, n_params: int, population: int, seed: int, init: np.ndarray, *, sigma: float = 0.5, **unknown: Any
-    ) -> None:
-        if unknown:
-            raise ValueError(f"cmaes: unknown parameter(s) {sorted(unknown)}; allowed: sigma")
-        for label, value, low in (("n_params", n_params, 1), ("population", population, 2), ("seed", seed, 0)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"cmaes: {label} must be an integer >= {low}, got {value!r}")
-        init = np.asarray(init, dtype=np.float64)
-        if init.shape != (n_params,) or not np.all(np.isfinite(init)):
-            raise ValueError(f"cmaes: init must be a finite array of shape ({n_params},), got shape {init.shape}")
-        try:
-            sigma = float(sigma)
-        except (TypeError, ValueError):
-            raise ValueError(f"cmaes: sigma must be a number, got {sigma!r}") from None
-        if not (math.isfinite(sigma) and sigma > 0.0):
-            raise ValueError(f"cmaes: sigma must be finite and > 0, got {sigma!r}")
-        super().__init__(n_params, population, seed, init, sigma=sigma)
-
+    def __init__(self, n_params: int, population: int, seed: int, init: np.ndarray, **params: Any) -> None:
+        super().__init__(n_params, population, seed, init, **params)
+        sigma = self.params.sigma
         self.cma_ = cma.Strategy(centroid=self.init.copy(), sigma=sigma, lambda_=self.population)
         # DEAP turns sigma into np.float64 at the first update; use that type from
         # the start so a restored strategy computes with exactly the same scalars.
@@ -73,42 +68,29 @@ class CMAES(Strategy):
         # RNG state just before the pending population was drawn: saving that
         # (not the pending genomes) lets a restored run redraw them exactly.
         self._np_state_before_ask: tuple | None = None
-        self._pending: np.ndarray | None = None
-        self._best_genome = self.init.copy()
-        self._best_fitness = -math.inf
-        self.generation_ = 0
+        self._sampled: np.ndarray | None = None
 
     # ------------------------------------------------------------------ ask / tell
-    def ask(self) -> np.ndarray:
-        """Genomes ``(population, n_params)`` sampled from N(centroid, sigma² C); the same until :meth:`tell`."""
-        if self._pending is None:
+    def _ask(self) -> np.ndarray:
+        """Genomes sampled from N(centroid, sigma² C), drawn once per generation."""
+        if self._sampled is None:
             self._np_state_before_ask = self._np_state
             with self._private_numpy_random():
                 rows = self.cma_.generate(np.asarray)
-            self._pending = np.asarray(rows, dtype=np.float64).reshape(self.population, self.n_params)
-        return self._pending.copy()
+            self._sampled = np.asarray(rows, dtype=np.float64).reshape(self.population, self.n_params)
+        return self._sampled.copy()
 
-    def tell(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
+    def _tell(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
         """Rank the genomes by fitness and update centroid, step size and covariance."""
-        if self._pending is None:
-            raise RuntimeError("cmaes: tell() called without a pending ask()")
-        genomes, fitness = self.check_tell(genomes, fitness)
-        # NaN cannot be sorted; a failed evaluation is the worst. -inf sorts
-        # fine and only enters recombination if over half the population failed.
-        fitness = np.where(np.isnan(fitness), -np.inf, fitness)
+        # -inf (a failure) sorts last and only enters recombination if over half the population failed.
         individuals = []
         for row, value in zip(genomes.copy().view(_Individual), fitness.tolist()):
             row.fitness = value
             individuals.append(row)
         self.cma_.update(individuals)
         self.cma_.centroid = np.asarray(self.cma_.centroid, dtype=np.float64)
-
-        top = int(np.argmax(fitness))
-        if fitness[top] > self._best_fitness:
-            self._best_genome, self._best_fitness = genomes[top].copy(), float(fitness[top])
-        self._pending = None
+        self._sampled = None
         self._np_state_before_ask = None
-        self.generation_ += 1
 
     @contextmanager
     def _private_numpy_random(self) -> Iterator[None]:
@@ -123,19 +105,19 @@ class CMAES(Strategy):
 
     # ------------------------------------------------------------------ results
     def best(self) -> tuple[np.ndarray, float]:
-        """The centroid (the distribution's mean) and ``nan``: the centroid itself is never evaluated."""
-        return np.array(self.cma_.centroid, dtype=np.float64), math.nan
+        """The centroid (the distribution's mean), and the best fitness measured so far.
 
-    def best_sample(self) -> tuple[np.ndarray, float]:
-        """The best evaluated genome so far and its fitness (``init``, -inf before any tell)."""
-        return self._best_genome.copy(), self._best_fitness
+        The centroid itself is never evaluated: the fitness is that of
+        :meth:`best_sample`'s genome (-inf before any finite fitness).
+        """
+        return np.array(self.cma_.centroid, dtype=np.float64), self._best_fitness
 
     # ------------------------------------------------------------------ state
-    def state_dict(self) -> dict[str, Any]:
-        """CMA state, private RNG state, best sample and generation."""
+    def _state_dict(self) -> dict[str, Any]:
+        """CMA state and private RNG state."""
         # A pending population is not saved: the RNG state from before it was
         # drawn is, so the restored strategy's next ask() draws it again.
-        rng_state = self._np_state_before_ask if self._pending is not None else self._np_state
+        rng_state = self._np_state_before_ask if self._sampled is not None else self._np_state
         _, keys, pos, has_gauss, cached_gaussian = rng_state
         cma_state = {name: getattr(self.cma_, name) for name in _CMA_STATE}
         state: dict[str, Any] = {
@@ -149,14 +131,11 @@ class CMAES(Strategy):
             np_random_pos=int(pos),
             np_random_has_gauss=int(has_gauss),
             np_random_cached_gaussian=float(cached_gaussian),
-            best_genome=self._best_genome.copy(),
-            best_fitness=np.array(self._best_fitness),  # may be -inf: kept out of JSON
-            generation=self.generation_,
         )
         return state
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
+    def _load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`_state_dict` returned."""
         centroid = np.asarray(state["cma_centroid"], dtype=np.float64)
         if centroid.shape != (self.n_params,):
             raise ValueError(f"cmaes: saved centroid has shape {centroid.shape}, expected ({self.n_params},)")
@@ -175,7 +154,4 @@ class CMAES(Strategy):
             float(state["np_random_cached_gaussian"]),
         )
         self._np_state_before_ask = None
-        self._pending = None
-        self._best_genome = np.array(state["best_genome"], dtype=np.float64, copy=True)
-        self._best_fitness = float(np.asarray(state["best_fitness"]))
-        self.generation_ = int(state["generation"])
+        self._sampled = None

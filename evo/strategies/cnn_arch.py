@@ -64,36 +64,25 @@ nothing registered in ``deap.creator``). Random state: a private
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import partial
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 from deap import base, tools
 
-from evo.strategies.base import Strategy, check_common, check_integer, check_number, non_dominated, random_state_from_json, random_state_to_json
+from evo.strategies.base import MultiObjective, Strategy, random_state_from_json, random_state_to_json
+from evo.strategies.params import param
+from evo.strategies.pareto import ParetoArchive, nsga2_survivors, tournament_winners
 from networks.cnn_search import CNNSearchSpace
 
-MODES = ("evolve_weights", "train_weights")
-SELECTIONS = ("tournament", "nsga2")
-
-_number = partial(check_number, "cnn_arch")
-_integer = partial(check_integer, "cnn_arch")
-_random_state_to_json = random_state_to_json
-_random_state_from_json = random_state_from_json
+_PROBABILITY = {"ge": 0.0, "le": 1.0}  # the range of a probability
 
 
 class _MaxFitness(base.Fitness):
     weights = (1.0,)
-
-
-class _FitnessComplexity(base.Fitness):
-    """Maximise fitness, minimise complexity."""
-
-    weights = (1.0, -1.0)
 
 
 class _Individual:
@@ -101,20 +90,36 @@ class _Individual:
 
     __slots__ = ("fitness", "index")
 
-    def __init__(self, index: int, fitness: base.Fitness) -> None:
+    def __init__(self, index: int, fitness: float) -> None:
         self.index = index
-        self.fitness = fitness
+        self.fitness = _MaxFitness()
+        self.fitness.values = (fitness,)
 
 
+@dataclass(frozen=True)
+class ArchitectureSearchParams:
+    """``cnn_arch``'s parameters: defaults and allowed ranges (``space`` comes from the run's network)."""
+
+    space: CNNSearchSpace | dict | None = param(  # noqa: RUF009 - param() returns a dataclasses.field
+        None, config=False, doc="the run's CNNSearchSpace (or its describe() dict); required"
+    )
+    mode: Literal["evolve_weights", "train_weights"] = param(
+        "evolve_weights", doc="evolve the weights with the architecture, or train them by backprop inside the fitness"
+    )
+    selection: Literal["tournament", "nsga2"] = param("tournament", doc="generational tournaments, or NSGA-II on (fitness, parameters)")
+    tournament_size: int = param(3, ge=1, doc="individuals per tournament (tournament selection)")
+    elite: int = param(2, ge=0, doc="best genomes copied unchanged (tournament selection; < population)")
+    p_add_block: float = param(0.15, **_PROBABILITY, doc="probability that an offspring gains a conv block")
+    p_remove_block: float = param(0.1, **_PROBABILITY, doc="probability that an offspring loses a conv block")
+    p_resize: float = param(0.3, **_PROBABILITY, doc="probability that an offspring resizes a block's filters or kernel")
+    p_pool: float = param(0.1, **_PROBABILITY, doc="probability that an offspring toggles a block's pooling")
+    p_dense: float = param(0.15, **_PROBABILITY, doc="probability that an offspring changes the dense head")
+    weight_sigma: float = param(0.05, ge=0.0, doc="std of the Gaussian weight mutation (evolve_weights)")
+    weight_indpb: float = param(0.1, **_PROBABILITY, doc="probability that the weight mutation changes each used weight")
+    pareto_size: int = param(32, ge=1, doc="most entries the Pareto archive keeps")
 
 
-
-
-
-
-
-
-class ArchitectureSearch(Strategy):
+class ArchitectureSearch(Strategy, MultiObjective):
     """Evolution of CNN architectures (and weights) over :class:`CNNSearchSpace` genomes; tournament or NSGA-II.
 
     ``space`` is the run's network spec (required; its ``n_params`` is the
@@ -129,100 +134,49 @@ class ArchitectureSearch(Strategy):
     """
 
     name = "cnn_arch"
+    params_type = ArchitectureSearchParams
+    default_population = 20
+    params: ArchitectureSearchParams
     #: The keyword through which the run loop must pass its network spec (the CNNSearchSpace).
     network_argument = "space"
 
-    def __init__(
-        self,
-        n_params: int,
-        population: int,
-        seed: int,
-        init: np.ndarray,
-        *,
-        space: CNNSearchSpace | dict | None = None,
-        mode: str = "evolve_weights",
-        selection: str = "tournament",
-        tournament_size: int = 3,
-        elite: int = 2,
-        p_add_block: float = 0.15,
-        p_remove_block: float = 0.1,
-        p_resize: float = 0.3,
-        p_pool: float = 0.1,
-        p_dense: float = 0.15,
-        weight_sigma: float = 0.05,
-        weight_indpb: float = 0.1,
-        pareto_size: int = 32,
-        **unknown: Any,
-    ) -> None:
-        if unknown:
-            raise ValueError(
-                f"cnn_arch: unknown parameter(s) {sorted(unknown)}; allowed: space, mode, selection, tournament_size, elite, "
-                "p_add_block, p_remove_block, p_resize, p_pool, p_dense, weight_sigma, weight_indpb, pareto_size"
-            )
-        n_params, population, seed, init = check_common("cnn_arch", n_params, population, seed, init)
+    def __init__(self, n_params: int, population: int, seed: int, init: np.ndarray, **params: Any) -> None:
+        super().__init__(n_params, population, seed, init, **params)
+        space = self.params.space
         if isinstance(space, dict):
             space = CNNSearchSpace.from_description(space)
         if not isinstance(space, CNNSearchSpace):
-            raise ValueError(
+            raise ValueError(  # noqa: TRY004 - a bad parameter value, like every other
                 f"cnn_arch: space must be the run's network spec, a networks.cnn_search.CNNSearchSpace (or its describe() dict), got {space!r}"
             )
-        if n_params != space.n_params:
-            raise ValueError(f"cnn_arch: n_params = {n_params} does not match the search space's genome length {space.n_params}")
-        if mode not in MODES:
-            raise ValueError(f"cnn_arch: mode must be one of {list(MODES)}, got {mode!r}")
-        if selection not in SELECTIONS:
-            raise ValueError(f"cnn_arch: selection must be one of {list(SELECTIONS)}, got {selection!r}")
-        elite = _integer("elite", elite, 0)
-        if elite >= population:
-            raise ValueError(f"cnn_arch: elite must be smaller than population ({population}), got {elite}")
-        super().__init__(
-            n_params,
-            population,
-            seed,
-            init,
-            mode=mode,
-            selection=selection,
-            tournament_size=_integer("tournament_size", tournament_size, 1),
-            elite=elite,
-            p_add_block=_number("p_add_block", p_add_block, 0.0, 1.0),
-            p_remove_block=_number("p_remove_block", p_remove_block, 0.0, 1.0),
-            p_resize=_number("p_resize", p_resize, 0.0, 1.0),
-            p_pool=_number("p_pool", p_pool, 0.0, 1.0),
-            p_dense=_number("p_dense", p_dense, 0.0, 1.0),
-            weight_sigma=_number("weight_sigma", weight_sigma, 0.0),
-            weight_indpb=_number("weight_indpb", weight_indpb, 0.0, 1.0),
-            pareto_size=_integer("pareto_size", pareto_size, 1),
-        )
+        if self.n_params != space.n_params:
+            raise ValueError(f"cnn_arch: n_params = {self.n_params} does not match the search space's genome length {space.n_params}")
+        if self.params.elite >= self.population:
+            raise ValueError(f"cnn_arch: elite must be smaller than population ({self.population}), got {self.params.elite}")
         self.space = space
         self.rng_ = np.random.default_rng(self.seed)
         first = space.init_params(self.rng_, self.population)
         first[0] = self.init  # the given starting point is always evaluated
         self.population_: np.ndarray = first
         self._py_state: tuple = random.Random(self.seed).getstate()
-        self.generation_ = 0
         # Pareto archive over everything evaluated (each genome with its latest evaluation).
-        self.archive_ = np.zeros((0, n_params))
-        self.archive_fitness_ = np.zeros(0)
-        self.archive_complexity_ = np.zeros(0, dtype=np.int64)
+        self.archive = ParetoArchive(self.n_params, max_size=self.params.pareto_size)
 
     # ------------------------------------------------------------------ ask / tell
-    def ask(self) -> np.ndarray:
-        """Genomes ``(population, n_params)`` to evaluate next (the same until :meth:`tell`)."""
+    def _ask(self) -> np.ndarray:
+        """The population to evaluate next (the same until :meth:`tell`)."""
         return self.population_.copy()
 
-    def tell(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
-        """Record fitness, update the best genome and the Pareto archive, select and mutate the next population."""
-        genomes, fitness = self.check_tell(genomes, fitness)
-        fitness = np.where(np.isnan(fitness), -np.inf, fitness)  # a failed evaluation is simply the worst
+    def _tell(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
+        """Update the Pareto archive, then select and mutate the next population."""
         complexity = self._complexity(genomes)
-        self._update_archive(genomes, fitness, complexity)
+        self.archive.update(genomes, fitness, complexity)
         with self._private_random():
-            if self.params["selection"] == "nsga2":
+            if self.params.selection == "nsga2":
                 parents = self._nsga2_parents(genomes, fitness, complexity)
             else:
                 parents = self._tournament_parents(genomes, fitness)
         self.population_ = parents
-        self.generation_ += 1
 
     def _complexity(self, genomes: np.ndarray) -> np.ndarray:
         """Parameter counts; a genome that does not decode (non-finite genes) counts as the largest."""
@@ -242,9 +196,9 @@ class ArchitectureSearch(Strategy):
         finite = np.flatnonzero(np.isfinite(fitness))
         # Best first; ties keep population order (stable sort).
         ranked = finite[np.argsort(-fitness[finite], kind="stable")]
-        elites = ranked[: self.params["elite"]]
-        individuals = [_Individual(i, _fitness(_MaxFitness, (f,))) for i, f in enumerate(fitness.tolist())]
-        winners = tools.selTournament(individuals, self.population - len(elites), tournsize=self.params["tournament_size"])
+        elites = ranked[: self.params.elite]
+        individuals = [_Individual(i, f) for i, f in enumerate(fitness.tolist())]
+        winners = tools.selTournament(individuals, self.population - len(elites), tournsize=self.params.tournament_size)
         children = genomes[[w.index for w in winners]].copy()
         for child in children:
             self._mutate(child)
@@ -252,40 +206,14 @@ class ArchitectureSearch(Strategy):
 
     def _nsga2_parents(self, genomes: np.ndarray, fitness: np.ndarray, complexity: np.ndarray) -> np.ndarray:
         """NSGA-II survival of half the evaluated population, then mutated binary-tournament winners fill the rest."""
-        n_survivors = self.population // 2
-        individuals = [
-            _Individual(i, _fitness(_FitnessComplexity, (f, float(c))))
-            for i, (f, c) in enumerate(zip(fitness.tolist(), complexity.tolist()))
-        ]
-        finite = [ind for ind in individuals if math.isfinite(ind.fitness.values[0])]
-        failed = [ind for ind in individuals if not math.isfinite(ind.fitness.values[0])]
-        if len(finite) >= n_survivors:
-            survivors = tools.selNSGA2(finite, n_survivors)
-            failed_survivors: list[_Individual] = []
-        else:
-            survivors, failed_survivors = finite, failed[: n_survivors - len(finite)]
-        # Front rank and crowding distance of each survivor, for the mating tournament.
-        rank: dict[int, float] = {}
-        crowding: dict[int, float] = {}
-        if survivors:
-            for r, front in enumerate(tools.sortNondominated(survivors, len(survivors))):
-                tools.emo.assignCrowdingDist(front)
-                for ind in front:
-                    rank[ind.index] = r
-                    crowding[ind.index] = ind.fitness.crowding_dist
-        for ind in failed_survivors:
-            rank[ind.index], crowding[ind.index] = math.inf, 0.0
-        chosen = [ind.index for ind in survivors + failed_survivors]
-
-        picks = []
-        for _ in range(self.population - len(chosen)):
-            a, b = chosen[random.randrange(len(chosen))], chosen[random.randrange(len(chosen))]
-            better_a = (rank[a], -crowding[a]) <= (rank[b], -crowding[b])
-            picks.append(a if better_a else b)
+        survivors = nsga2_survivors(fitness, complexity, self.population // 2)
+        n = len(survivors.index)
+        draws = np.array([(random.randrange(n), random.randrange(n)) for _ in range(self.population - n)], dtype=np.int64).reshape(-1, 2)
+        picks = survivors.index[tournament_winners(survivors, draws[:, 0], draws[:, 1])]
         children = genomes[picks].copy()
         for child in children:
             self._mutate(child)
-        return np.concatenate([genomes[chosen], children])
+        return np.concatenate([genomes[survivors.index], children])
 
     # ------------------------------------------------------------------ mutation
     def _canonical(self, genome: np.ndarray) -> None:
@@ -323,7 +251,7 @@ class ArchitectureSearch(Strategy):
         def active_slots() -> list[int]:
             return [s for s in range(space.max_blocks) if genome[active_gene[s]] > 0.5]
 
-        if draws[0] < p["p_add_block"]:
+        if draws[0] < p.p_add_block:
             free = [s for s in range(space.max_blocks) if genome[active_gene[s]] <= 0.5]
             if free:
                 s = int(free[rng.integers(len(free))])
@@ -332,11 +260,11 @@ class ArchitectureSearch(Strategy):
                 genome[space.block_gene(s, "kernel")] = rng.integers(len(space.kernel_choices))
                 genome[space.block_gene(s, "pool")] = rng.integers(2)
                 space.reinit_block(genome, s, rng)
-        if draws[1] < p["p_remove_block"]:
+        if draws[1] < p.p_remove_block:
             slots = active_slots()
             if len(slots) >= 2:
                 genome[active_gene[slots[rng.integers(len(slots))]]] = 0.0
-        if draws[2] < p["p_resize"]:
+        if draws[2] < p.p_resize:
             slots = active_slots()
             s = slots[rng.integers(len(slots))]
             resize_filters = len(space.kernel_choices) < 2 or (len(space.filter_choices) >= 2 and rng.random() < 0.5)
@@ -347,11 +275,11 @@ class ArchitectureSearch(Strategy):
                 i = space.block_gene(s, "kernel")
                 others = [k for k in range(len(space.kernel_choices)) if k != int(genome[i])]
                 genome[i] = others[rng.integers(len(others))]
-        if draws[3] < p["p_pool"]:
+        if draws[3] < p.p_pool:
             slots = active_slots()
             i = space.block_gene(slots[rng.integers(len(slots))], "pool")
             genome[i] = 1.0 - genome[i]
-        if draws[4] < p["p_dense"] and space.max_dense > 0:
+        if draws[4] < p.p_dense and space.max_dense > 0:
             count = int(genome[space.dense_count_gene])
             n_d = len(space.dense_choices)
             ops = [op for op, ok in (("add", count < space.max_dense), ("remove", count > 0), ("resize", count > 0 and n_d > 1)) if ok]
@@ -365,10 +293,10 @@ class ArchitectureSearch(Strategy):
             else:
                 i = space.dense_width_gene(int(rng.integers(count)))
                 genome[i] = self._step_index(genome[i], n_d)
-        if p["mode"] == "evolve_weights" and p["weight_sigma"] > 0 and p["weight_indpb"] > 0:
+        if p.mode == "evolve_weights" and p.weight_sigma > 0 and p.weight_indpb > 0:
             used = space.gather_indices(genome)
-            hit = used[rng.random(len(used)) < p["weight_indpb"]]
-            genome[hit] += p["weight_sigma"] * rng.standard_normal(len(hit))
+            hit = used[rng.random(len(used)) < p.weight_indpb]
+            genome[hit] += p.weight_sigma * rng.standard_normal(len(hit))
 
     @contextmanager
     def _private_random(self) -> Iterator[None]:
@@ -382,30 +310,6 @@ class ArchitectureSearch(Strategy):
             random.setstate(caller_state)
 
     # ------------------------------------------------------------------ Pareto archive
-    def _update_archive(self, genomes: np.ndarray, fitness: np.ndarray, complexity: np.ndarray) -> None:
-        """Merge this generation's evaluations into the archive and keep its non-dominated points.
-
-        An archived genome evaluated again (an elite or a survivor) takes its
-        latest fitness: with a noisy fitness (minibatches, training seeds) a
-        lucky evaluation does not stay on the front forever.
-        """
-        latest = {g.tobytes(): i for i, g in enumerate(genomes)}
-        stale = np.array([g.tobytes() in latest for g in self.archive_], dtype=bool).reshape(-1)
-        all_genomes = np.concatenate([self.archive_[~stale], genomes])
-        all_fitness = np.concatenate([self.archive_fitness_[~stale], fitness])
-        all_complexity = np.concatenate([self.archive_complexity_[~stale], complexity])
-        keep = non_dominated(all_fitness, all_complexity)
-        if len(keep) > self.params["pareto_size"]:
-            # Thin by crowding distance (selNSGA2 on one front prefers its extremes); the fittest point always stays.
-            fittest, rest = keep[-1], keep[:-1]
-            individuals = [_Individual(int(i), _fitness(_FitnessComplexity, (all_fitness[i], float(all_complexity[i])))) for i in rest]
-            with self._private_random():
-                chosen = [ind.index for ind in tools.selNSGA2(individuals, self.params["pareto_size"] - 1)]
-            keep = np.asarray(sorted(chosen + [int(fittest)], key=lambda i: (all_complexity[i], -all_fitness[i])), dtype=np.int64)
-        self.archive_ = all_genomes[keep].copy()
-        self.archive_fitness_ = all_fitness[keep].copy()
-        self.archive_complexity_ = all_complexity[keep].astype(np.int64)
-
     def pareto_front(self) -> list[dict[str, Any]]:
         """The Pareto archive by increasing complexity: ``{"genome", "fitness", "complexity"}`` per entry.
 
@@ -413,57 +317,38 @@ class ArchitectureSearch(Strategy):
         parameter count minimised) of every genome evaluated so far with a
         finite fitness, thinned to ``pareto_size`` entries by crowding distance.
         """
-        return [
-            {"genome": g.copy(), "fitness": float(f), "complexity": int(c)}
-            for g, f, c in zip(self.archive_, self.archive_fitness_, self.archive_complexity_)
-        ]
+        return self.archive.members()
 
     # ------------------------------------------------------------------ results
     def best(self) -> tuple[np.ndarray, float]:
-        """The fittest genome of the Pareto archive, i.e. the best fitness evaluated so far (each genome's latest
-        evaluation); ``init`` and ``nan`` before any finite fitness."""
-        if len(self.archive_) == 0:
-            return self.init.copy(), math.nan
-        i = int(np.argmax(self.archive_fitness_))  # the most complex archive entry: fitness rises along the front
-        return self.archive_[i].copy(), float(self.archive_fitness_[i])
+        """The fittest genome of the Pareto archive: the best fitness evaluated so far by each genome's latest evaluation.
 
-    def best_sample(self) -> tuple[np.ndarray, float]:
-        """The best evaluated genome (the same as :meth:`best`)."""
-        return self.best()
+        Before any finite fitness: the best-so-far sample (``init``, ``-inf``).
+        """
+        best = self.archive.best()
+        return self.best_sample() if best is None else best
 
     # ------------------------------------------------------------------ state
-    def state_dict(self) -> dict[str, Any]:
-        """Population to evaluate, random states, Pareto archive (which holds the best genome), generation."""
+    def _state_dict(self) -> dict[str, Any]:
+        """Population to evaluate, random states and the Pareto archive (which holds the best genome)."""
         return {
             "population": self.population_.copy(),
-            "py_random_state": _random_state_to_json(self._py_state),
+            "py_random_state": random_state_to_json(self._py_state),
             "numpy_random_state": _bit_generator_state_to_json(self.rng_.bit_generator.state),
-            "generation": self.generation_,
-            "archive": self.archive_.copy(),
-            "archive_fitness": self.archive_fitness_.copy(),
-            "archive_complexity": self.archive_complexity_.copy(),
+            **self.archive.state_dict(),
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
+    def _load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`_state_dict` returned."""
         population = np.asarray(state["population"], dtype=np.float64)
         if population.shape != (self.population, self.n_params):
             raise ValueError(f"cnn_arch: saved population has shape {population.shape}, expected ({self.population}, {self.n_params})")
         self.population_ = population.copy()
-        self._py_state = _random_state_from_json(state["py_random_state"])
+        self._py_state = random_state_from_json(state["py_random_state"])
         rng = np.random.default_rng()
         rng.bit_generator.state = _bit_generator_state_from_json(state["numpy_random_state"])
         self.rng_ = rng
-        self.generation_ = int(state["generation"])
-        self.archive_ = np.asarray(state["archive"], dtype=np.float64).reshape(-1, self.n_params).copy()
-        self.archive_fitness_ = np.asarray(state["archive_fitness"], dtype=np.float64).reshape(-1).copy()
-        self.archive_complexity_ = np.asarray(state["archive_complexity"], dtype=np.int64).reshape(-1).copy()
-
-
-def _fitness(cls: type[base.Fitness], values: tuple) -> base.Fitness:
-    fitness = cls()
-    fitness.values = values
-    return fitness
+        self.archive.load_state_dict(state)
 
 
 def _bit_generator_state_to_json(state: dict) -> dict:

@@ -19,20 +19,14 @@ import math
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import partial
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 from deap import base, tools
 
-from evo.strategies.base import Strategy, check_common, check_integer, check_number, random_state_from_json, random_state_to_json
-
-_number = partial(check_number, "ga")
-_integer = partial(check_integer, "ga")
-_random_state_to_json = random_state_to_json
-_random_state_from_json = random_state_from_json
-
-CROSSOVERS = ("blend", "sbx")
+from evo.strategies.base import Strategy, random_state_from_json, random_state_to_json
+from evo.strategies.params import param
 
 
 class _MaxFitness(base.Fitness):
@@ -57,95 +51,59 @@ def _individual(genes: list[float], fitness: float | None = None) -> _Individual
     return ind
 
 
+@dataclass(frozen=True)
+class GAParams:
+    """The GA's parameters: defaults and allowed ranges."""
 
-
-
-
-
-
+    sigma: float = param(0.1, gt=0.0, doc="standard deviation of the Gaussian mutation")
+    indpb: float = param(0.1, ge=0.0, le=1.0, doc="probability that a mutation changes each gene")
+    mutpb: float = param(1.0, ge=0.0, le=1.0, doc="probability that a child is mutated")
+    cxpb: float = param(0.5, ge=0.0, le=1.0, doc="probability that a pair of children is crossed over")
+    crossover: Literal["blend", "sbx"] = param("blend", doc="blend (BLX-alpha) or simulated binary crossover")
+    alpha: float = param(0.5, ge=0.0, doc="BLX-alpha's extent beyond the parents")
+    eta: float = param(15.0, gt=0.0, doc="SBX's crowding degree (large: children near their parents)")
+    tournament_size: int = param(3, ge=1, doc="individuals per selection tournament")
+    elite: int = param(2, ge=0, doc="hall-of-fame genomes copied unchanged into the next population (< population)")
+    init_std: float = param(0.5, ge=0.0, doc="spread of the first population around init")
 
 
 class GeneticAlgorithm(Strategy):
     """Generational GA: tournament selection, blend/SBX crossover, Gaussian mutation, elitism."""
 
     name = "ga"
+    params_type = GAParams
+    default_population = 100
+    params: GAParams
 
-    def __init__(
-        self,
-        n_params: int,
-        population: int,
-        seed: int,
-        init: np.ndarray,
-        *,
-        sigma: float = 0.1,
-        indpb: float = 0.1,
-        mutpb: float = 1.0,
-        cxpb: float = 0.5,
-        crossover: str = "blend",
-        alpha: float = 0.5,
-        eta: float = 15.0,
-        tournament_size: int = 3,
-        elite: int = 2,
-        init_std: float = 0.5,
-        **unknown: Any,
-    ) -> None:
-        if unknown:
-            raise ValueError(
-                f"ga: unknown parameter(s) {sorted(unknown)}; allowed: sigma, indpb, mutpb, cxpb, "
-                "crossover, alpha, eta, tournament_size, elite, init_std"
-            )
-        n_params, population, seed, init = check_common("ga", n_params, population, seed, init)
-        if crossover not in CROSSOVERS:
-            raise ValueError(f"ga: crossover must be one of {list(CROSSOVERS)}, got {crossover!r}")
-        elite = _integer("elite", elite, 0)
-        if elite >= population:
-            raise ValueError(f"ga: elite must be smaller than population ({population}), got {elite}")
-        super().__init__(
-            n_params,
-            population,
-            seed,
-            init,
-            sigma=_number("sigma", sigma, 0.0, low_open=True),
-            indpb=_number("indpb", indpb, 0.0, 1.0),
-            mutpb=_number("mutpb", mutpb, 0.0, 1.0),
-            cxpb=_number("cxpb", cxpb, 0.0, 1.0),
-            crossover=crossover,
-            alpha=_number("alpha", alpha, 0.0),
-            eta=_number("eta", eta, 0.0, low_open=True),
-            tournament_size=_integer("tournament_size", tournament_size, 1),
-            elite=elite,
-            init_std=_number("init_std", init_std, 0.0),
-        )
-        self.elite = elite
+    def __init__(self, n_params: int, population: int, seed: int, init: np.ndarray, **params: Any) -> None:
+        super().__init__(n_params, population, seed, init, **params)
+        self.elite = self.params.elite
+        if self.elite >= self.population:
+            raise ValueError(f"ga: elite must be smaller than population ({self.population}), got {self.elite}")
 
         # The first population comes from a throwaway Generator: it is stored
         # in the state, so the Generator never needs to be.
         rng = np.random.default_rng(self.seed)
-        first = self.init + self.params["init_std"] * rng.standard_normal((self.population, self.n_params))
+        first = self.init + self.params.init_std * rng.standard_normal((self.population, self.n_params))
         first[0] = self.init  # the given starting point is always evaluated
         self.population_: np.ndarray = first
         # Private state of Python's `random`, which DEAP's operators use.
         self._py_state: tuple = random.Random(self.seed).getstate()
         # DEAP's HallOfFame cannot update when empty-sized, so keep at least one.
         self.hall_of_fame_ = tools.HallOfFame(max(self.elite, 1))
-        self.generation_ = 0
 
     # ------------------------------------------------------------------ ask / tell
-    def ask(self) -> np.ndarray:
-        """Genomes ``(population, n_params)`` to evaluate next (the same until :meth:`tell`)."""
+    def _ask(self) -> np.ndarray:
+        """The population bred by the last tell (the first one before any)."""
         return self.population_.copy()
 
-    def tell(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
+    def _tell(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
         """Record fitness, update the hall of fame and breed the next population."""
-        genomes, fitness = self.check_tell(genomes, fitness)
-        # NaN would break DEAP's ordering; a failed evaluation is simply the worst.
-        fitness = np.where(np.isnan(fitness), -np.inf, fitness)
         individuals = [_individual(g, f) for g, f in zip(genomes.tolist(), fitness.tolist())]
         with self._private_random():
             # Failed genomes never enter the hall of fame, so never become best() or elites.
             self.hall_of_fame_.update([ind for ind in individuals if math.isfinite(ind.fitness.values[0])])
             self.population_ = self._breed(individuals)
-        self.generation_ += 1
 
     def _breed(self, individuals: list[_Individual]) -> np.ndarray:
         """Next population: hall-of-fame elites unchanged, then varied tournament winners."""
@@ -153,17 +111,17 @@ class GeneticAlgorithm(Strategy):
         # The hall of fame may hold fewer than `elite` distinct genomes (duplicates are kept once).
         elites = [list(ind) for ind in self.hall_of_fame_[: self.elite]]
         n_offspring = self.population - len(elites)
-        winners = tools.selTournament(individuals, n_offspring, tournsize=p["tournament_size"])
+        winners = tools.selTournament(individuals, n_offspring, tournsize=p.tournament_size)
         offspring = [_Individual(w) for w in winners]  # copies: operators edit in place
         for first, second in zip(offspring[0::2], offspring[1::2]):
-            if random.random() < p["cxpb"]:
-                if p["crossover"] == "blend":
-                    tools.cxBlend(first, second, alpha=p["alpha"])
+            if random.random() < p.cxpb:
+                if p.crossover == "blend":
+                    tools.cxBlend(first, second, alpha=p.alpha)
                 else:
-                    tools.cxSimulatedBinary(first, second, eta=p["eta"])
+                    tools.cxSimulatedBinary(first, second, eta=p.eta)
         for child in offspring:
-            if random.random() < p["mutpb"]:
-                tools.mutGaussian(child, mu=0.0, sigma=p["sigma"], indpb=p["indpb"])
+            if random.random() < p.mutpb:
+                tools.mutGaussian(child, mu=0.0, sigma=p.sigma, indpb=p.indpb)
         return np.array(elites + offspring, dtype=np.float64).reshape(self.population, self.n_params)
 
     @contextmanager
@@ -179,31 +137,31 @@ class GeneticAlgorithm(Strategy):
 
     # ------------------------------------------------------------------ results
     def best(self) -> tuple[np.ndarray, float]:
-        """The hall of fame's best genome and its fitness (``init`` and ``nan`` before any tell)."""
+        """The hall of fame's best genome and its fitness as measured (``init`` and -inf before any finite fitness).
+
+        Of equal fitnesses the hall of fame keeps the latest, so its genome may
+        differ from :meth:`best_sample`'s (the first); a re-evaluated elite keeps
+        its first measurement.
+        """
         if len(self.hall_of_fame_) == 0:
-            return self.init.copy(), math.nan
+            return self.best_sample()
         top = self.hall_of_fame_[0]
         return np.array(top, dtype=np.float64), float(top.fitness.values[0])
 
-    def best_sample(self) -> tuple[np.ndarray, float]:
-        """The best evaluated genome and its fitness (for a GA, the same as :meth:`best`)."""
-        return self.best()
-
     # ------------------------------------------------------------------ state
-    def state_dict(self) -> dict[str, Any]:
-        """Population to evaluate, `random` state, hall of fame and generation."""
+    def _state_dict(self) -> dict[str, Any]:
+        """Population to evaluate, `random` state and hall of fame."""
         hof = list(self.hall_of_fame_)
         hof_genomes = np.array([list(ind) for ind in hof], dtype=np.float64).reshape(len(hof), self.n_params)
         return {
             "population": self.population_.copy(),
-            "py_random_state": _random_state_to_json(self._py_state),
+            "py_random_state": random_state_to_json(self._py_state),
             "hall_of_fame_genomes": hof_genomes,
             "hall_of_fame_fitness": np.array([ind.fitness.values[0] for ind in hof], dtype=np.float64),
-            "generation": self.generation_,
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
+    def _load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`_state_dict` returned."""
         population = np.asarray(state["population"], dtype=np.float64)
         if population.shape != (self.population, self.n_params):
             raise ValueError(
@@ -217,6 +175,5 @@ class GeneticAlgorithm(Strategy):
         hof.items = [_individual(g, f) for g, f in zip(genomes.tolist(), fitness.tolist())]
         hof.keys = [ind.fitness for ind in reversed(hof.items)]
         self.population_ = population.copy()
-        self._py_state = _random_state_from_json(state["py_random_state"])
+        self._py_state = random_state_from_json(state["py_random_state"])
         self.hall_of_fame_ = hof
-        self.generation_ = int(state["generation"])

@@ -11,16 +11,13 @@ replaced by centred ranks, and the resulting gradient estimate fed to Adam
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from evo.strategies.base import check_number
 from evo.strategies.mean_search import MeanSearch
-
-
-def _number(name: str, value: Any, low: float, high: float = math.inf, low_open: bool = True) -> float:
-    return check_number("openai_es", name, value, low=low, high=high, low_open=low_open, high_open=True)
+from evo.strategies.params import param
 
 ADAM_EPSILON = 1e-8
 
@@ -37,68 +34,42 @@ def centered_ranks(fitness: np.ndarray) -> np.ndarray:
     return ranks / max(n - 1, 1) - 0.5
 
 
+@dataclass(frozen=True)
+class OpenAIESParams:
+    """OpenAI-ES's parameters: defaults and allowed ranges."""
+
+    sigma: float = param(0.02, gt=0.0, doc="standard deviation of the fixed sampling noise")
+    lr: float = param(0.01, gt=0.0, doc="Adam's learning rate")
+    beta1: float = param(0.9, ge=0.0, lt=1.0, doc="Adam's first-moment decay")
+    beta2: float = param(0.999, ge=0.0, lt=1.0, doc="Adam's second-moment decay")
+    weight_decay: float = param(0.005, ge=0.0, doc="L2 pull of the mean towards zero")
 
 
 class OpenAIES(MeanSearch):
     """OpenAI-ES: antithetic sampling, centred ranks, Adam on the mean, fixed sigma."""
 
     name = "openai_es"
+    params_type = OpenAIESParams
+    default_population = 50
+    params: OpenAIESParams
 
-    def __init__(
-        self,
-        n_params: int,
-        population: int,
-        seed: int,
-        init: np.ndarray,
-        *,
-        sigma: float = 0.02,
-        lr: float = 0.01,
-        beta1: float = 0.9,
-        beta2: float = 0.999,
-        weight_decay: float = 0.005,
-        **unknown: Any,
-    ) -> None:
-        if unknown:
-            raise ValueError(
-                f"openai_es: unknown parameter(s) {sorted(unknown)}; allowed: sigma, lr, beta1, beta2, weight_decay"
-            )
-        for label, value, low in (("n_params", n_params, 1), ("population", population, 2), ("seed", seed, 0)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"openai_es: {label} must be an integer >= {low}, got {value!r}")
-        if population % 2:
-            raise ValueError(f"openai_es: antithetic sampling needs an even population, got {population}")
-        init = np.asarray(init, dtype=np.float64)
-        if init.shape != (n_params,) or not np.all(np.isfinite(init)):
-            raise ValueError(f"openai_es: init must be a finite array of shape ({n_params},), got shape {init.shape}")
-        super().__init__(
-            n_params,
-            population,
-            seed,
-            init,
-            sigma=_number("sigma", sigma, 0.0),
-            lr=_number("lr", lr, 0.0),
-            beta1=_number("beta1", beta1, 0.0, 1.0, low_open=False),
-            beta2=_number("beta2", beta2, 0.0, 1.0, low_open=False),
-            weight_decay=_number("weight_decay", weight_decay, 0.0, low_open=False),
-        )
-        self._start_search()  # the pending noise is half the population; the other half is its mirror
-        # Adam moments and step count.
+    def __init__(self, n_params: int, population: int, seed: int, init: np.ndarray, **params: Any) -> None:
+        super().__init__(n_params, population, seed, init, **params)
+        if self.population % 2:
+            raise ValueError(f"openai_es: antithetic sampling needs an even population, got {self.population}")
+        # The pending noise is half the population; the other half is its mirror. Adam moments and step count:
         self.adam_m_ = np.zeros(self.n_params)
         self.adam_v_ = np.zeros(self.n_params)
         self.adam_t_ = 0
 
     # ------------------------------------------------------------------ ask / tell
-    def ask(self) -> np.ndarray:
-        """Genomes ``mean ± sigma * noise`` (first half +, second half −); the same until :meth:`tell`."""
-        step = self.params["sigma"] * self._draw_noise(self.population // 2)
+    def _ask(self) -> np.ndarray:
+        """Genomes ``mean ± sigma * noise`` (first half +, second half −)."""
+        step = self.params.sigma * self._draw_noise(self.population // 2)
         return np.concatenate([self.mean_ + step, self.mean_ - step])
 
-    def tell(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
+    def _update(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
         """One Adam step on the mean along the centred-rank gradient estimate."""
-        if self._noise is None:
-            raise RuntimeError("openai_es: tell() called without a pending ask()")
-        genomes, fitness = self.check_tell(genomes, fitness)
-        fitness = np.where(np.isnan(fitness), -np.inf, fitness)
         shaped = centered_ranks(fitness)
         half = self.population // 2
         # Fitness-ascent direction; like the reference code, not divided by sigma
@@ -106,22 +77,20 @@ class OpenAIES(MeanSearch):
         ascent = (shaped[:half] - shaped[half:]) @ self._noise / self.population
         p = self.params
         # Adam minimises, so it gets the loss gradient: -ascent plus the L2 term.
-        grad = -ascent + p["weight_decay"] * self.mean_
+        grad = -ascent + p.weight_decay * self.mean_
         self.adam_t_ += 1
-        self.adam_m_ = p["beta1"] * self.adam_m_ + (1.0 - p["beta1"]) * grad
-        self.adam_v_ = p["beta2"] * self.adam_v_ + (1.0 - p["beta2"]) * grad * grad
-        step_size = p["lr"] * math.sqrt(1.0 - p["beta2"] ** self.adam_t_) / (1.0 - p["beta1"] ** self.adam_t_)
+        self.adam_m_ = p.beta1 * self.adam_m_ + (1.0 - p.beta1) * grad
+        self.adam_v_ = p.beta2 * self.adam_v_ + (1.0 - p.beta2) * grad * grad
+        step_size = p.lr * math.sqrt(1.0 - p.beta2**self.adam_t_) / (1.0 - p.beta1**self.adam_t_)
         self.mean_ = self.mean_ - step_size * self.adam_m_ / (np.sqrt(self.adam_v_) + ADAM_EPSILON)
 
-        self._finish_tell(genomes, fitness)
-
     # ------------------------------------------------------------------ state
-    def state_dict(self) -> dict[str, Any]:
-        """Mean, Adam moments, RNG state, best sample and generation."""
+    def _state_dict(self) -> dict[str, Any]:
+        """Mean, Adam moments and RNG state."""
         return {**self._search_state(), "adam_m": self.adam_m_.copy(), "adam_v": self.adam_v_.copy(), "adam_t": self.adam_t_}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
+    def _load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`_state_dict` returned."""
         arrays = {name: np.array(state[name], dtype=np.float64) for name in ("mean", "adam_m", "adam_v")}
         for name, value in arrays.items():
             if value.shape != (self.n_params,):

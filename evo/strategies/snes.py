@@ -12,16 +12,13 @@ Brockhoff et al. (2010), is on by default.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from evo.strategies.base import check_number
 from evo.strategies.mean_search import MeanSearch
-
-
-def _number(name: str, value: Any, low: float, low_open: bool = True) -> float:
-    return check_number("snes", name, value, low=low, low_open=low_open)
+from evo.strategies.params import param
 
 
 def nes_utilities(fitness: np.ndarray) -> np.ndarray:
@@ -43,94 +40,65 @@ def nes_utilities(fitness: np.ndarray) -> np.ndarray:
     return tie_mean[tie_group]
 
 
+@dataclass(frozen=True)
+class SNESParams:
+    """SNES's parameters: defaults and allowed ranges."""
+
+    sigma: float = param(0.1, gt=0.0, doc="initial step size of every parameter")
+    lr_mean: float = param(1.0, gt=0.0, doc="learning rate of the mean")
+    lr_sigma: float | None = param(None, gt=0.0, doc="learning rate of the step sizes; unset: (3 + ln n) / (5 sqrt n), the paper's")
+    antithetic: bool = param(True, doc="mirrored sampling (needs an even population)")
+    weight_decay: float = param(0.0, ge=0.0, doc="L2 pull of the mean towards zero")
 
 
 class SNES(MeanSearch):
     """Separable NES: diagonal Gaussian search distribution, natural-gradient updates."""
 
     name = "snes"
+    params_type = SNESParams
+    default_population = 50
+    params: SNESParams
 
-    def __init__(
-        self,
-        n_params: int,
-        population: int,
-        seed: int,
-        init: np.ndarray,
-        *,
-        sigma: float = 0.1,
-        lr_mean: float = 1.0,
-        lr_sigma: float | None = None,
-        antithetic: bool = True,
-        weight_decay: float = 0.0,
-        **unknown: Any,
-    ) -> None:
-        if unknown:
-            raise ValueError(
-                f"snes: unknown parameter(s) {sorted(unknown)}; "
-                "allowed: sigma, lr_mean, lr_sigma, antithetic, weight_decay"
-            )
-        for label, value, low in (("n_params", n_params, 1), ("population", population, 2), ("seed", seed, 0)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"snes: {label} must be an integer >= {low}, got {value!r}")
-        init = np.asarray(init, dtype=np.float64)
-        if init.shape != (n_params,) or not np.all(np.isfinite(init)):
-            raise ValueError(f"snes: init must be a finite array of shape ({n_params},), got shape {init.shape}")
-        if not isinstance(antithetic, (bool, np.bool_)):
-            raise ValueError(f"snes: antithetic must be true or false, got {antithetic!r}")
-        if antithetic and population % 2:
-            raise ValueError(f"snes: antithetic sampling needs an even population, got {population}")
-        if lr_sigma is None:
-            lr_sigma = (3.0 + math.log(n_params)) / (5.0 * math.sqrt(n_params))  # the paper's default
-        super().__init__(
-            n_params,
-            population,
-            seed,
-            init,
-            sigma=_number("sigma", sigma, 0.0),
-            lr_mean=_number("lr_mean", lr_mean, 0.0),
-            lr_sigma=_number("lr_sigma", lr_sigma, 0.0),
-            antithetic=bool(antithetic),
-            weight_decay=_number("weight_decay", weight_decay, 0.0, low_open=False),
-        )
-        self._start_search()
-        self.sigma_ = np.full(self.n_params, self.params["sigma"])
+    def __init__(self, n_params: int, population: int, seed: int, init: np.ndarray, **params: Any) -> None:
+        super().__init__(n_params, population, seed, init, **params)
+        if self.params.antithetic and self.population % 2:
+            raise ValueError(f"snes: antithetic sampling needs an even population, got {self.population}")
+        #: The step sizes' learning rate in use (the given one, or the paper's default for n_params).
+        self.lr_sigma = self.params.lr_sigma
+        if self.lr_sigma is None:
+            self.lr_sigma = (3.0 + math.log(self.n_params)) / (5.0 * math.sqrt(self.n_params))
+        self.sigma_ = np.full(self.n_params, self.params.sigma)
 
     # ------------------------------------------------------------------ ask / tell
-    def ask(self) -> np.ndarray:
-        """Genomes ``mean + sigma * noise``, ``(population, n_params)``; the same until :meth:`tell`."""
+    def _ask(self) -> np.ndarray:
+        """Genomes ``mean + sigma * noise``."""
         return self.mean_ + self.sigma_ * self._population_noise()
 
     def _population_noise(self) -> np.ndarray:
         """The pending population's standard-normal noise, mirrored when antithetic."""
-        if self.params["antithetic"]:
+        if self.params.antithetic:
             half = self._draw_noise(self.population // 2)
             return np.concatenate([half, -half])
         return self._draw_noise(self.population)
 
-    def tell(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
+    def _update(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
         """Natural-gradient step on mean and sigma from the ranks of the pending population."""
-        if self._noise is None:
-            raise RuntimeError("snes: tell() called without a pending ask()")
-        genomes, fitness = self.check_tell(genomes, fitness)
-        fitness = np.where(np.isnan(fitness), -np.inf, fitness)
         utilities = nes_utilities(fitness)
         noise = self._population_noise()
         # Natural gradients in the local coordinates of the distribution (paper, Alg. 2).
         grad_mean = utilities @ noise
         grad_sigma = utilities @ (noise * noise) - utilities.sum()
         p = self.params
-        self.mean_ = self.mean_ + p["lr_mean"] * (self.sigma_ * grad_mean - p["weight_decay"] * self.mean_)
-        self.sigma_ = self.sigma_ * np.exp(0.5 * p["lr_sigma"] * grad_sigma)
-
-        self._finish_tell(genomes, fitness)
+        self.mean_ = self.mean_ + p.lr_mean * (self.sigma_ * grad_mean - p.weight_decay * self.mean_)
+        self.sigma_ = self.sigma_ * np.exp(0.5 * self.lr_sigma * grad_sigma)
 
     # ------------------------------------------------------------------ state
-    def state_dict(self) -> dict[str, Any]:
-        """Mean, sigma, RNG state, best sample and generation."""
+    def _state_dict(self) -> dict[str, Any]:
+        """Mean, sigma and RNG state."""
         return {**self._search_state(), "sigma": self.sigma_.copy()}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
+    def _load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`_state_dict` returned."""
         mean = np.array(state["mean"], dtype=np.float64)
         sigma = np.array(state["sigma"], dtype=np.float64)
         if mean.shape != (self.n_params,) or sigma.shape != (self.n_params,):

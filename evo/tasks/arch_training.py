@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from evo.tasks.base import Task
+from evo.tasks.base import Task, TrainsWeights
 from evo.tasks.classification import ClassificationTask
 from networks.cnn import CNN
 from networks.trainer import Trainer
@@ -45,7 +45,7 @@ _LOG_CLIP = 1e-12
 LOSS_TIE_BREAK = 1e-3
 
 
-class ArchitectureTrainingTask(Task):
+class ArchitectureTrainingTask(Task, TrainsWeights):
     """Fitness = validation accuracy (minus ``1e-3`` x validation loss) of each genome's CNN after ``epochs`` of training."""
 
     def __init__(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -20,8 +21,10 @@ class Task(ABC):
     n_inputs: int
     n_outputs: int
     output_activation: str = "identity"
-    #: ``"classification"`` (test_accuracy), ``"control"`` (test_mean_return)
+    #: ``"classification"`` (test_accuracy), ``"control"`` (test_mean_return), ``"timeseries"`` (test_nrmse)
     kind: str = "classification"
+    #: what `evo train` runs and `evo compare` sets beside evolution: a key of ``evo.baselines.BASELINES``
+    baseline: str = "backprop"
 
     @abstractmethod
     def evaluate(self, network, genomes: np.ndarray, seeds: np.ndarray, generation_seed: int) -> np.ndarray:
@@ -45,3 +48,12 @@ class Task(ABC):
 
     def close(self) -> None:
         """Release resources (environments)."""
+
+
+@runtime_checkable
+class TrainsWeights(Protocol):
+    """A task that trains each genome's weights inside its fitness, declared among its bases; it hands back the trained network."""
+
+    def trained(self, network, genome: np.ndarray, seed: int | None = None) -> tuple[Any, np.ndarray]:
+        """The trained network spec and its flat parameters for ``genome`` (the network validate and test report)."""
+        ...

@@ -57,34 +57,33 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
 from networks.activations import ACTIVATIONS, OUTPUT_ACTIVATIONS
 from networks.cnn import CNN, ConvBlock
+from networks.cnn_search.encoding import encode
+from networks.cnn_search.initial import (
+    init_params,
+    random_architecture_genes,
+    reinit_block,
+    reinit_dense,
+)
+from networks.cnn_search.layout import (
+    ACTIVE,
+    BLOCK_FIELDS,
+    FILTERS,
+    KERNEL,
+    POOL,
+    POOL_SIZE,
+    Architecture,
+    is_int,
+)
+from networks.spec import Decodable, HasComplexity
 
-# He initialisation suits rectifiers, Glorot the saturating ones (as networks.cnn).
-_HE = {"relu", "leaky_relu"}
 
-#: Fields of a block slot's genes, in layout order.
-BLOCK_FIELDS = ("active", "filters", "kernel", "pool")
-_ACTIVE, _FILTERS, _KERNEL, _POOL = 0, 1, 2, 3
-POOL_SIZE = 2
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-class Architecture(NamedTuple):
-    """A decoded architecture: blocks ``(slot, filters, kernel, pool)`` in order and hidden dense widths."""
-
-    blocks: tuple[tuple[int, int, int, int], ...]
-    hidden: tuple[int, ...]
-
-
-class _Decoded(NamedTuple):
+class DecodedArchitecture(NamedTuple):
     """What one architecture costs to build once: the CNN spec and its gather indices into the genome."""
 
     cnn: CNN
@@ -92,7 +91,7 @@ class _Decoded(NamedTuple):
 
 
 @dataclass(frozen=True)
-class CNNSearchSpace:
+class CNNSearchSpace(Decodable, HasComplexity):
     """Search space of CNN architectures with a weight slab; a network spec over fixed-length genomes.
 
     The interface matches the other specs (``n_params``, ``n_inputs``,
@@ -117,21 +116,21 @@ class CNNSearchSpace:
 
     def __post_init__(self) -> None:
         shape = tuple(self.input_shape) if isinstance(self.input_shape, (tuple, list)) else None
-        if shape is None or len(shape) != 3 or not all(_is_int(v) and v >= 1 for v in shape):
+        if shape is None or len(shape) != 3 or not all(is_int(v) and v >= 1 for v in shape):
             raise ValueError(f"cnn_search: input_shape = {self.input_shape!r}; must be (channels, height, width), integers >= 1")
         object.__setattr__(self, "input_shape", tuple(int(v) for v in shape))
-        if not _is_int(self.n_outputs) or self.n_outputs < 1:
+        if not is_int(self.n_outputs) or self.n_outputs < 1:
             raise ValueError(f"cnn_search: n_outputs = {self.n_outputs!r}; must be an integer >= 1")
         object.__setattr__(self, "n_outputs", int(self.n_outputs))
-        if not _is_int(self.max_blocks) or self.max_blocks < 1:
+        if not is_int(self.max_blocks) or self.max_blocks < 1:
             raise ValueError(f"cnn_search: max_blocks = {self.max_blocks!r}; must be an integer >= 1")
-        if not _is_int(self.max_dense) or self.max_dense < 0:
+        if not is_int(self.max_dense) or self.max_dense < 0:
             raise ValueError(f"cnn_search: max_dense = {self.max_dense!r}; must be an integer >= 0")
         object.__setattr__(self, "max_blocks", int(self.max_blocks))
         object.__setattr__(self, "max_dense", int(self.max_dense))
         for name in ("filter_choices", "kernel_choices", "dense_choices"):
             values = getattr(self, name)
-            ok = isinstance(values, (tuple, list)) and len(values) > 0 and all(_is_int(v) and v >= 1 for v in values)
+            ok = isinstance(values, (tuple, list)) and len(values) > 0 and all(is_int(v) and v >= 1 for v in values)
             if not ok or len(set(values)) != len(values):
                 raise ValueError(f"cnn_search: {name} = {values!r}; must be a non-empty list of distinct integers >= 1")
             object.__setattr__(self, name, tuple(int(v) for v in values))
@@ -223,13 +222,13 @@ class CNNSearchSpace:
             raise ValueError("cnn_search: the genome's architecture genes are not finite")
         n_f, n_k, n_d = len(self.filter_choices), len(self.kernel_choices), len(self.dense_choices)
         slots = genes[: len(BLOCK_FIELDS) * self.max_blocks].reshape(self.max_blocks, len(BLOCK_FIELDS))
-        active = [s for s in range(self.max_blocks) if slots[s, _ACTIVE] > 0.5] or [0]
+        active = [s for s in range(self.max_blocks) if slots[s, ACTIVE] > 0.5] or [0]
         _, height, width = self.input_shape
         blocks = []
         for s in active:
-            filters = self.filter_choices[int(np.clip(np.rint(slots[s, _FILTERS]), 0, n_f - 1))]
-            kernel = self.kernel_choices[int(np.clip(np.rint(slots[s, _KERNEL]), 0, n_k - 1))]
-            pool = POOL_SIZE if slots[s, _POOL] > 0.5 and height >= POOL_SIZE and width >= POOL_SIZE else 0
+            filters = self.filter_choices[int(np.clip(np.rint(slots[s, FILTERS]), 0, n_f - 1))]
+            kernel = self.kernel_choices[int(np.clip(np.rint(slots[s, KERNEL]), 0, n_k - 1))]
+            pool = POOL_SIZE if slots[s, POOL] > 0.5 and height >= POOL_SIZE and width >= POOL_SIZE else 0
             if pool:
                 height, width = height // pool, width // pool
             blocks.append((s, filters, kernel, pool))
@@ -239,7 +238,7 @@ class CNNSearchSpace:
         )
         return Architecture(tuple(blocks), hidden)
 
-    def _decoded(self, arch: Architecture) -> _Decoded:
+    def decoded(self, arch: Architecture) -> DecodedArchitecture:
         """The CNN spec and gather indices of an architecture (built once, then cached)."""
         hit = self._cache.get(arch)
         if hit is not None:
@@ -273,23 +272,23 @@ class CNNSearchSpace:
         gather = np.concatenate(parts)
         assert gather.shape == (cnn.n_params,)
         gather.setflags(write=False)
-        decoded = _Decoded(cnn, gather)
+        decoded = DecodedArchitecture(cnn, gather)
         self._cache[arch] = decoded
         return decoded
 
     def decode(self, genome: np.ndarray) -> tuple[CNN, np.ndarray]:
         """The CNN spec a genome encodes and its parameters ``(cnn.n_params,)`` (a copy, taken from the slab)."""
         genome = self._genome(genome)
-        decoded = self._decoded(self.architecture(genome))
+        decoded = self.decoded(self.architecture(genome))
         return decoded.cnn, genome[decoded.gather]
 
     def gather_indices(self, genome: np.ndarray) -> np.ndarray:
         """Read-only int64 indices ``(cnn.n_params,)`` of the genome entries the decoded CNN uses, in its layout."""
-        return self._decoded(self.architecture(self._genome(genome))).gather
+        return self.decoded(self.architecture(self._genome(genome))).gather
 
     def decode_description(self, genome: np.ndarray) -> dict:
         """JSON-able description of the decoded CNN (its :meth:`CNN.describe`), e.g. for the winner of a run."""
-        return self._decoded(self.architecture(self._genome(genome))).cnn.describe()
+        return self.decoded(self.architecture(self._genome(genome))).cnn.describe()
 
     def _genome(self, genome: np.ndarray) -> np.ndarray:
         genome = np.asarray(genome, dtype=np.float64)
@@ -310,125 +309,27 @@ class CNNSearchSpace:
             groups.setdefault(self.architecture(genome[: self.n_arch_genes]), []).append(i)
         return {arch: np.asarray(rows, dtype=np.intp) for arch, rows in groups.items()}
 
-    # ------------------------------------------------------------------ encode
+    # ------------------------------------------------------------------ encode    # ------------------------------------------------------------------ encode
     def encode(self, spec: CNN, params: np.ndarray, slots: tuple[int, ...] | None = None) -> np.ndarray:
-        """The genome of a CNN of this space with parameters ``params`` (slab entries it does not use are 0).
-
-        Blocks go to slots ``slots`` (default ``0, 1, ...``, increasing).
-        ``decode(encode(spec, params))`` gives back ``spec`` and ``params``
-        exactly. ValueError naming the field when the CNN is outside the space.
-        """
-        params = np.asarray(params, dtype=np.float64)
-        if params.shape != (spec.n_params,):
-            raise ValueError(f"cnn_search: encode: params must have shape ({spec.n_params},), got {params.shape}")
-        for name, want in (
-            ("input_shape", self.input_shape),
-            ("output_size", self.n_outputs),
-            ("activation", self.activation),
-            ("output_activation", self.output_activation),
-        ):
-            if getattr(spec, name) != want:
-                raise ValueError(f"cnn_search: encode: the CNN's {name} = {getattr(spec, name)!r}, the space has {want!r}")
-        n_blocks = len(spec.conv_blocks)
-        slots = tuple(range(n_blocks)) if slots is None else tuple(int(s) for s in slots)
-        if len(slots) != n_blocks or any(b <= a for a, b in zip(slots, slots[1:])) or slots[0] < 0 or slots[-1] >= self.max_blocks:
-            raise ValueError(
-                f"cnn_search: encode: {n_blocks} conv block(s) need as many increasing slots in 0..{self.max_blocks - 1}, got {slots}"
-            )
-        if len(spec.hidden) > self.max_dense:
-            raise ValueError(f"cnn_search: encode: {len(spec.hidden)} hidden dense layers; the space allows {self.max_dense}")
-        genome = np.zeros(self.n_params)
-        for i, (slot, block) in enumerate(zip(slots, spec.conv_blocks)):
-            where = f"cnn_search: encode: conv block {i}"
-            if block.filters not in self.filter_choices:
-                raise ValueError(f"{where}: filters = {block.filters}; allowed {list(self.filter_choices)}")
-            if block.kernel_size not in self.kernel_choices:
-                raise ValueError(f"{where}: kernel_size = {block.kernel_size}; allowed {list(self.kernel_choices)}")
-            if block.stride != 1 or block.padding != "same" or block.activation != self.activation:
-                raise ValueError(f"{where}: needs stride 1, padding 'same' and activation {self.activation!r}, got {block.describe()}")
-            if block.pool not in (0, POOL_SIZE):
-                raise ValueError(f"{where}: pool = {block.pool}; allowed 0 or {POOL_SIZE}")
-            genome[self.block_gene(slot, "active")] = 1.0
-            genome[self.block_gene(slot, "filters")] = self.filter_choices.index(block.filters)
-            genome[self.block_gene(slot, "kernel")] = self.kernel_choices.index(block.kernel_size)
-            genome[self.block_gene(slot, "pool")] = 1.0 if block.pool else 0.0
-        genome[self.dense_count_gene] = len(spec.hidden)
-        for p, width in enumerate(spec.hidden):
-            if width not in self.dense_choices:
-                raise ValueError(f"cnn_search: encode: hidden layer {p} width {width}; allowed {list(self.dense_choices)}")
-            genome[self.dense_width_gene(p)] = self.dense_choices.index(width)
-        arch = self.architecture(genome)
-        decoded = self._decoded(arch)
-        if decoded.cnn != spec:
-            # A pool the CNN has but the space would skip (map smaller than 2 x 2) lands here.
-            raise ValueError(f"cnn_search: encode: the CNN does not round-trip through the space: {spec.describe()['conv_blocks']}")
-        genome[decoded.gather] = params
-        return genome
+        """The genome of a CNN of this space with parameters ``params`` (see :func:`networks.cnn_search.encoding.encode`)."""
+        return encode(self, spec, params, slots)
 
     # ------------------------------------------------------------ init / run
-    def _std(self, fan_in: int, fan_out: int) -> float:
-        return math.sqrt(2.0 / fan_in) if self.activation in _HE else math.sqrt(2.0 / (fan_in + fan_out))
-
     def reinit_block(self, genome: np.ndarray, slot: int, rng: np.random.Generator) -> None:
-        """Fresh weights (He/Glorot for the fan-in it has in ``genome``'s architecture) and zero biases in a block slot's slab, in place.
-
-        A slot that is not active gets the fan-in it would have if activated.
-        """
-        arch = self.architecture(genome[: self.n_arch_genes])
-        channels = self.input_shape[0]
-        for s, filters, _, _ in arch.blocks:
-            if s >= slot:
-                break
-            channels = filters
-        genes = genome[: self.n_arch_genes]
-        n_f, n_k = len(self.filter_choices), len(self.kernel_choices)
-        kernel = self.kernel_choices[int(np.clip(np.rint(genes[self.block_gene(slot, "kernel")]), 0, n_k - 1))]
-        filters = self.filter_choices[int(np.clip(np.rint(genes[self.block_gene(slot, "filters")]), 0, n_f - 1))]
-        w_off, shape, b_off, b_size = self.block_region(slot)
-        std = self._std(channels * kernel * kernel, filters * kernel * kernel)
-        genome[w_off : w_off + math.prod(shape)] = rng.normal(0.0, std, size=math.prod(shape))
-        genome[b_off : b_off + b_size] = 0.0
+        """Fresh weights and zero biases in a block slot's slab, in place (see :mod:`networks.cnn_search.initial`)."""
+        reinit_block(self, genome, slot, rng)
 
     def reinit_dense(self, genome: np.ndarray, position: int, rng: np.random.Generator) -> None:
-        """Fresh weights and zero biases in dense position ``position``'s slab (fan-in from ``genome``'s architecture), in place."""
-        cnn = self._decoded(self.architecture(genome[: self.n_arch_genes])).cnn
-        if position < len(cnn.dense_shapes):
-            fan_in, fan_out = cnn.dense_shapes[position]
-        else:
-            fan_in, fan_out = (math.prod(cnn.feature_shape) if position == 0 else self.u_max), self.u_max
-        w_off, shape, b_off, b_size = self.dense_region(position)
-        genome[w_off : w_off + math.prod(shape)] = rng.normal(0.0, self._std(fan_in, fan_out), size=math.prod(shape))
-        genome[b_off : b_off + b_size] = 0.0
+        """Fresh weights and zero biases in dense position ``position``'s slab, in place."""
+        reinit_dense(self, genome, position, rng)
 
     def random_architecture_genes(self, rng: np.random.Generator) -> np.ndarray:
         """Architecture genes ``(n_arch_genes,)`` of a random architecture within the limits (>= 1 block)."""
-        genes = np.zeros(self.n_arch_genes)
-        n_blocks = int(rng.integers(1, self.max_blocks + 1))
-        active = np.sort(rng.choice(self.max_blocks, size=n_blocks, replace=False))
-        for s in range(self.max_blocks):
-            genes[self.block_gene(s, "active")] = 1.0 if s in active else 0.0
-            genes[self.block_gene(s, "filters")] = rng.integers(len(self.filter_choices))
-            genes[self.block_gene(s, "kernel")] = rng.integers(len(self.kernel_choices))
-            genes[self.block_gene(s, "pool")] = rng.integers(2)
-        genes[self.dense_count_gene] = rng.integers(self.max_dense + 1)
-        for p in range(self.max_dense):
-            genes[self.dense_width_gene(p)] = rng.integers(len(self.dense_choices))
-        return genes
+        return random_architecture_genes(self, rng)
 
     def init_params(self, rng: np.random.Generator, n: int = 1) -> np.ndarray:
-        """``n`` genomes ``(n, n_params)``: random architectures and a He/Glorot-initialised slab, zero biases.
-
-        Every slab region gets the scale its layer's fan-in calls for in that
-        genome's architecture (or would, if it were activated).
-        """
-        out = np.zeros((n, self.n_params))
-        for genome in out:
-            genome[: self.n_arch_genes] = self.random_architecture_genes(rng)
-            for slot in range(self.max_blocks):
-                self.reinit_block(genome, slot, rng)
-            for position in range(self.max_dense + 1):
-                self.reinit_dense(genome, position, rng)
-        return out
+        """``n`` genomes ``(n, n_params)``: random architectures and a He/Glorot-initialised slab, zero biases."""
+        return init_params(self, rng, n)
 
     def forward(self, genomes: np.ndarray, x: np.ndarray) -> np.ndarray:
         """Outputs ``(P, B, n_outputs)`` for genomes ``(P, n_params)`` and inputs ``(B, C, H, W)`` or ``(B, C*H*W)``.
@@ -445,7 +346,7 @@ class CNNSearchSpace:
         batch = x.shape[1] if per_genome else x.shape[0]
         out = None
         for arch, rows in self.group_by_architecture(genomes).items():
-            decoded = self._decoded(arch)
+            decoded = self.decoded(arch)
             params = genomes[rows][:, decoded.gather]
             result = decoded.cnn.forward(params, x[rows] if per_genome else x)
             if out is None:
@@ -464,7 +365,7 @@ class CNNSearchSpace:
         genomes = self._genomes(genomes)
         out = np.empty(len(genomes), dtype=np.int64)
         for arch, rows in self.group_by_architecture(genomes).items():
-            out[rows] = self._decoded(arch).cnn.n_params
+            out[rows] = self.decoded(arch).cnn.n_params
         return out
 
     # ----------------------------------------------------------- description
@@ -492,7 +393,7 @@ class CNNSearchSpace:
         }
 
     @classmethod
-    def from_description(cls, description: dict) -> "CNNSearchSpace":
+    def from_description(cls, description: dict) -> CNNSearchSpace:
         """Rebuild from :meth:`describe` output."""
         return cls(
             input_shape=tuple(description["input_shape"]),
