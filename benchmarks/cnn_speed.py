@@ -102,7 +102,9 @@ def torch_step(net: CNN, params: np.ndarray, X: np.ndarray, y: np.ndarray, dtype
         return loss
 
     loss = float(step().detach())
-    grad = np.concatenate([w.grad.double().numpy().ravel() for w in (conv_w, conv_b)] + [lin_w.grad.double().numpy().T.ravel(), lin_b.grad.double().numpy()])
+    grad = np.concatenate(
+        [w.grad.double().numpy().ravel() for w in (conv_w, conv_b)] + [lin_w.grad.double().numpy().T.ravel(), lin_b.grad.double().numpy()]
+    )
     return step, loss, grad
 
 
@@ -176,10 +178,14 @@ def population_forward(repeats: int, population: int = 64, batch: int = 256) -> 
         },
         max(10, repeats // 10),
     )
-    print(f"\nPart 2: digits CNN {net.n_params} parameters (1x8x8 -> 8 3x3 filters, pad 1, relu, pool 2 -> dense 10 softmax), "
-          f"{population} genomes on {batch} digits images, BLAS on 1 thread")
-    print(f"  population-batched forward {best['population'] * 1e3:8.2f} ms per population "
-          f"({best['population'] / population * 1e6:.0f} us per genome)")
+    print(
+        f"\nPart 2: digits CNN {net.n_params} parameters (1x8x8 -> 8 3x3 filters, pad 1, relu, pool 2 -> dense 10 softmax), "
+        f"{population} genomes on {batch} digits images, BLAS on 1 thread"
+    )
+    print(
+        f"  population-batched forward {best['population'] * 1e3:8.2f} ms per population "
+        f"({best['population'] / population * 1e6:.0f} us per genome)"
+    )
     print(f"  loop of predict per genome {best['loop'] * 1e3:8.2f} ms   (batched speed-up {best['loop'] / best['population']:.2f}x)")
 
 

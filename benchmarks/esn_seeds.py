@@ -19,7 +19,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-
 from evo import load_config
 from evo.baselines.esn import recipe_reservoir
 from evo.build import build_network, build_task

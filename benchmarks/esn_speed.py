@@ -97,8 +97,15 @@ def time_reservoirpy(u: np.ndarray, y: np.ndarray, repeats: int) -> float | None
 
     def train():
         reservoir = RpyReservoir(
-            units=UNITS, lr=0.3, sr=1.0, input_scaling=0.5, rc_connectivity=0.02, input_connectivity=1.0,
-            W=mat_gen.uniform, Win=mat_gen.uniform, seed=0,
+            units=UNITS,
+            lr=0.3,
+            sr=1.0,
+            input_scaling=0.5,
+            rc_connectivity=0.02,
+            input_connectivity=1.0,
+            W=mat_gen.uniform,
+            Win=mat_gen.uniform,
+            seed=0,
         )
         esn = reservoir >> Ridge(ridge=DEFAULT_RIDGE)
         esn.fit(u, y, warmup=WASHOUT)
@@ -140,11 +147,15 @@ def main() -> None:
 
     with threadpool_limits(limits=args.threads):
         u, y = training_data()
-        print(f"== Part 1: train one ESN ({UNITS} units, Mackey-Glass, {STEPS} teacher-forced steps, ridge readout), "
-              f"best of {args.repeats}, {args.threads} BLAS thread(s)")
+        print(
+            f"== Part 1: train one ESN ({UNITS} units, Mackey-Glass, {STEPS} teacher-forced steps, ridge readout), "
+            f"best of {args.repeats}, {args.threads} BLAS thread(s)"
+        )
         ours, parts = time_ours(u, y, args.repeats)
-        print(f"ours         {ours * 1e3:8.1f} ms   (build {parts['build'] * 1e3:.1f} ms, run {parts['run'] * 1e3:.1f} ms, "
-              f"readout ~{parts['readout'] * 1e3:.1f} ms)")
+        print(
+            f"ours         {ours * 1e3:8.1f} ms   (build {parts['build'] * 1e3:.1f} ms, run {parts['run'] * 1e3:.1f} ms, "
+            f"readout ~{parts['readout'] * 1e3:.1f} ms)"
+        )
         theirs = time_reservoirpy(u, y, args.repeats)
         if theirs is None:
             print("reservoirpy  skipped: `import reservoirpy` failed (pip install reservoirpy to compare; not a dependency)")
@@ -154,8 +165,10 @@ def main() -> None:
             print(f"reservoirpy  {theirs * 1e3:8.1f} ms   (version {reservoirpy.__version__})")
             print(f"ratio ours / reservoirpy = {ours / theirs:.2f}  (target <= 1)")
 
-        print(f"\n== Part 2: default recipe, {UNITS} units, Mackey-Glass split washout 200 / train 3000 / val 1000 / test 2000, "
-              f"{args.seeds} reservoir seeds")
+        print(
+            f"\n== Part 2: default recipe, {UNITS} units, Mackey-Glass split washout 200 / train 3000 / val 1000 / test 2000, "
+            f"{args.seeds} reservoir seeds"
+        )
         figures = recipe_figures(args.seeds)
         one = np.array([f["test_nrmse"] for f in figures])
         free = np.array([f["test_nrmse_free_run"] for f in figures])
@@ -171,8 +184,10 @@ def main() -> None:
                 ("mode (b) weights, 100 units", ESNSpec(WeightsEncoding()), 0.01),
             ]:
                 batched, single, same = population_timing(task, spec, args.population, sigma)
-                print(f"{label:38s} block-diagonal {batched:5.2f} s   one at a time {single:5.2f} s   "
-                      f"speed-up {single / batched:.2f}x   identical fitness: {same}")
+                print(
+                    f"{label:38s} block-diagonal {batched:5.2f} s   one at a time {single:5.2f} s   "
+                    f"speed-up {single / batched:.2f}x   identical fitness: {same}"
+                )
 
 
 if __name__ == "__main__":

@@ -241,8 +241,10 @@ def main() -> None:
     parser.add_argument("--no-neat-python", action="store_true", help="skip neat-python even when installed")
     args = parser.parse_args()
 
-    print(f"XOR, population {args.population}, {args.seeds} seeds, at most {args.generations} generations; "
-          "solved = all four cases on the right side of 0.5")
+    print(
+        f"XOR, population {args.population}, {args.seeds} seeds, at most {args.generations} generations; "
+        "solved = all four cases on the right side of 0.5"
+    )
     ours = [run_ours(seed, args.population, args.generations) for seed in range(args.seeds)]
     mine = summarise("ours", ours)
     print(f"{'':12s} NEAT paper: 4,755 evaluations on average -> ours uses {mine['mean_evaluations'] / PAPER_EVALUATIONS:.2f}x as many")

@@ -44,7 +44,7 @@ def main() -> None:
     serial = SerialEvaluator(run_seed=0)
     serial.evaluate(task, net, genomes, generation=0)  # warm the env cache
     serial_times, serial_fit = [], None
-    for rep in range(args.repeats):
+    for _rep in range(args.repeats):
         t0 = time.perf_counter()
         serial_fit = serial.evaluate(task, net, genomes, generation=1).fitness
         serial_times.append(time.perf_counter() - t0)
@@ -53,7 +53,7 @@ def main() -> None:
     ray_eval = RayEvaluator(run_seed=0, workers=args.workers)
     ray_eval.evaluate(task, net, genomes, generation=0)  # start workers, fill their env caches
     ray_times, ray_fit = [], None
-    for rep in range(args.repeats):
+    for _rep in range(args.repeats):
         t0 = time.perf_counter()
         ray_fit = ray_eval.evaluate(task, net, genomes, generation=1).fitness
         ray_times.append(time.perf_counter() - t0)

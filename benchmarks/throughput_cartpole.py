@@ -183,9 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats, best is kept (default 3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the genomes and the episodes")
     parser.add_argument("--noise", type=float, default=0.1, help="noise scale of the mid-evolution population (default 0.1)")
-    parser.add_argument(
-        "--scenario", choices=["random", "mid", "both"], default="both", help="which population(s) to run (default both)"
-    )
+    parser.add_argument("--scenario", choices=["random", "mid", "both"], default="both", help="which population(s) to run (default both)")
     args = parser.parse_args(argv)
 
     step_floor = vector_step_floor()

@@ -92,10 +92,14 @@ def main(argv: list[str] | None = None) -> None:
     difference = float(np.max(np.abs(batched_fitness - loop_fitness)))
     print(f"digits, {P} MLPs 64-32-10 (tanh, softmax), full training split: {samples} samples, best of {args.repeats}")
     print(f"  BLAS: {blas or 'unknown'}")
-    print(f"  (a) batched ClassificationTask.evaluate: {batched_s:7.3f} s = {P / batched_s:10,.0f} genomes/s "
-          f"({P * samples / batched_s:12,.0f} sample-forwards/s)")
-    print(f"  (b) per-individual loop (predict):       {loop_s:7.3f} s = {P / loop_s:10,.0f} genomes/s "
-          f"({P * samples / loop_s:12,.0f} sample-forwards/s)")
+    print(
+        f"  (a) batched ClassificationTask.evaluate: {batched_s:7.3f} s = {P / batched_s:10,.0f} genomes/s "
+        f"({P * samples / batched_s:12,.0f} sample-forwards/s)"
+    )
+    print(
+        f"  (b) per-individual loop (predict):       {loop_s:7.3f} s = {P / loop_s:10,.0f} genomes/s "
+        f"({P * samples / loop_s:12,.0f} sample-forwards/s)"
+    )
     print(f"  speed-up batched/loop: {loop_s / batched_s:.2f}x")
     print(f"  same fitness: max |difference| = {difference:.3g}" + (" (bit-identical)" if difference == 0 else ""))
 

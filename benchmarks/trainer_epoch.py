@@ -116,8 +116,10 @@ def time_sklearn(X: np.ndarray, y: np.ndarray, epochs: int) -> float:
 def speed(epochs: int) -> None:
     """Part 1: ms per epoch and ratios."""
     X, y = digits_80()
-    print(f"Part 1: one epoch, {len(X)} digits samples, MLP {'-'.join(map(str, LAYERS))} relu/softmax, Adam, batch {BATCH}, "
-          f"best of {epochs} epochs, BLAS and torch on 1 thread")
+    print(
+        f"Part 1: one epoch, {len(X)} digits samples, MLP {'-'.join(map(str, LAYERS))} relu/softmax, Adam, batch {BATCH}, "
+        f"best of {epochs} epochs, BLAS and torch on 1 thread"
+    )
     ours = time_ours(X, y, epochs)
     sk = time_sklearn(X, y, epochs)
     t32 = time_torch(X, y, epochs, "float32")
@@ -144,8 +146,10 @@ def accuracy(n_seeds: int) -> None:
     split = stratified_split(X, y, 0.1, 0.2, 0)
     probe = Trainer(MLP(LAYERS, "relu", "softmax"))
     settings = {k: getattr(probe, k) for k in ("optimizer", "lr", "batch_size", "epochs", "weight_decay", "dropout", "patience")}
-    print(f"\nPart 2: digits split stratified_split(X, y, 0.1, 0.2, 0): {len(split.y_train)} train / "
-          f"{len(split.y_val)} val / {len(split.y_test)} test; MLP {'-'.join(map(str, LAYERS))} relu/softmax")
+    print(
+        f"\nPart 2: digits split stratified_split(X, y, 0.1, 0.2, 0): {len(split.y_train)} train / "
+        f"{len(split.y_val)} val / {len(split.y_test)} test; MLP {'-'.join(map(str, LAYERS))} relu/softmax"
+    )
     print(f"  Trainer defaults: {settings} (lr None = Adam's 1e-3)")
     accuracies = []
     for seed in range(n_seeds):
@@ -154,9 +158,11 @@ def accuracy(n_seeds: int) -> None:
         acc = trainer.score(split.X_test, split.y_test)
         accuracies.append(acc)
         best = trainer.history_[trainer.best_epoch_ - 1] if trainer.best_epoch_ else {}
-        print(f"  seed {seed}: test accuracy {acc:.4f}  (best epoch {trainer.best_epoch_}, val accuracy "
-              f"{best.get('val_accuracy', float('nan')):.4f}, {len(trainer.history_)} epochs, "
-              f"{time.perf_counter() - start:.2f} s)")
+        print(
+            f"  seed {seed}: test accuracy {acc:.4f}  (best epoch {trainer.best_epoch_}, val accuracy "
+            f"{best.get('val_accuracy', float('nan')):.4f}, {len(trainer.history_)} epochs, "
+            f"{time.perf_counter() - start:.2f} s)"
+        )
     print(f"  test accuracy: mean {np.mean(accuracies):.4f}, min {np.min(accuracies):.4f}  (target >= 0.965)")
 
 

@@ -18,7 +18,9 @@ def build_task(config: RunConfig):
         from evo.tasks.arch_training import ArchitectureTrainingTask
 
         try:
-            return ArchitectureTrainingTask(task, epochs=s.train_epochs, batch_size=s.train_batch_size, lr=s.train_lr, max_train=s.train_max_samples)
+            return ArchitectureTrainingTask(
+                task, epochs=s.train_epochs, batch_size=s.train_batch_size, lr=s.train_lr, max_train=s.train_max_samples
+            )
         except ValueError as exc:
             raise ConfigError(f"config error: strategy.mode = 'train_weights': {exc}") from None
     return task
@@ -49,7 +51,9 @@ def _build_base_task(config: RunConfig):
             from evo.tasks.datasets import load_mnist, split_with_test
 
             data = load_mnist(t.dir, t.limit)
-            split = split_with_test(data["train_images"], data["train_labels"], data["test_images"], data["test_labels"], t.val_fraction, t.split_seed)
+            split = split_with_test(
+                data["train_images"], data["train_labels"], data["test_images"], data["test_labels"], t.val_fraction, t.split_seed
+            )
             return ClassificationTask(split, name="mnist", fitness=t.fitness, batch_size=t.batch_size)
         if t.type == "timeseries":
             from evo.tasks.series import make_series_split
@@ -63,7 +67,14 @@ def _build_base_task(config: RunConfig):
         if t.type == "control":
             from evo.tasks.control import ControlTask
 
-            return ControlTask(t.env_id, episodes=t.episodes, max_steps=t.max_steps, test_episodes=t.test_episodes, val_episodes=t.val_episodes, env_kwargs=dict(t.env_kwargs))
+            return ControlTask(
+                t.env_id,
+                episodes=t.episodes,
+                max_steps=t.max_steps,
+                test_episodes=t.test_episodes,
+                val_episodes=t.val_episodes,
+                env_kwargs=dict(t.env_kwargs),
+            )
     except ValueError as exc:
         message = str(exc)
         raise ConfigError(message if message.startswith("config error") else f"config error: {message}") from None
@@ -79,8 +90,14 @@ def build_network(config: RunConfig, task):
         t = config.task  # what the genome encodes (mode) and its ranges are [task] settings of the timeseries task
         try:
             return ESNSpec.from_settings(
-                t.mode, task.n_inputs, task.n_outputs, **n.model_dump(exclude={"type"}),
-                n_reservoirs=t.n_reservoirs, min_units=t.min_units, max_units=t.max_units, rescale=t.rescale,
+                t.mode,
+                task.n_inputs,
+                task.n_outputs,
+                **n.model_dump(exclude={"type"}),
+                n_reservoirs=t.n_reservoirs,
+                min_units=t.min_units,
+                max_units=t.max_units,
+                rescale=t.rescale,
             )
         except ValueError as exc:
             raise ConfigError(f"config error: {exc}") from None
@@ -89,8 +106,12 @@ def build_network(config: RunConfig, task):
 
         try:
             return NEATSpec(
-                task.n_inputs, task.n_outputs, max_nodes=n.max_nodes, max_connections=n.max_connections,
-                output_activation=n.output_activation or task.output_activation, hidden_activation=n.hidden_activation,
+                task.n_inputs,
+                task.n_outputs,
+                max_nodes=n.max_nodes,
+                max_connections=n.max_connections,
+                output_activation=n.output_activation or task.output_activation,
+                hidden_activation=n.hidden_activation,
             )
         except ValueError as exc:
             raise ConfigError(f"config error: network: {exc}") from None
@@ -100,9 +121,15 @@ def build_network(config: RunConfig, task):
         shape = _image_shape(n, task)
         try:
             return CNNSearchSpace(
-                tuple(shape), task.n_outputs, max_blocks=n.max_blocks, filter_choices=tuple(n.filter_choices),
-                kernel_choices=tuple(n.kernel_choices), max_dense=n.max_dense, dense_choices=tuple(n.dense_choices),
-                activation=n.activation, output_activation=n.output_activation or task.output_activation,
+                tuple(shape),
+                task.n_outputs,
+                max_blocks=n.max_blocks,
+                filter_choices=tuple(n.filter_choices),
+                kernel_choices=tuple(n.kernel_choices),
+                max_dense=n.max_dense,
+                dense_choices=tuple(n.dense_choices),
+                activation=n.activation,
+                output_activation=n.output_activation or task.output_activation,
             )
         except ValueError as exc:
             raise ConfigError(f"config error: network: {exc}") from None
@@ -135,7 +162,9 @@ def _image_shape(n, task) -> tuple[int, int, int]:
             "or use an image task (digits, mnist, an .npz with N x C x H x W images)"
         )
     if int(np.prod(shape)) != task.n_inputs:
-        raise ConfigError(f"config error: network.input_shape = {list(shape)}: holds {int(np.prod(shape))} values, the task's samples have {task.n_inputs}")
+        raise ConfigError(
+            f"config error: network.input_shape = {list(shape)}: holds {int(np.prod(shape))} values, the task's samples have {task.n_inputs}"
+        )
     return tuple(int(v) for v in shape)  # type: ignore[return-value]
 
 
@@ -156,8 +185,11 @@ def build_strategy(config: RunConfig, network: NetworkSpec):
     init = initial_genome(config, network)
     if config.strategy.type == "neat":
         params.update(
-            n_inputs=network.n_inputs, n_outputs=network.n_outputs, max_nodes=network.max_nodes,
-            max_connections=network.max_connections, hidden_activation=network.hidden_activation,
+            n_inputs=network.n_inputs,
+            n_outputs=network.n_outputs,
+            max_nodes=network.max_nodes,
+            max_connections=network.max_connections,
+            hidden_activation=network.hidden_activation,
         )
     elif config.strategy.type == "cnn_arch":
         params["space"] = network

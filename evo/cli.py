@@ -15,7 +15,7 @@ import argparse
 import json
 import sys
 import tomllib
-from typing import Sequence
+from collections.abc import Sequence
 
 from evo.config import ConfigError, apply_overrides, field_bounds, load_config, parse_config
 
@@ -72,7 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=_config_int("seed"), help="run seed (same config + seed = same results)")
     run.add_argument("--generations", type=_config_int("generations"), help="number of generations to run (with --resume: the new total)")
     run.add_argument("--population", type=_config_int("strategy.population"), help="individuals per generation")
-    run.add_argument("--workers", type=_config_int("evaluator.workers"), help="evaluate on Ray with this many workers (local instance unless --ray-address)")
+    run.add_argument(
+        "--workers",
+        type=_config_int("evaluator.workers"),
+        help="evaluate on Ray with this many workers (local instance unless --ray-address)",
+    )
     run.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (e.g. 127.0.0.1:6379 or 'auto'); RAY_ADDRESS works too")
     run.add_argument("--out", metavar="DIR", help="parent folder of the run directory (default: runs/)")
     run.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
@@ -106,7 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     comp.add_argument("config", help="path to a run config (.toml) with a labelled task")
-    comp.add_argument("--seeds", type=_positive_int, default=1, help="repeat both methods over N consecutive seeds and report mean ± std (default 1)")
+    comp.add_argument(
+        "--seeds", type=_positive_int, default=1, help="repeat both methods over N consecutive seeds and report mean ± std (default 1)"
+    )
     comp.add_argument("--seed", type=_config_int("seed"), help="first seed")
     comp.add_argument("--generations", type=_config_int("generations"), help="evolution generations")
     comp.add_argument("--epochs", type=_config_int("train.epochs"), help="backprop maximum epochs")

@@ -70,7 +70,10 @@ def compare(config: RunConfig, seeds: int = 1, out: str | Path | None = None, pr
         evo_run = EvolutionRun(cfg, run_dir=out_dir / f"evolution-seed{cfg.seed}", progress=progress, trace_test=True)
         evo_result = evo_run.run()
         s = evo_result.summary
-        row: dict[str, Any] = {"seed": cfg.seed, "evolution": {**pick_figures(s, baseline.metrics), "generations": s["generations"], "evaluations": s["evaluations"]}}
+        row: dict[str, Any] = {
+            "seed": cfg.seed,
+            "evolution": {**pick_figures(s, baseline.metrics), "generations": s["generations"], "evaluations": s["evaluations"]},
+        }
         traces["evolution"].append(evo_run.test_trace)
         figures, method_traces = baseline.compare_rows(cfg, out_dir, progress, s)
         for method, values in figures.items():
@@ -82,7 +85,11 @@ def compare(config: RunConfig, seeds: int = 1, out: str | Path | None = None, pr
     labels = {"evolution": f"evolution ({config.strategy.type})", **baseline.labels(config)}
     methods = list(labels)
     aggregate = {
-        method: {key: _stats([r[method][key] for r in per_seed if r[method].get(key) is not None]) for key in metrics if per_seed[0][method].get(key) is not None}
+        method: {
+            key: _stats([r[method][key] for r in per_seed if r[method].get(key) is not None])
+            for key in metrics
+            if per_seed[0][method].get(key) is not None
+        }
         for method in methods
     }
     report = {
@@ -156,7 +163,9 @@ def _plot(traces: dict[str, list[list[dict]]], path: Path, name: str, metric: st
             acc = [r[metric] for r in trace]
             label = method if i == 0 else None
             axes[0].plot([max(r["wall_seconds"], 1e-4) for r in trace], acc, color=colours.get(method), alpha=0.8, lw=1.2, label=label)
-            axes[1].plot([max(r["sample_forward_passes"], 1) for r in trace], acc, color=colours.get(method), alpha=0.8, lw=1.2, label=label)
+            axes[1].plot(
+                [max(r["sample_forward_passes"], 1) for r in trace], acc, color=colours.get(method), alpha=0.8, lw=1.2, label=label
+            )
     for ax, xlabel in zip(axes, ("training wall seconds", "sample-forward passes")):
         ax.set_xscale("log")
         ax.set_xlabel(xlabel)

@@ -61,8 +61,20 @@ if TYPE_CHECKING:
 
 
 __all__ = [
-    "Checkpoint", "EventsLog", "MetricsCSV", "ProgressBar", "Reporter", "Reporters", "RunInfo", "RunState", "TestTrace",
-    "ValidationCSV", "load_checkpoint", "read_metrics", "read_validation", "save_checkpoint",
+    "Checkpoint",
+    "EventsLog",
+    "MetricsCSV",
+    "ProgressBar",
+    "Reporter",
+    "Reporters",
+    "RunInfo",
+    "RunState",
+    "TestTrace",
+    "ValidationCSV",
+    "load_checkpoint",
+    "read_metrics",
+    "read_validation",
+    "save_checkpoint",
 ]
 
 

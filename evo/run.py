@@ -310,7 +310,11 @@ class EvolutionRun:
         save_genome(run_dir / "best_genome", chosen, described)
         if isinstance(self.task, TrainsWeights):  # weights trained inside the fitness: keep the trained network too
             spec, trained = self.task.trained(self.network, chosen, test_seed)
-            save_genome(run_dir / "best_trained", trained, {"network": spec.describe(), "source": "the genome's network as trained inside the fitness"})
+            save_genome(
+                run_dir / "best_trained",
+                trained,
+                {"network": spec.describe(), "source": "the genome's network as trained inside the fitness"},
+            )
         if isinstance(self.network, GraphExportable):  # a graph genome: nodes and connections as JSON, and a drawing
             self.network.save_graph(chosen, run_dir / "best_genome_graph.json")
             self.network.draw(chosen, run_dir / "best_genome_graph.png", title=f"{self.config.name}: best genome")
@@ -324,7 +328,9 @@ class EvolutionRun:
         rows = []
         for member in front:
             figures = self.task.test(self.network, member["genome"], test_seed)
-            rows.append({k: v for k, v in member.items() if k != "genome"} | {k: v for k, v in figures.items() if isinstance(v, (int, float))})
+            rows.append(
+                {k: v for k, v in member.items() if k != "genome"} | {k: v for k, v in figures.items() if isinstance(v, (int, float))}
+            )
         atomic_save_npz(run_dir / "pareto_front.npz", {"genomes": np.stack([m["genome"] for m in front])})
         atomic_write_json(run_dir / "pareto_front.json", rows)
         from evo.plots import plot_pareto_front
@@ -334,7 +340,9 @@ class EvolutionRun:
 
     def _choose_best(self, state: RunState, val_seed: int) -> tuple[np.ndarray, str, dict[str, Any]]:
         """Pick the genome to report: the better on validation of the strategy's choice and the best individual."""
-        candidates = [(source, g) for source, g in (("strategy_best", state.selected), ("best_individual", state.best_seen)) if g is not None]
+        candidates = [
+            (source, g) for source, g in (("strategy_best", state.selected), ("best_individual", state.best_seen)) if g is not None
+        ]
         if not candidates:
             return self.strategy.best()[0], "strategy_best", {}
         scored = []
@@ -355,6 +363,7 @@ def _numbers(figures: dict[str, Any]) -> dict[str, int | float]:
         elif isinstance(value, (float, np.floating)):
             out[key] = float(value)
     return out
+
 
 def run_evolution(config: RunConfig | str | Path, progress: bool = False, run_dir: str | Path | None = None, **overrides: Any) -> RunResult:
     """Run evolution from a config object or a TOML path, in one call (for notebooks)."""

@@ -131,5 +131,3 @@ class RunInfo:
     kind: str
     #: continued from a checkpoint (the state holds the rows so far)
     resumed: bool = False
-
-

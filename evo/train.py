@@ -91,9 +91,17 @@ def trainer_from_config(network, loss: str, train, seed: int, dropout: float | N
     from networks.trainer import Trainer
 
     return Trainer(
-        network, loss=loss, optimizer=train.optimizer, lr=train.lr, momentum=train.momentum, batch_size=train.batch_size,
-        epochs=train.epochs, weight_decay=train.weight_decay, dropout=train.dropout if dropout is None else dropout,
-        patience=train.patience or None, seed=seed,
+        network,
+        loss=loss,
+        optimizer=train.optimizer,
+        lr=train.lr,
+        momentum=train.momentum,
+        batch_size=train.batch_size,
+        epochs=train.epochs,
+        weight_decay=train.weight_decay,
+        dropout=train.dropout if dropout is None else dropout,
+        patience=train.patience or None,
+        seed=seed,
     )
 
 
@@ -184,7 +192,14 @@ class TrainingRun:
 
         try:
             reporters.on_start(RunInfo(run_dir, cfg, cfg.name, t.epochs, "training"), state)
-            trainer.fit(self.data["X_train"], self.data["y_train"], self.data["X_val"], self.data["y_val"], init_params=self.init_params, on_epoch=on_epoch)
+            trainer.fit(
+                self.data["X_train"],
+                self.data["y_train"],
+                self.data["X_val"],
+                self.data["y_val"],
+                init_params=self.init_params,
+                on_epoch=on_epoch,
+            )
             state.wall_seconds = time.perf_counter() - started - reporting_seconds
             state.stopped_by = "early_stopping" if trainer.stopped_early_ else "epochs"
             summary = self._finish(trainer, state, run_dir, test_seed)
@@ -202,7 +217,8 @@ class TrainingRun:
         test_figures = self.task.test(self.network, params, test_seed)
         val_figures = {k: v for k, v in self.task.validate(self.network, params, 0).items() if k != "val_score"}
         save_genome(
-            run_dir / "best_genome", params,
+            run_dir / "best_genome",
+            params,
             {"network": self.network.describe(), "task": self.task.describe(), "source": "backprop", "best_epoch": trainer.best_epoch_},
         )
         from evo.plots import plot_loss_curve

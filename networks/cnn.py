@@ -54,6 +54,7 @@ from networks.spec import NetworkSpec, Trainable
 
 __all__ = ["CNN", "BlockRecord", "CNNCache", "ConvBlock"]
 
+
 # ============================================================ training cache
 class BlockRecord(NamedTuple):
     """What one conv block's backward needs from its forward."""
@@ -117,9 +118,7 @@ class CNN(NetworkSpec, Trainable):
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation = {self.activation!r} is not known; allowed: {sorted(ACTIVATIONS)}")
         if self.output_activation not in OUTPUT_ACTIVATIONS:
-            raise ValueError(
-                f"output_activation = {self.output_activation!r} is not known; allowed: {sorted(OUTPUT_ACTIVATIONS)}"
-            )
+            raise ValueError(f"output_activation = {self.output_activation!r} is not known; allowed: {sorted(OUTPUT_ACTIVATIONS)}")
 
         geometry = []
         channels, height, width = self.input_shape
@@ -240,9 +239,7 @@ class CNN(NetworkSpec, Trainable):
         if x.ndim in (2, 3) and x.shape[-1] == self.n_inputs:
             x = x.reshape(x.shape[:-1] + (C, H, W))
         if x.ndim not in (4, 5) or x.shape[-3:] != (C, H, W):
-            raise ValueError(
-                f"expected inputs (B, {C}, {H}, {W}) or (B, {self.n_inputs}) (or per genome (P, B, ...)), got shape {x.shape}"
-            )
+            raise ValueError(f"expected inputs (B, {C}, {H}, {W}) or (B, {self.n_inputs}) (or per genome (P, B, ...)), got shape {x.shape}")
         return np.moveaxis(x.astype(dtype, copy=False), -4, -1), per_genome
 
     def forward(self, params: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -279,7 +276,7 @@ class CNN(NetworkSpec, Trainable):
     def _views(self, flat: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per layer ``W`` (conv: ``(F, C*k*k)``, dense: ``(n_in, n_out)``) and ``b`` as views of a flat vector."""
         out = []
-        for kind, shape, w, b in self._layer_slices():
+        for _kind, shape, w, b in self._layer_slices():
             rows = shape[0]
             out.append((flat[w].reshape(rows, -1), flat[b]))
         return out

@@ -67,9 +67,7 @@ class MLP(NetworkSpec, Trainable, Bindable):
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation {self.activation!r} is not known; allowed: {sorted(ACTIVATIONS)}")
         if self.output_activation not in OUTPUT_ACTIVATIONS:
-            raise ValueError(
-                f"output_activation {self.output_activation!r} is not known; allowed: {sorted(OUTPUT_ACTIVATIONS)}"
-            )
+            raise ValueError(f"output_activation {self.output_activation!r} is not known; allowed: {sorted(OUTPUT_ACTIVATIONS)}")
         object.__setattr__(self, "layer_sizes", sizes)
         shapes = tuple((sizes[i], sizes[i + 1]) for i in range(len(sizes) - 1))
         offsets = [0]
@@ -132,10 +130,7 @@ class MLP(NetworkSpec, Trainable, Bindable):
         """``n`` parameter vectors: He or Glorot normal weights, zero biases."""
         out = np.zeros((n, self.n_params))
         for (n_in, n_out), start in zip(self.shapes, self.offsets):
-            if ACTIVATIONS[self.activation].he_init:
-                std = np.sqrt(2.0 / n_in)
-            else:
-                std = np.sqrt(2.0 / (n_in + n_out))
+            std = np.sqrt(2.0 / n_in) if ACTIVATIONS[self.activation].he_init else np.sqrt(2.0 / (n_in + n_out))
             out[:, start : start + n_in * n_out] = rng.normal(0.0, std, size=(n, n_in * n_out))
         return out
 
@@ -154,7 +149,7 @@ class MLP(NetworkSpec, Trainable, Bindable):
         P = params.shape[0] if params.ndim == 2 else 1
         rows = x.shape[-2] if x.ndim >= 2 else 1
         block = max(1, _BLOCK_VALUES // max(1, rows * max(self.layer_sizes)))
-        if P <= block:
+        if block >= P:
             return self._forward(params, x)
         out = np.empty((P, rows, self.n_outputs), dtype=np.result_type(params, x))
         for start in range(0, P, block):

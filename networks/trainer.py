@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -86,7 +86,9 @@ class Trainer:
     def _validate_params(self) -> None:
         """Check the constructor arguments; raise ValueError naming the argument, value and what is allowed."""
         if not isinstance(self.net, Trainable):
-            raise ValueError(f"net = {self.net!r}: must be a network spec with a backward pass (forward_train, backward, weight_mask: MLP, CNN, NEATSpec)")
+            raise ValueError(
+                f"net = {self.net!r}: must be a network spec with a backward pass (forward_train, backward, weight_mask: MLP, CNN, NEATSpec)"
+            )
         if self.loss not in ("cross_entropy", "mse"):
             raise ValueError(f"loss = {self.loss!r}: allowed 'cross_entropy', 'mse'")
         if self.loss == "cross_entropy" and self.net.output_activation != "softmax":
@@ -153,7 +155,7 @@ class Trainer:
         y_val=None,
         init_params: np.ndarray | None = None,
         on_epoch: Callable[[dict], None] | None = None,
-    ) -> "Trainer":
+    ) -> Trainer:
         """Train from ``init_params`` (default: ``net.init_params`` from the seed); returns ``self``.
 
         ``init_params`` (a genome in the network's flat layout) is copied, never
@@ -165,9 +167,7 @@ class Trainer:
         self._validate_params()
         net = self.net
         y_arr = np.asarray(y_train)
-        self.classification_ = self.loss == "cross_entropy" or (
-            y_arr.ndim == 1 and y_arr.dtype.kind in "iu" and net.n_outputs > 1
-        )
+        self.classification_ = self.loss == "cross_entropy" or (y_arr.ndim == 1 and y_arr.dtype.kind in "iu" and net.n_outputs > 1)
         X_train, y_train = self._validate_data(X_train, y_train, "training data")
         if (X_val is None) != (y_val is None):
             raise ValueError("validation data: pass both X_val and y_val, or neither")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-
 from pathlib import Path
 from typing import Any
 
@@ -116,9 +115,15 @@ def make_neat(spec, seed: int = 0, population: int = 30, **params: Any):
     from evo.strategies.neat import NEAT
 
     return NEAT(
-        spec.n_params, population, seed, np.zeros(spec.n_params),
-        n_inputs=spec.n_inputs, n_outputs=spec.n_outputs,
-        max_nodes=spec.max_nodes, max_connections=spec.max_connections, **params,
+        spec.n_params,
+        population,
+        seed,
+        np.zeros(spec.n_params),
+        n_inputs=spec.n_inputs,
+        n_outputs=spec.n_outputs,
+        max_nodes=spec.max_nodes,
+        max_connections=spec.max_connections,
+        **params,
     )
 
 

@@ -10,10 +10,7 @@ from networks.optimizers import SGD, Adam
 from networks.trainer import Trainer
 from tests.helpers import numeric_gradient, reference_softmax, relative_error
 
-
 # ----------------------------------------------------------------- helpers
-
-
 
 
 def check_network_gradient(net, loss, X, targets, dropout=0.0, dropout_seed=0, weight_decay=0.0, return_logits=True, seed=0):
@@ -158,9 +155,7 @@ def quadratic(seed=0, n=6):
     return (lambda p: 0.5 * p @ A @ p - b @ p), (lambda p: A @ p - b), np.linalg.solve(A, b)
 
 
-@pytest.mark.parametrize(
-    "make", [lambda: SGD(0.05, momentum=0.0), lambda: SGD(0.05), lambda: SGD(0.05, nesterov=True), lambda: Adam(0.05)]
-)
+@pytest.mark.parametrize("make", [lambda: SGD(0.05, momentum=0.0), lambda: SGD(0.05), lambda: SGD(0.05, nesterov=True), lambda: Adam(0.05)])
 def test_optimizers_minimise_a_quadratic_in_place(make):
     f, grad, solution = quadratic()
     params = np.zeros_like(solution)
@@ -317,7 +312,13 @@ def test_bad_data_and_setups_raise_value_error():
         net.forward_train(np.zeros(net.n_params), X, dropout=0.5)  # no rng
     with pytest.raises(ValueError):
         net.forward_train(np.zeros((1, net.n_params)), X)
-    for make in (lambda: SGD(0.0), lambda: SGD(0.1, momentum=1.2), lambda: SGD(0.1, momentum=0.0, nesterov=True), lambda: Adam(beta1=1.0), lambda: Adam(eps=0.0)):
+    for make in (
+        lambda: SGD(0.0),
+        lambda: SGD(0.1, momentum=1.2),
+        lambda: SGD(0.1, momentum=0.0, nesterov=True),
+        lambda: Adam(beta1=1.0),
+        lambda: Adam(eps=0.0),
+    ):
         with pytest.raises(ValueError):
             make()
 

@@ -12,8 +12,6 @@ from tests.helpers import REFERENCE_ACTIVATIONS, numeric_gradient, reference_sof
 # ----------------------------------------------------------------- helpers
 
 
-
-
 def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
     """Mean softmax cross-entropy over the batch and its gradient w.r.t. the logits (written here, not imported)."""
     shifted = logits - logits.max(axis=1, keepdims=True)
@@ -106,10 +104,7 @@ def naive_forward(net: CNN, params: np.ndarray, images: np.ndarray) -> np.ndarra
             C, H, Wd = h.shape
             k, s = block.kernel_size, block.stride
             W, b = take((block.filters, C, k, k)), take((block.filters,))
-            if block.padding == "same":
-                pad_hw = (same_padding(H, k, s), same_padding(Wd, k, s))
-            else:
-                pad_hw = ((block.padding,) * 2,) * 2
+            pad_hw = (same_padding(H, k, s), same_padding(Wd, k, s)) if block.padding == "same" else ((block.padding,) * 2,) * 2
             h = REFERENCE_ACTIVATIONS[block.activation](naive_conv(h, W, b, s, pad_hw))
             if block.pool:
                 h = naive_max_pool(h, block.pool)
@@ -141,7 +136,12 @@ TWO_BLOCKS = dict(
     "spec",
     [
         TWO_BLOCKS,
-        dict(input_shape=(1, 8, 8), conv_blocks=[{"filters": 4, "kernel_size": 3, "padding": 1, "pool": 2}], output_size=10, output_activation="softmax"),
+        dict(
+            input_shape=(1, 8, 8),
+            conv_blocks=[{"filters": 4, "kernel_size": 3, "padding": 1, "pool": 2}],
+            output_size=10,
+            output_activation="softmax",
+        ),
         dict(
             input_shape=(3, 11, 10),
             conv_blocks=[
@@ -269,7 +269,10 @@ def test_initialisation_scale_and_zero_biases():
 def test_gradient_every_activation_softmax_cross_entropy(activation):
     net = CNN(
         (2, 6, 5),
-        [{"filters": 3, "kernel_size": 3, "padding": 1, "activation": activation, "pool": 2}, {"filters": 2, "kernel_size": 2, "activation": activation}],
+        [
+            {"filters": 3, "kernel_size": 3, "padding": 1, "activation": activation, "pool": 2},
+            {"filters": 2, "kernel_size": 2, "activation": activation},
+        ],
         output_size=3,
         hidden=(4,),
         activation=activation,
@@ -281,7 +284,9 @@ def test_gradient_every_activation_softmax_cross_entropy(activation):
 
 @pytest.mark.parametrize("output", ["sigmoid", "tanh", "identity"])
 def test_gradient_output_activations_with_squared_error(output):
-    net = CNN((1, 5, 5), [{"filters": 2, "kernel_size": 3, "stride": 2, "padding": "same", "activation": "tanh"}], 2, output_activation=output)
+    net = CNN(
+        (1, 5, 5), [{"filters": 2, "kernel_size": 3, "stride": 2, "padding": "same", "activation": "tanh"}], 2, output_activation=output
+    )
     rng = np.random.default_rng(12)
     X, targets = rng.normal(size=(5, 25)), rng.uniform(-0.5, 0.5, size=(5, 2))
     check_network_gradient(net, X, targets, loss=squared_error)
@@ -337,16 +342,25 @@ def test_backward_writes_into_the_buffer_given_and_checks_inputs():
     "kwargs, message",
     [
         (dict(input_shape=(1, 4, 4), conv_blocks=[{"filters": 2, "kernel_size": 5}]), "kernel_size 5 is larger than its input 4x4"),
-        (dict(input_shape=(1, 8, 8), conv_blocks=[{"filters": 2, "kernel_size": 3, "pool": 2}, {"filters": 2, "kernel_size": 5}]), "conv block 1: kernel_size 5"),
+        (
+            dict(input_shape=(1, 8, 8), conv_blocks=[{"filters": 2, "kernel_size": 3, "pool": 2}, {"filters": 2, "kernel_size": 5}]),
+            "conv block 1: kernel_size 5",
+        ),
         (dict(input_shape=(1, 4, 4), conv_blocks=[{"filters": 0, "kernel_size": 3}]), "conv block 0: filters = 0; must be an integer >= 1"),
         (dict(input_shape=(1, 4, 4), conv_blocks=[{"filters": -2, "kernel_size": 3}]), "filters = -2"),
         (dict(input_shape=(1, 4, 4), conv_blocks=[{"filters": 2, "kernel_size": 0}]), "kernel_size = 0"),
         (dict(input_shape=(1, 4, 4), conv_blocks=[{"filters": 2, "kernel_size": 3, "stride": 0}]), "stride = 0"),
-        (dict(input_shape=(1, 4, 4), conv_blocks=[{"filters": 2, "kernel_size": 3, "pool": 3}]), "pool 3 does not fit the 2x2 convolution output"),
+        (
+            dict(input_shape=(1, 4, 4), conv_blocks=[{"filters": 2, "kernel_size": 3, "pool": 3}]),
+            "pool 3 does not fit the 2x2 convolution output",
+        ),
         (dict(input_shape=(1, 4, 4), conv_blocks=[{"filters": 2, "kernel_size": 3, "pool": 1}]), "pool = 1"),
         (dict(input_shape=(1, 4, 4), conv_blocks=[{"filters": 2, "kernel_size": 3, "padding": "valid"}]), "padding = 'valid'"),
         (dict(input_shape=(1, 4, 4), conv_blocks=[{"filters": 2, "kernel_size": 3, "padding": -1}]), "padding = -1"),
-        (dict(input_shape=(1, 4, 4), conv_blocks=[{"filters": 2, "kernel_size": 3, "activation": "gelu"}]), "activation = 'gelu' is not known"),
+        (
+            dict(input_shape=(1, 4, 4), conv_blocks=[{"filters": 2, "kernel_size": 3, "activation": "gelu"}]),
+            "activation = 'gelu' is not known",
+        ),
         (dict(input_shape=(1, 4, 4), conv_blocks=[{"filters": 2, "kernel_size": 3, "size": 3}]), r"unknown field\(s\) \['size'\]"),
         (dict(input_shape=(1, 4, 4), conv_blocks=[{"filters": 2}]), r"missing field\(s\) \['kernel_size'\]"),
         (dict(input_shape=(1, 4, 4), conv_blocks=[]), "at least one conv block"),

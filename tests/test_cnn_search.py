@@ -20,7 +20,9 @@ from networks.cnn_search import BLOCK_FIELDS, CNNSearchSpace
 from tests.helpers import to_disk_and_back
 
 # A space small enough for fast tests, large enough to have every kind of choice.
-SMALL = dict(input_shape=(1, 8, 8), n_outputs=10, max_blocks=3, filter_choices=(2, 4, 8), kernel_choices=(3, 5), max_dense=2, dense_choices=(8, 16))
+SMALL = dict(
+    input_shape=(1, 8, 8), n_outputs=10, max_blocks=3, filter_choices=(2, 4, 8), kernel_choices=(3, 5), max_dense=2, dense_choices=(8, 16)
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +35,6 @@ def digits() -> ClassificationTask:
     X, y = load_digits()
     split = stratified_split(X, y, 0.15, 0.2, 0, image_shape=DIGITS_IMAGE_SHAPE)
     return ClassificationTask(split, name="digits", batch_size=256)
-
-
 
 
 def build(space: CNNSearchSpace, seed: int = 0, population: int = 12, **params) -> ArchitectureSearch:
@@ -54,8 +54,8 @@ def check_genome(space: CNNSearchSpace, genome: np.ndarray) -> None:
     assert np.all(genes == np.rint(genes))
     slots = genes[: len(BLOCK_FIELDS) * space.max_blocks].reshape(space.max_blocks, len(BLOCK_FIELDS))
     assert set(slots[:, 0]) <= {0.0, 1.0} and slots[:, 0].sum() >= 1
-    assert np.all((0 <= slots[:, 1]) & (slots[:, 1] < len(space.filter_choices)))
-    assert np.all((0 <= slots[:, 2]) & (slots[:, 2] < len(space.kernel_choices)))
+    assert np.all((slots[:, 1] >= 0) & (slots[:, 1] < len(space.filter_choices)))
+    assert np.all((slots[:, 2] >= 0) & (slots[:, 2] < len(space.kernel_choices)))
     assert set(slots[:, 3]) <= {0.0, 1.0}
     assert 0 <= genes[space.dense_count_gene] <= space.max_dense
     cnn, params = space.decode(genome)
@@ -131,7 +131,14 @@ def test_resizing_keeps_the_overlapping_weights(space: CNNSearchSpace) -> None:
 
 def test_pooling_is_skipped_where_the_map_is_too_small() -> None:
     space = CNNSearchSpace((1, 8, 8), 3, max_blocks=4, filter_choices=(2,), kernel_choices=(3,), max_dense=0)
-    net = CNN((1, 8, 8), tuple(ConvBlock(2, 3, padding="same", pool=2) for _ in range(3)) + (ConvBlock(2, 3, padding="same"),), 3, (), "relu", "softmax")
+    net = CNN(
+        (1, 8, 8),
+        tuple(ConvBlock(2, 3, padding="same", pool=2) for _ in range(3)) + (ConvBlock(2, 3, padding="same"),),
+        3,
+        (),
+        "relu",
+        "softmax",
+    )
     genome = space.encode(net, np.zeros(net.n_params))
     genome[space.block_gene(3, "pool")] = 1.0  # a fourth pool would act on a 1x1 map
     cnn, _ = space.decode(genome)
@@ -143,7 +150,9 @@ def test_pooling_is_skipped_where_the_map_is_too_small() -> None:
 def test_forward_grouped_by_architecture_equals_one_at_a_time(space: CNNSearchSpace) -> None:
     rng = np.random.default_rng(2)
     genomes = space.init_params(rng, 10)
-    genomes = np.concatenate([genomes, genomes[[0, 3, 3]] + rng.normal(0, 0.1, (3, space.n_params)) * (np.arange(space.n_params) >= space.n_arch_genes)])
+    genomes = np.concatenate(
+        [genomes, genomes[[0, 3, 3]] + rng.normal(0, 0.1, (3, space.n_params)) * (np.arange(space.n_params) >= space.n_arch_genes)]
+    )
     x = rng.random((17, 64))
     out = space.forward(genomes, x)
     assert out.shape == (13, 17, 10)
@@ -178,7 +187,9 @@ def test_mutations_stay_within_the_space(space: CNNSearchSpace, mode: str) -> No
 
 
 def test_add_block_keeps_every_other_weight_and_initialises_the_new_slot(space: CNNSearchSpace) -> None:
-    strategy = build(space, population=8, mode="train_weights", elite=0, p_add_block=1.0, p_remove_block=0.0, p_resize=0.0, p_pool=0.0, p_dense=0.0)
+    strategy = build(
+        space, population=8, mode="train_weights", elite=0, p_add_block=1.0, p_remove_block=0.0, p_resize=0.0, p_pool=0.0, p_dense=0.0
+    )
     parents = strategy.ask()
     strategy.tell(parents, np.zeros(len(parents)))
     for child in strategy.ask():

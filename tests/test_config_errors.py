@@ -13,7 +13,12 @@ from tests.helpers import XOR, write_config
 
 
 def _cli(tmp_path, *args):
-    return subprocess.run([sys.executable, "-m", "evo.cli", "run", *args, "--out", str(tmp_path / "runs"), "--no-progress"], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "evo.cli", "run", *args, "--out", str(tmp_path / "runs"), "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 BAD = {
@@ -27,7 +32,10 @@ BAD = {
     "integer for a boolean": ({**XOR, "strategy": {"type": "snes", "antithetic": 1}}, ["strategy.antithetic", "1", "valid boolean"]),
     "unknown activation": ({**XOR, "network": {"activation": "swish"}}, ["network.activation", "swish", "tanh"]),
     "unknown strategy": ({**XOR, "strategy": {"type": "pso"}}, ["strategy.type", "pso", "cmaes"]),
-    "missing dataset": ({**XOR, "task": {"type": "dataset", "path": "nowhere/data.csv"}}, ["task.path", "nowhere/data.csv", "does not exist"]),
+    "missing dataset": (
+        {**XOR, "task": {"type": "dataset", "path": "nowhere/data.csv"}},
+        ["task.path", "nowhere/data.csv", "does not exist"],
+    ),
     "unknown environment": ({**XOR, "task": {"type": "control", "env_id": "NoSuchEnv-v9"}}, ["NoSuchEnv-v9", "not registered"]),
     "discrete observations": ({**XOR, "task": {"type": "control", "env_id": "FrozenLake-v1"}}, ["FrozenLake-v1", "Box"]),
     "esn without a series": ({**XOR, "network": {"type": "esn"}}, ["network.type = 'esn'", "timeseries"]),

@@ -126,9 +126,7 @@ def test_vector_path_matches_single_env_and_skips_autoreset_step(max_steps: int)
 
     states = vector_initial_states("CartPole-v1", episode_keys(seeds, episodes)).reshape(6, episodes, 4)
     assert np.all(np.abs(states) <= 0.05)
-    expected = np.array(
-        [[single_env_return(network, genomes[i], states[i, e], max_steps) for e in range(episodes)] for i in range(6)]
-    )
+    expected = np.array([[single_env_return(network, genomes[i], states[i, e], max_steps) for e in range(episodes)] for i in range(6)])
     assert np.array_equal(returns, expected)
 
 

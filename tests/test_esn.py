@@ -129,7 +129,9 @@ def test_private_scipy_kernel_is_in_use():
     """
     import scipy
 
-    assert csr_kernel.PRIVATE_KERNEL, f"SciPy {scipy.__version__}: the private CSR kernel is missing or disagrees; see networks/esn/csr_kernel.py"
+    assert csr_kernel.PRIVATE_KERNEL, (
+        f"SciPy {scipy.__version__}: the private CSR kernel is missing or disagrees; see networks/esn/csr_kernel.py"
+    )
     W = Reservoir(units=40, connectivity=0.2, seed=1).build().W
     for S in (1, 4):
         x = np.random.default_rng(S).normal(size=(40, S))
@@ -205,7 +207,7 @@ def test_mackey_glass_properties():
 
 def test_narma10_formula():
     u, y = narma10(60, seed=3)
-    assert u.shape == y.shape == (60,) and 0 <= u.min() and u.max() <= 0.5
+    assert u.shape == y.shape == (60,) and u.min() >= 0 and u.max() <= 0.5
     assert np.all(y[:10] == 0)
     for t in range(9, 59):
         expected = 0.3 * y[t] + 0.05 * y[t] * np.sum(y[t - 9 : t + 1]) + 1.5 * u[t - 9] * u[t] + 0.1

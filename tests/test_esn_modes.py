@@ -66,5 +66,8 @@ def test_topology_fitness_is_chunk_independent_with_mixed_sizes(tmp_path):
     np.testing.assert_array_equal(whole, parts)
     assert len({network.encoding.units_of(g) for g in genomes}) > 1
     a = run_evolution(_config("topology", min_units=20, max_units=60), run_dir=tmp_path / "a")
-    b = run_evolution(parse_config({**_config("topology", min_units=20, max_units=60).to_dict(), "evaluator": {"type": "serial", "chunk_size": 2}}), run_dir=tmp_path / "b")
+    b = run_evolution(
+        parse_config({**_config("topology", min_units=20, max_units=60).to_dict(), "evaluator": {"type": "serial", "chunk_size": 2}}),
+        run_dir=tmp_path / "b",
+    )
     assert metrics_without_time(a.run_dir) == metrics_without_time(b.run_dir)

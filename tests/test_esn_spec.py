@@ -17,8 +17,17 @@ from networks.esn.encodings import ENCODINGS
 from networks.spec import HasComplexity, NetworkSpec
 
 SETTINGS = {
-    "units": 40, "connectivity": 0.1, "spectral_radius": 0.9, "input_scaling": 0.5, "leak_rate": 0.3, "bias_scaling": 0.2,
-    "ridge": 1e-8, "seed": 3, "n_reservoirs": 2, "min_units": 20, "max_units": 60,
+    "units": 40,
+    "connectivity": 0.1,
+    "spectral_radius": 0.9,
+    "input_scaling": 0.5,
+    "leak_rate": 0.3,
+    "bias_scaling": 0.2,
+    "ridge": 1e-8,
+    "seed": 3,
+    "n_reservoirs": 2,
+    "min_units": 20,
+    "max_units": 60,
 }
 
 
@@ -81,7 +90,9 @@ def test_mackey_glass_run_directory_network_reproduces_the_test_figures(tmp_path
     trained = json.loads((d / "best_trained.json").read_text())
     fitted = network_from_description(trained["network"])
     params = load_npz(d / "best_trained.npz")["params"]
-    np.testing.assert_array_equal(genome_spec.fit(genome, data.inputs[: data.train_end], data.targets[: data.train_end], data.washout)[1], params)
+    np.testing.assert_array_equal(
+        genome_spec.fit(genome, data.inputs[: data.train_end], data.targets[: data.train_end], data.washout)[1], params
+    )
     prediction = fitted.predict(params, data.inputs[: data.test_end])
     test = slice(data.val_end, data.test_end)
     assert nrmse(prediction[test], data.targets[test]) == pytest.approx(summary["test_nrmse"], rel=1e-9)

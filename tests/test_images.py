@@ -114,5 +114,7 @@ def test_image_npz_dataset_and_cnn_shape_errors(tmp_path):
     with pytest.raises(ConfigError, match="network.conv"):
         parse_config({**DIGITS_CNN, "network": {"type": "cnn", "conv": []}})
     with pytest.raises(ConfigError, match="kernel"):
-        run_evolution(parse_config({**DIGITS_CNN, "network": {"type": "cnn", "conv": [{"filters": 2, "kernel_size": 9}]}}), run_dir=tmp_path / "k")
+        run_evolution(
+            parse_config({**DIGITS_CNN, "network": {"type": "cnn", "conv": [{"filters": 2, "kernel_size": 9}]}}), run_dir=tmp_path / "k"
+        )
     assert not (tmp_path / "flat").exists() and not (tmp_path / "k").exists()

@@ -59,8 +59,6 @@ def evolve(strategy: NEAT, generations: int, fitness=xor_fitness, spec: NEATSpec
     return asked
 
 
-
-
 def xor_by_hand() -> tuple[np.ndarray, np.ndarray]:
     """A hand-built XOR net (2 tanh hidden nodes) and its outputs computed by hand."""
     # Slots: 0, 1 inputs; 2 output; 3 = OR-ish, 4 = AND-ish hidden nodes.
@@ -231,7 +229,8 @@ def test_crossover_aligns_genes_by_innovation_number() -> None:
     fit = spec.build_genome([(0, 2, 1.0), (1, 2, 2.0), (0, 3, 3.0), (3, 2, 4.0)], n_hidden=1, biases=[0, 0, 0.5, 0.7])
     mate = spec.build_genome(
         [(0, 2, -1.0), (1, 2, -2.0, False), (1, 3, -3.0), (3, 2, -4.0), (0, 4, -5.0), (4, 2, -6.0)],
-        n_hidden=2, biases=[0, 0, -0.5, -0.7, -0.9],
+        n_hidden=2,
+        biases=[0, 0, -0.5, -0.7, -0.9],
     )
     strategy.pop_ = np.stack([fit, mate])
     strategy.node_ids_ = np.full((2, 8), -1)
@@ -245,7 +244,13 @@ def test_crossover_aligns_genes_by_innovation_number() -> None:
     for order in ((0, 1), (1, 0)):  # the fitter parent gives the structure whichever comes first
         for _ in range(40):
             flat, nodes, innov = crossover(
-                spec, strategy.genes, np.array([order[0]]), np.array([order[1]]), fitness, strategy.rng_, strategy.params.disable_inherited_prob
+                spec,
+                strategy.genes,
+                np.array([order[0]]),
+                np.array([order[1]]),
+                fitness,
+                strategy.rng_,
+                strategy.params.disable_inherited_prob,
             )
             np.testing.assert_array_equal(innov[0], strategy.innov_[0])
             np.testing.assert_array_equal(nodes[0], strategy.node_ids_[0])

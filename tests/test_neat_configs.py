@@ -82,7 +82,13 @@ def test_cnn_architecture_search_writes_a_pareto_front(tmp_path):
     assert front and front == result.summary["pareto_front"]
     assert_png(result.run_dir / "pareto_front.png")
     for a in front:  # nobody on the front is beaten on both objectives by another member
-        assert not any(b["fitness"] >= a["fitness"] and b["complexity"] <= a["complexity"] and b != a and (b["fitness"] > a["fitness"] or b["complexity"] < a["complexity"]) for b in front)
+        assert not any(
+            b["fitness"] >= a["fitness"]
+            and b["complexity"] <= a["complexity"]
+            and b != a
+            and (b["fitness"] > a["fitness"] or b["complexity"] < a["complexity"])
+            for b in front
+        )
     assert max(a["fitness"] for a in front) <= result.summary["best_fitness"]
     # The saved genomes reproduce the reported figures: size, and test accuracy recomputed from the decoded CNN.
     from evo.tasks.datasets import load_digits, stratified_split

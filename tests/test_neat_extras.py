@@ -40,8 +40,6 @@ def xor_fitness(genomes: np.ndarray) -> np.ndarray:
     return ParityTask(2).evaluate(XOR_SPEC, genomes, np.zeros(len(genomes)), 0)
 
 
-
-
 def trainable_mask(spec: NEATSpec, genome: np.ndarray) -> np.ndarray:
     """True on the entries a gradient may touch: enabled connection weights, biases of existing non-input nodes."""
     mask = np.zeros(spec.n_params, dtype=bool)
@@ -65,8 +63,12 @@ def evolved_genome(spec: NEATSpec, seed: int) -> np.ndarray:
     hidden = np.flatnonzero(nodes[:, NODE_EXISTS] > 0.5)[spec.n_inputs + spec.n_outputs :]
     smooth = [ACTIVATION_CODES[a] for a in ("tanh", "sigmoid", "identity")]
     nodes[hidden, NODE_ACTIVATION] = rng.choice(smooth, size=len(hidden))
-    nodes[spec.n_inputs :, NODE_RESPONSE] = np.where(nodes[spec.n_inputs :, NODE_EXISTS] > 0.5, rng.uniform(0.5, 2.0, spec.max_nodes - spec.n_inputs), 0.0)
-    nodes[spec.n_inputs :, NODE_BIAS] = np.where(nodes[spec.n_inputs :, NODE_EXISTS] > 0.5, rng.normal(0, 0.5, spec.max_nodes - spec.n_inputs), 0.0)
+    nodes[spec.n_inputs :, NODE_RESPONSE] = np.where(
+        nodes[spec.n_inputs :, NODE_EXISTS] > 0.5, rng.uniform(0.5, 2.0, spec.max_nodes - spec.n_inputs), 0.0
+    )
+    nodes[spec.n_inputs :, NODE_BIAS] = np.where(
+        nodes[spec.n_inputs :, NODE_EXISTS] > 0.5, rng.normal(0, 0.5, spec.max_nodes - spec.n_inputs), 0.0
+    )
     enabled = conns[:, CONN_STATE] > 0.5
     conns[enabled, CONN_WEIGHT] = rng.normal(0.0, 0.8, enabled.sum())
     assert spec.count_hidden(genome) >= 3 and (conns[:, CONN_STATE] < -0.5).any(), "want hidden nodes and disabled genes"
@@ -172,7 +174,9 @@ def test_trainer_fine_tunes_a_neat_genome_on_xor_without_touching_its_structure(
     # The XOR topology (two tanh hidden nodes, a disabled gene) with weights far too small to work.
     genome = spec.build_genome(
         [(0, 3, 4.0), (1, 3, 4.0), (0, 4, 2.0), (1, 4, 2.0), (3, 2, 5.0), (4, 2, -5.0), (0, 2, 0.3, False)],
-        n_hidden=2, biases=[0.0, 0.0, -5.0, -2.0, -6.0], responses=[1.0, 1.0, 1.0, 1.0, 2.0],
+        n_hidden=2,
+        biases=[0.0, 0.0, -5.0, -2.0, -6.0],
+        responses=[1.0, 1.0, 1.0, 1.0, 2.0],
     )
     nodes, conns = spec.split(genome)
     conns[:, CONN_WEIGHT] *= 0.1
@@ -223,8 +227,10 @@ def test_nsga2_on_xor_keeps_a_non_dominated_archive_that_solves_it() -> None:
     all_fitness = np.concatenate(scores)
     all_complexity = XOR_SPEC.complexity(everything)
     for m in front:
-        dominated = (all_fitness >= m["fitness"]) & (all_complexity <= m["complexity"]) & (
-            (all_fitness > m["fitness"]) | (all_complexity < m["complexity"])
+        dominated = (
+            (all_fitness >= m["fitness"])
+            & (all_complexity <= m["complexity"])
+            & ((all_fitness > m["fitness"]) | (all_complexity < m["complexity"]))
         )
         assert not dominated.any()
     # The archive is exactly the front of everything evaluated (objectives compared).
@@ -318,7 +324,10 @@ def test_the_run_loop_writes_the_pareto_front_and_resumes_nsga2_exactly(tmp_path
     from tests.helpers import metrics_without_time
 
     config = {
-        "name": "xor-neat-nsga2", "seed": 1, "generations": 8, "checkpoint_every": 2,
+        "name": "xor-neat-nsga2",
+        "seed": 1,
+        "generations": 8,
+        "checkpoint_every": 2,
         "network": {"type": "neat", "max_nodes": 16, "max_connections": 40},
         "task": {"type": "xor"},
         "strategy": {"type": "neat", "population": 40, "selection": "nsga2"},

@@ -24,9 +24,7 @@ def neat_species_of(strategy) -> np.ndarray:
 def _offspring_of_zeros_and_ones(crossover: str, **params) -> np.ndarray:
     """One GA generation bred from equally fit all-0 and all-1 genomes, with crossover only (no mutation, no elites)."""
     n_params, population = 40, 40
-    ga = make_strategy(
-        "ga", n_params, population, 0, np.zeros(n_params), crossover=crossover, cxpb=1.0, mutpb=0.0, elite=0, **params
-    )
+    ga = make_strategy("ga", n_params, population, 0, np.zeros(n_params), crossover=crossover, cxpb=1.0, mutpb=0.0, elite=0, **params)
     genomes = np.repeat([[0.0], [1.0]], population // 2, axis=0) * np.ones((1, n_params))
     ga.ask()  # tell needs a pending population; the GA breeds from the genomes it is told
     ga.tell(genomes, np.zeros(population))
@@ -104,10 +102,23 @@ NEAT_PARAMS = 4 * (MAX_NODES + MAX_CONNECTIONS)  # the documented layout: 4 floa
 # Species are topologies: the weight term is off (c3 = 0) and any differing gene puts two genomes >= 1 apart.
 # Children are copies of one parent (no crossover, no structural mutation), so they stay in their parent's species.
 TOPOLOGY_SPECIES = {
-    "n_inputs": 2, "n_outputs": 1, "max_nodes": MAX_NODES, "max_connections": MAX_CONNECTIONS,
-    "c1": 1.0, "c2": 1.0, "c3": 0.0, "compatibility_threshold": 0.5, "threshold_step": 0.0,
-    "crossover_prob": 0.0, "interspecies_prob": 0.0, "add_node_prob": 0.0, "add_connection_prob": 0.0,
-    "weight_mutation_prob": 1.0, "weight_perturb_prob": 1.0, "elitism": 1, "elitism_min_species_size": 3,
+    "n_inputs": 2,
+    "n_outputs": 1,
+    "max_nodes": MAX_NODES,
+    "max_connections": MAX_CONNECTIONS,
+    "c1": 1.0,
+    "c2": 1.0,
+    "c3": 0.0,
+    "compatibility_threshold": 0.5,
+    "threshold_step": 0.0,
+    "crossover_prob": 0.0,
+    "interspecies_prob": 0.0,
+    "add_node_prob": 0.0,
+    "add_connection_prob": 0.0,
+    "weight_mutation_prob": 1.0,
+    "weight_perturb_prob": 1.0,
+    "elitism": 1,
+    "elitism_min_species_size": 3,
 }
 
 
@@ -115,7 +126,11 @@ def _speciated_neat(seed: int = 1, **overrides):
     """A NEAT whose population holds several topologies (grown by another NEAT, then loaded), species = topologies."""
     # The grower speciates the same way (its threshold travels in the state), and adds nodes and connections.
     grower = make_strategy(
-        "neat", NEAT_PARAMS, POPULATION, seed, np.zeros(NEAT_PARAMS),
+        "neat",
+        NEAT_PARAMS,
+        POPULATION,
+        seed,
+        np.zeros(NEAT_PARAMS),
         **{**TOPOLOGY_SPECIES, "add_node_prob": 0.5, "add_connection_prob": 0.5},
     )
     rng = np.random.default_rng(seed)

@@ -26,7 +26,15 @@ from tests.helpers import CARTPOLE, DIGITS, XOR, metrics_without_time, write_con
 def test_xor_is_solved_and_the_run_directory_is_complete(tmp_path):
     result = run_evolution(parse_config(XOR), run_dir=tmp_path / "xor")
     d = result.run_dir
-    for name in ("config.toml", "metrics.csv", "best_genome.npz", "best_genome.json", "fitness.png", "summary.json", "checkpoint/state.json"):
+    for name in (
+        "config.toml",
+        "metrics.csv",
+        "best_genome.npz",
+        "best_genome.json",
+        "fitness.png",
+        "summary.json",
+        "checkpoint/state.json",
+    ):
         assert (d / name).is_file(), name
     summary = json.loads((d / "summary.json").read_text())
     for key in ("generations", "evaluations", "wall_seconds", "best_fitness", "test_accuracy"):
@@ -261,8 +269,15 @@ def test_request_stop_ends_the_run_after_the_generation_under_way(tmp_path):
 def test_run_state_checkpoint_round_trip_is_exact(tmp_path):
     rng = np.random.default_rng(0)
     state = RunState(
-        generation=4, evaluations=40, failures=1, wall_seconds=1.2345678, best_seen_fitness=0.1 + 0.2, best_seen=rng.normal(size=5),
-        selected_score=-math.inf, selected=None, stopped_by="max_seconds",
+        generation=4,
+        evaluations=40,
+        failures=1,
+        wall_seconds=1.2345678,
+        best_seen_fitness=0.1 + 0.2,
+        best_seen=rng.normal(size=5),
+        selected_score=-math.inf,
+        selected=None,
+        stopped_by="max_seconds",
         rows=[{"generation": g, "best": None if g == 1 else 1 / 3 * g, "failures": g % 2} for g in range(1, 5)],
         validations=[{"generation": 2, "val_score": -math.inf, "val_accuracy": 0.7}],
     )

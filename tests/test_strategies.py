@@ -393,32 +393,16 @@ def test_every_templated_strategy_declares_some_range() -> None:
     assert {name for name, _, _ in BAD_PARAMS} == set(TEMPLATED)
 
 
-def test_a_subclass_overriding_ask_and_tell_itself_still_works() -> None:
-    class Legacy(Strategy):
-        name = "legacy"
+def test_a_subclass_without_the_template_hooks_cannot_be_built() -> None:
+    class Incomplete(Strategy):
+        name = "incomplete"
+        params_type = STRATEGIES["ga"].params_type
 
-        def __init__(self, *args: Any, **params: Any) -> None:
-            super().__init__(*args, **params)
-            self.told = 0
-
-        def ask(self) -> np.ndarray:
+        def _ask(self) -> np.ndarray:
             return np.tile(self.init, (self.population, 1))
 
-        def tell(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
-            self.check_tell(genomes, fitness)
-            self.told += 1
-
-        def state_dict(self) -> dict[str, Any]:
-            return {"told": self.told}
-
-        def load_state_dict(self, state: dict[str, Any]) -> None:
-            self.told = state["told"]
-
-    legacy = Legacy(3, 4, 0, np.ones(3), anything=1)
-    assert legacy.params == {"anything": 1}
-    legacy.tell(legacy.ask(), np.zeros(4))
-    legacy.tell(legacy.ask(), np.zeros(4))
-    assert legacy.state_dict() == {"told": 2}
+    with pytest.raises(TypeError, match="abstract"):
+        Incomplete(3, 4, 0, np.ones(3))
 
 
 # ----------------------------------------------------------------- (g) global RNGs

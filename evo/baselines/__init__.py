@@ -34,7 +34,11 @@ def baseline_for(task: Any) -> Baseline:
 
 
 def make_training_run(
-    config: RunConfig, run_dir: str | Path | None = None, progress: bool = True, init_from: str | Path | None = None, trace_test: bool = False
+    config: RunConfig,
+    run_dir: str | Path | None = None,
+    progress: bool = True,
+    init_from: str | Path | None = None,
+    trace_test: bool = False,
 ) -> Any:
     """The baseline run of a config (built and validated; ``.run()`` executes it): backprop, or what its task names."""
     task = build_task(config)

@@ -24,8 +24,13 @@ class BackpropBaseline(Baseline):
     passes_counting = "evolution: evaluations x samples per evaluation; backprop: samples seen x 2 (forward + backward)"
 
     def make_run(
-        self, config: RunConfig, task: Any = None, run_dir: str | Path | None = None, progress: bool = True,
-        init_from: str | Path | None = None, trace_test: bool = False,
+        self,
+        config: RunConfig,
+        task: Any = None,
+        run_dir: str | Path | None = None,
+        progress: bool = True,
+        init_from: str | Path | None = None,
+        trace_test: bool = False,
     ) -> TrainingRun:
         """A :class:`~evo.train.TrainingRun` (it raises ConfigError for a task without labelled data)."""
         return TrainingRun(config, run_dir=run_dir, progress=progress, init_from=init_from, trace_test=trace_test, task=task)
@@ -34,7 +39,9 @@ class BackpropBaseline(Baseline):
         """One method: backprop with the config's optimizer."""
         return {"backprop": f"backprop ({config.train.optimizer})"}
 
-    def compare_rows(self, config: RunConfig, out_dir: Path, progress: bool, evolution: dict[str, Any]) -> tuple[dict[str, dict], dict[str, list]]:
+    def compare_rows(
+        self, config: RunConfig, out_dir: Path, progress: bool, evolution: dict[str, Any]
+    ) -> tuple[dict[str, dict], dict[str, list]]:
         """Train, with the held-out figure traced at every epoch."""
         run = self.make_run(config, run_dir=out_dir / f"backprop-seed{config.seed}", progress=progress, trace_test=True)
         summary = run.run().summary

@@ -32,8 +32,13 @@ class Baseline(ABC):
 
     @abstractmethod
     def make_run(
-        self, config: RunConfig, task: Any = None, run_dir: str | Path | None = None, progress: bool = True,
-        init_from: str | Path | None = None, trace_test: bool = False,
+        self,
+        config: RunConfig,
+        task: Any = None,
+        run_dir: str | Path | None = None,
+        progress: bool = True,
+        init_from: str | Path | None = None,
+        trace_test: bool = False,
     ) -> Any:
         """The run object (built and validated, nothing written; ``.run()`` executes it); ``task`` if already built."""
 
@@ -46,7 +51,9 @@ class Baseline(ABC):
         return data
 
     @abstractmethod
-    def compare_rows(self, config: RunConfig, out_dir: Path, progress: bool, evolution: dict[str, Any]) -> tuple[dict[str, dict], dict[str, list]]:
+    def compare_rows(
+        self, config: RunConfig, out_dir: Path, progress: bool, evolution: dict[str, Any]
+    ) -> tuple[dict[str, dict], dict[str, list]]:
         """Run it for one seed of `evo compare` (run directories under ``out_dir``) beside evolution's ``summary``.
 
         Returns the figures of each method (an ``"evolution"`` entry updates

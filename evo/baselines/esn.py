@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import csv
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import tomli_w
@@ -33,8 +34,14 @@ def recipe_reservoir(config: RunConfig, n_inputs: int) -> Reservoir:
     """The config's default-recipe reservoir."""
     n = config.network
     return Reservoir(
-        units=n.units, connectivity=n.connectivity, spectral_radius=n.spectral_radius, input_scaling=n.input_scaling,
-        leak_rate=n.leak_rate, bias_scaling=n.bias_scaling, seed=n.seed, n_inputs=n_inputs,
+        units=n.units,
+        connectivity=n.connectivity,
+        spectral_radius=n.spectral_radius,
+        input_scaling=n.input_scaling,
+        leak_rate=n.leak_rate,
+        bias_scaling=n.bias_scaling,
+        seed=n.seed,
+        n_inputs=n_inputs,
     )
 
 
@@ -59,7 +66,7 @@ def run_gd_readout(config: RunConfig, task, on_epoch: Callable[[dict], None] | N
     readout = MLP((features.shape[1], data.targets.shape[1]), "identity", "identity")
     trainer = trainer_from_config(readout, "mse", t, seed=config.seed, dropout=0.0)
     trainer.fit(features[train], data.targets[train], features[val], data.targets[val], on_epoch=on_epoch)
-    (W, b), = readout.unflatten(np.asarray(trainer.params_)[None])
+    ((W, b),) = readout.unflatten(np.asarray(trainer.params_)[None])
     W_out = np.concatenate([b[0].T, W[0].T], axis=1)  # (n_out, 1 + n_in + units), the ridge readout's layout
     wall = time.perf_counter() - t0
     figures = score_on_test(data, weights, config.network.ridge, task.horizon, task.starts, W_out=W_out)
@@ -111,7 +118,10 @@ class ESNBaselineRun:
             history.append(dict(row))
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix_str(f"loss {row['train_loss']:.4g}" + (f" val_loss {row['val_loss']:.4g}" if row.get("val_loss") is not None else ""), refresh=False)
+                bar.set_postfix_str(
+                    f"loss {row['train_loss']:.4g}" + (f" val_loss {row['val_loss']:.4g}" if row.get("val_loss") is not None else ""),
+                    refresh=False,
+                )
 
         try:
             gd = run_gd_readout(cfg, self.task, on_epoch=on_epoch)
@@ -140,8 +150,6 @@ class ESNBaselineRun:
         return TrainResult(run_dir, summary, np.zeros(0), None, history)
 
 
-
-
 class ESNRecipeBaseline(Baseline):
     """Time series: evolved reservoirs against the standard recipe and against a gradient-descent readout."""
 
@@ -160,8 +168,13 @@ class ESNRecipeBaseline(Baseline):
     )
 
     def make_run(
-        self, config: RunConfig, task: Any = None, run_dir: str | Path | None = None, progress: bool = True,
-        init_from: str | Path | None = None, trace_test: bool = False,
+        self,
+        config: RunConfig,
+        task: Any = None,
+        run_dir: str | Path | None = None,
+        progress: bool = True,
+        init_from: str | Path | None = None,
+        trace_test: bool = False,
     ) -> ESNBaselineRun:
         """An :class:`ESNBaselineRun` (no ``init_from``: the readout is refitted in closed form; no test trace)."""
         if init_from:
@@ -176,7 +189,9 @@ class ESNRecipeBaseline(Baseline):
         """A new reservoir per seed."""
         return {**data, "network": {**data["network"], "seed": data["network"]["seed"] + offset}}
 
-    def compare_rows(self, config: RunConfig, out_dir: Path, progress: bool, evolution: dict[str, Any]) -> tuple[dict[str, dict], dict[str, list]]:
+    def compare_rows(
+        self, config: RunConfig, out_dir: Path, progress: bool, evolution: dict[str, Any]
+    ) -> tuple[dict[str, dict], dict[str, list]]:
         """Both methods' figures; the reservoir steps they run count as sample passes, evolution's parameters add the readout."""
         run = self.make_run(config, run_dir=out_dir / f"baselines-seed{config.seed}", progress=progress)
         summary = run.run().summary
@@ -184,7 +199,11 @@ class ESNRecipeBaseline(Baseline):
         return {
             "evolution": {"n_params": recipe["n_params"] + evolution["n_params"]},  # readout + the evolved genome
             "recipe": {**pick_figures(recipe, self.metrics), "sample_forward_passes": steps},
-            "gd_readout": {**pick_figures(gd, self.metrics), "sample_forward_passes": steps + 2 * gd["samples_seen"], "epochs": gd["epochs"]},
+            "gd_readout": {
+                **pick_figures(gd, self.metrics),
+                "sample_forward_passes": steps + 2 * gd["samples_seen"],
+                "epochs": gd["epochs"],
+            },
         }, {}
 
     def summary_lines(self, summary: dict[str, Any]) -> list[str]:

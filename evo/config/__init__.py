@@ -20,7 +20,7 @@ from annotated_types import Ge, Gt, Le, Lt
 from pydantic import BaseModel, ValidationError
 
 from evo.config.base import ConfigError, Section
-from evo.config.errors import union_members, format_validation_error
+from evo.config.errors import format_validation_error, union_members
 from evo.config.networks import CNNConfig, CNNSearchConfig, ConvBlockConfig, ESNConfig, MLPConfig, NEATNetworkConfig, NetworkConfig
 from evo.config.run import EvaluatorConfig, RunConfig, TrainConfig
 from evo.config.strategies import STRATEGY_SECTIONS, StrategyConfig

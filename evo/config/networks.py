@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -12,9 +12,7 @@ from networks.activations import OUTPUT_ACTIVATIONS, activation_names
 HiddenActivation = Literal[tuple(activation_names())]  # type: ignore[valid-type]
 OutputActivation = Literal[tuple(OUTPUT_ACTIVATIONS)]  # type: ignore[valid-type]
 #: (channels, height, width), read from a TOML array
-ImageShape = Annotated[
-    tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]], Field(strict=False)
-]
+ImageShape = Annotated[tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]], Field(strict=False)]
 
 
 class MLPConfig(Section):
@@ -100,6 +98,4 @@ class CNNSearchConfig(Section):
     output_activation: OutputActivation | None = None
 
 
-NetworkConfig = Annotated[Union[MLPConfig, CNNConfig, ESNConfig, NEATNetworkConfig, CNNSearchConfig], Field(discriminator="type")]
-
-
+NetworkConfig = Annotated[MLPConfig | CNNConfig | ESNConfig | NEATNetworkConfig | CNNSearchConfig, Field(discriminator="type")]

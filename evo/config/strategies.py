@@ -62,10 +62,9 @@ def strategy_section(strategy: type[Strategy]) -> type[Section]:
 
 
 #: Every registered strategy's section, by its type.
-STRATEGY_SECTIONS: dict[str, type[Section]] = {
-    name: strategy_section(cls) for name, cls in STRATEGIES.items()
-}
-StrategyConfig = Annotated[Union[tuple(STRATEGY_SECTIONS.values())], Field(discriminator="type")]  # type: ignore[valid-type]
+STRATEGY_SECTIONS: dict[str, type[Section]] = {name: strategy_section(cls) for name, cls in STRATEGIES.items()}
+# Union over a runtime tuple: the X | Y spelling cannot be built from a tuple.
+StrategyConfig = Annotated[Union[tuple(STRATEGY_SECTIONS.values())], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
 
 
 def section_only_fields(section: type[Section]) -> set[str]:

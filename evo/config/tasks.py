@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -92,8 +92,6 @@ class ControlTaskConfig(Section):
 
 
 TaskConfig = Annotated[
-    Union[ParityTaskConfig, DigitsTaskConfig, DatasetTaskConfig, MNISTTaskConfig, TimeSeriesTaskConfig, ControlTaskConfig],
+    ParityTaskConfig | DigitsTaskConfig | DatasetTaskConfig | MNISTTaskConfig | TimeSeriesTaskConfig | ControlTaskConfig,
     Field(discriminator="type"),
 ]
-
-

@@ -35,16 +35,13 @@ The template (what a subclass writes, and what the base does around it):
   strategy its mean), and it must return a measured fitness where one exists
   (never ``nan``); before any tell the fitness is ``-inf``.
 
-A subclass that still overrides ``ask``/``tell``/``state_dict``/``load_state_dict``
-itself (and passes already-checked keyword parameters with ``params_type``
-left None) keeps working: ``self.params`` is then the plain dict it passed.
-That is a transition for the topology strategies, not a second way.
+The four hooks are abstract: a subclass that lacks one cannot be built.
 """
 
 from __future__ import annotations
 
 import math
-from abc import ABC
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -98,14 +95,14 @@ class Strategy(ABC):
     """
 
     name: ClassVar[str] = "strategy"
-    #: Frozen dataclass of the strategy's own parameters (defaults and ranges); None: a legacy subclass checks its own.
-    params_type: ClassVar[type | None] = None
+    #: Frozen dataclass of the strategy's own parameters (defaults and ranges); every subclass names one.
+    params_type: ClassVar[type]
     #: The run config's default population for this strategy.
     default_population: ClassVar[int] = 50
 
     def __init__(self, n_params: int, population: int, seed: int, init: np.ndarray, **params: Any) -> None:
         self.n_params, self.population, self.seed, self.init = check_common(self.name, n_params, population, seed, init)
-        self.params: Any = params if self.params_type is None else check_params(self.name, self.params_type, params)
+        self.params: Any = check_params(self.name, self.params_type, params)
         # Best-so-far sample: the genome with the highest finite fitness told so far (the first of equals).
         self._best_genome = self.init.copy()
         self._best_fitness = -math.inf
@@ -146,13 +143,13 @@ class Strategy(ABC):
             )
         return genomes, fitness
 
+    @abstractmethod
     def _ask(self) -> np.ndarray:
         """The pending population (subclass hook; see the module docstring)."""
-        raise NotImplementedError(f"{type(self).__name__} implements neither _ask nor ask")
 
+    @abstractmethod
     def _tell(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
         """The update from checked arrays, failures at -inf (subclass hook; see the module docstring)."""
-        raise NotImplementedError(f"{type(self).__name__} implements neither _tell nor tell")
 
     # ------------------------------------------------------------------ results
     def best(self) -> tuple[np.ndarray, float]:
@@ -184,13 +181,13 @@ class Strategy(ABC):
         self.generation_ = int(state["generation"])
         self._pending = False
 
+    @abstractmethod
     def _state_dict(self) -> dict[str, Any]:
         """The subclass's own state (subclass hook)."""
-        raise NotImplementedError(f"{type(self).__name__} implements neither _state_dict nor state_dict")
 
+    @abstractmethod
     def _load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore the subclass's own state (subclass hook)."""
-        raise NotImplementedError(f"{type(self).__name__} implements neither _load_state_dict nor load_state_dict")
 
 
 @runtime_checkable

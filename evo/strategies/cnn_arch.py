@@ -353,7 +353,10 @@ class ArchitectureSearch(Strategy, MultiObjective):
 
 def _bit_generator_state_to_json(state: dict) -> dict:
     """A NumPy bit generator's state (nested dicts of ints and strings) as JSON-able data."""
-    return {k: (_bit_generator_state_to_json(v) if isinstance(v, dict) else (int(v) if isinstance(v, (int, np.integer)) else v)) for k, v in state.items()}
+    return {
+        k: (_bit_generator_state_to_json(v) if isinstance(v, dict) else (int(v) if isinstance(v, (int, np.integer)) else v))
+        for k, v in state.items()
+    }
 
 
 def _bit_generator_state_from_json(data: dict) -> dict:

@@ -164,9 +164,7 @@ class GeneticAlgorithm(Strategy):
         """Restore what :meth:`_state_dict` returned."""
         population = np.asarray(state["population"], dtype=np.float64)
         if population.shape != (self.population, self.n_params):
-            raise ValueError(
-                f"ga: saved population has shape {population.shape}, expected ({self.population}, {self.n_params})"
-            )
+            raise ValueError(f"ga: saved population has shape {population.shape}, expected ({self.population}, {self.n_params})")
         genomes = np.asarray(state["hall_of_fame_genomes"], dtype=np.float64).reshape(-1, self.n_params)
         fitness = np.asarray(state["hall_of_fame_fitness"], dtype=np.float64).reshape(-1)
         hof = tools.HallOfFame(max(self.elite, 1))

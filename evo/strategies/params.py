@@ -67,8 +67,16 @@ def _number_text(value: float) -> str:
     return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(value)
 
 
-def param(default: Any, *, ge: float | None = None, gt: float | None = None, le: float | None = None, lt: float | None = None,
-          doc: str = "", config: bool = True) -> Any:
+def param(
+    default: Any,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    doc: str = "",
+    config: bool = True,
+) -> Any:
     """A parameter field: its default, its range, a one-line description, and whether the run config may set it."""
     return dataclasses.field(default=default, metadata={"range": Range(ge, gt, le, lt), "doc": doc, "config": config})
 
@@ -156,10 +164,7 @@ def check_params(owner: str, params_type: type, given: dict[str, Any]) -> Any:
     if unknown:
         raise ValueError(f"{owner}: unknown parameter(s) {unknown}; allowed: {', '.join(fields)}")
     hints = field_types(params_type)
-    values = {
-        name: check_value(owner, name, hints[name], field_range(f), given.get(name, f.default))
-        for name, f in fields.items()
-    }
+    values = {name: check_value(owner, name, hints[name], field_range(f), given.get(name, f.default)) for name, f in fields.items()}
     return params_type(**values)
 
 

@@ -187,8 +187,7 @@ class ParetoArchive:
     def members(self) -> list[dict[str, Any]]:
         """One ``{"genome", "fitness", "complexity"}`` dict per member, by increasing complexity."""
         return [
-            {"genome": g.copy(), "fitness": float(f), "complexity": int(c)}
-            for g, f, c in zip(self.genomes, self.fitness, self.complexity)
+            {"genome": g.copy(), "fitness": float(f), "complexity": int(c)} for g, f, c in zip(self.genomes, self.fitness, self.complexity)
         ]
 
     def state_dict(self) -> dict[str, np.ndarray]:

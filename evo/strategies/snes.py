@@ -102,8 +102,6 @@ class SNES(MeanSearch):
         mean = np.array(state["mean"], dtype=np.float64)
         sigma = np.array(state["sigma"], dtype=np.float64)
         if mean.shape != (self.n_params,) or sigma.shape != (self.n_params,):
-            raise ValueError(
-                f"snes: saved mean/sigma have shapes {mean.shape}/{sigma.shape}, expected ({self.n_params},)"
-            )
+            raise ValueError(f"snes: saved mean/sigma have shapes {mean.shape}/{sigma.shape}, expected ({self.n_params},)")
         self._load_search_state(state, mean)
         self.sigma_ = sigma

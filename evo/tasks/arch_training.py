@@ -68,7 +68,11 @@ class ArchitectureTrainingTask(Task, TrainsWeights):
             raise ValueError(f"arch_training: max_train = {max_train!r}; must be an integer >= 1 or None (the whole training split)")
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (math.isfinite(lr) and lr > 0):
             raise ValueError(f"arch_training: lr = {lr!r}; must be a finite number > 0")
-        if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or not (math.isfinite(weight_decay) and weight_decay >= 0):
+        if (
+            isinstance(weight_decay, bool)
+            or not isinstance(weight_decay, (int, float))
+            or not (math.isfinite(weight_decay) and weight_decay >= 0)
+        ):
             raise ValueError(f"arch_training: weight_decay = {weight_decay!r}; must be a finite number >= 0")
         if final_seed is not None and (isinstance(final_seed, bool) or not isinstance(final_seed, (int, np.integer)) or final_seed < 0):
             raise ValueError(f"arch_training: final_seed = {final_seed!r}; must be an integer >= 0 or None")

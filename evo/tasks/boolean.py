@@ -53,7 +53,10 @@ class ParityTask(Task):
     def validate(self, network, genome, seed) -> dict[str, float]:
         """Validation is the truth table too: the score is its accuracy, ties broken by MSE."""
         figures = self.test(network, genome, seed)
-        return {"val_score": figures["test_accuracy"] - 1e-3 * figures["test_mse"], **{k.replace("test_", "val_"): v for k, v in figures.items()}}
+        return {
+            "val_score": figures["test_accuracy"] - 1e-3 * figures["test_mse"],
+            **{k.replace("test_", "val_"): v for k, v in figures.items()},
+        }
 
     def samples_per_evaluation(self) -> int:
         """The whole truth table."""

@@ -159,10 +159,7 @@ class ControlTask(Task):
             self._action_shape = tuple(act_space.shape)
             self._action_dtype = act_space.dtype
         else:
-            raise ValueError(
-                f"environment {env_id!r} has action space {act_space}; "
-                "a control task needs a Discrete or Box action space"
-            )
+            raise ValueError(f"environment {env_id!r} has action space {act_space}; a control task needs a Discrete or Box action space")
         self.vectorized = env_id in VECTOR_INITIAL_STATE
 
     # ----------------------------------------------------------------- public
@@ -235,9 +232,7 @@ class ControlTask(Task):
 
     # --------------------------------------------------------------- helpers
     @staticmethod
-    def _outputs(
-        policy: GenomeStack, obs: np.ndarray, active: np.ndarray, rows: np.ndarray, bad: np.ndarray
-    ) -> tuple[np.ndarray, bool]:
+    def _outputs(policy: GenomeStack, obs: np.ndarray, active: np.ndarray, rows: np.ndarray, bad: np.ndarray) -> tuple[np.ndarray, bool]:
         """Outputs ``(n, E, n_out)`` of the batch, and whether a genome broke this step.
 
         A genome with non-finite outputs on a running episode is marked bad (``rows``

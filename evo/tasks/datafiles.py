@@ -74,9 +74,7 @@ class CsvTable:
             try:
                 values.append(float(row[self.column]))
             except ValueError:
-                raise ValueError(
-                    f"task.path = {str(self.path)!r}: data row {line_no}: no numeric value in column {self.column}"
-                ) from None
+                raise ValueError(f"task.path = {str(self.path)!r}: data row {line_no}: no numeric value in column {self.column}") from None
         return np.asarray(values, dtype=np.float64)
 
     def other_floats(self) -> np.ndarray:

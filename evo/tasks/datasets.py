@@ -151,9 +151,7 @@ def load_mnist(directory: str | Path, limit: int | None = None) -> dict[str, np.
     return out
 
 
-def split_with_test(
-    X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test: np.ndarray, val_fraction: float, seed: int
-) -> Split:
+def split_with_test(X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test: np.ndarray, val_fraction: float, seed: int) -> Split:
     """A split whose test set is given (e.g. MNIST's official one); validation is carved from the rest."""
     from sklearn.model_selection import train_test_split
 

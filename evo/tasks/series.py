@@ -227,9 +227,7 @@ def _standardise(x: np.ndarray, fit_rows: int) -> tuple[np.ndarray, float, float
     return (x - mean) / std, mean, std
 
 
-def split_series(
-    series: np.ndarray, washout: int, n_train: int, n_val: int, n_test: int, source: dict | None = None
-) -> SeriesSplit:
+def split_series(series: np.ndarray, washout: int, n_train: int, n_val: int, n_test: int, source: dict | None = None) -> SeriesSplit:
     """Autonomous split: input ``s[t]``, target ``s[t + 1]``; needs ``washout + n_train + n_val + n_test + 1`` values."""
     series = np.asarray(series, dtype=np.float64).reshape(-1)
     need = washout + n_train + n_val + n_test + 1
@@ -300,4 +298,3 @@ def make_series_split(
         values = load_series(path, column, key)
         return split_series(values, washout, n_train, n_val, n_test, {"series": "file", "path": str(path), "column": column, "key": key})
     raise ValueError(f"task.series = {series!r}: allowed 'mackey_glass', 'narma10', 'file'")
-

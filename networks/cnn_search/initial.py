@@ -39,6 +39,7 @@ def reinit_block(space: CNNSearchSpace, genome: np.ndarray, slot: int, rng: np.r
     genome[w_off : w_off + math.prod(shape)] = rng.normal(0.0, std, size=math.prod(shape))
     genome[b_off : b_off + b_size] = 0.0
 
+
 def reinit_dense(space: CNNSearchSpace, genome: np.ndarray, position: int, rng: np.random.Generator) -> None:
     """Fresh weights and zero biases in dense position ``position``'s slab (fan-in from ``genome``'s architecture), in place."""
     cnn = space.decoded(space.architecture(genome[: space.n_arch_genes])).cnn
@@ -49,6 +50,7 @@ def reinit_dense(space: CNNSearchSpace, genome: np.ndarray, position: int, rng: 
     w_off, shape, b_off, b_size = space.dense_region(position)
     genome[w_off : w_off + math.prod(shape)] = rng.normal(0.0, _std(space, fan_in, fan_out), size=math.prod(shape))
     genome[b_off : b_off + b_size] = 0.0
+
 
 def random_architecture_genes(space: CNNSearchSpace, rng: np.random.Generator) -> np.ndarray:
     """Architecture genes ``(n_arch_genes,)`` of a random architecture within the limits (>= 1 block)."""
@@ -64,6 +66,7 @@ def random_architecture_genes(space: CNNSearchSpace, rng: np.random.Generator) -
     for p in range(space.max_dense):
         genes[space.dense_width_gene(p)] = rng.integers(len(space.dense_choices))
     return genes
+
 
 def init_params(space: CNNSearchSpace, rng: np.random.Generator, n: int = 1) -> np.ndarray:
     """``n`` genomes ``(n, n_params)``: random architectures and a He/Glorot-initialised slab, zero biases.

@@ -233,9 +233,7 @@ class CNNSearchSpace(Decodable, HasComplexity):
                 height, width = height // pool, width // pool
             blocks.append((s, filters, kernel, pool))
         n_hidden = int(np.clip(np.rint(genes[self.dense_count_gene]), 0, self.max_dense))
-        hidden = tuple(
-            self.dense_choices[int(np.clip(np.rint(genes[self.dense_width_gene(p)]), 0, n_d - 1))] for p in range(n_hidden)
-        )
+        hidden = tuple(self.dense_choices[int(np.clip(np.rint(genes[self.dense_width_gene(p)]), 0, n_d - 1))] for p in range(n_hidden))
         return Architecture(tuple(blocks), hidden)
 
     def decoded(self, arch: Architecture) -> DecodedArchitecture:
@@ -245,9 +243,7 @@ class CNNSearchSpace(Decodable, HasComplexity):
             return hit
         cnn = CNN(
             input_shape=self.input_shape,
-            conv_blocks=tuple(
-                ConvBlock(filters, kernel, 1, "same", self.activation, pool) for _, filters, kernel, pool in arch.blocks
-            ),
+            conv_blocks=tuple(ConvBlock(filters, kernel, 1, "same", self.activation, pool) for _, filters, kernel, pool in arch.blocks),
             output_size=self.n_outputs,
             hidden=arch.hidden,
             activation=self.activation,

@@ -18,8 +18,8 @@ slower, not different) or makes the two paths disagree.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp

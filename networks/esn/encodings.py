@@ -212,8 +212,14 @@ class HyperparameterEncoding(Encoding):
 
     def _build(self, units: int, hp: dict[str, float], j: int) -> tuple[Reservoir, ReservoirWeights, float]:
         res = Reservoir(
-            units=units, connectivity=hp["connectivity"], spectral_radius=hp["spectral_radius"], input_scaling=hp["input_scaling"],
-            leak_rate=hp["leak_rate"], bias_scaling=self.bias_scaling, seed=self.seed + j, n_inputs=self.n_inputs,
+            units=units,
+            connectivity=hp["connectivity"],
+            spectral_radius=hp["spectral_radius"],
+            input_scaling=hp["input_scaling"],
+            leak_rate=hp["leak_rate"],
+            bias_scaling=self.bias_scaling,
+            seed=self.seed + j,
+            n_inputs=self.n_inputs,
         )
         return res, res.build(), hp["ridge"]
 

@@ -57,7 +57,7 @@ class ESN:
         self._check_fitted()
         return predict_readout(self.W_out_, states, self._inputs_like(u, states))
 
-    def fit(self, u: np.ndarray, y: np.ndarray) -> "ESN":
+    def fit(self, u: np.ndarray, y: np.ndarray) -> ESN:
         """Teacher-forced run over ``u`` and a ridge fit of ``W_out`` to ``y``; returns ``self``."""
         U, _ = as_sequences(u)
         Y, _ = as_sequences(y, "targets")
@@ -105,7 +105,7 @@ class ESN:
         }
 
     @classmethod
-    def from_description(cls, description: dict, weights: ReservoirWeights | None = None) -> "ESN":
+    def from_description(cls, description: dict, weights: ReservoirWeights | None = None) -> ESN:
         """Rebuild (unfitted) from :meth:`describe` output; pass ``weights`` if they were explicit."""
         if description.get("explicit_weights") and weights is None:
             raise ValueError("this ESN had explicit weights: pass them (see ESN.load, which stores them)")
@@ -119,7 +119,7 @@ class ESN:
             arrays["weight_vector"] = weights_to_vector(self.weights)
         return arrays
 
-    def load_readout(self, arrays: dict[str, np.ndarray]) -> "ESN":
+    def load_readout(self, arrays: dict[str, np.ndarray]) -> ESN:
         """Set ``W_out_`` (and the last state/input if present) from :meth:`readout_arrays` output."""
         W_out = np.asarray(arrays["W_out"], dtype=np.float64)
         F = 1 + self.reservoir.n_inputs + self.reservoir.units
@@ -139,7 +139,7 @@ class ESN:
         os.replace(tmp, path)
 
     @classmethod
-    def load(cls, path: str | Path) -> "ESN":
+    def load(cls, path: str | Path) -> ESN:
         """Inverse of :meth:`save` (the reservoir is rebuilt from its seed or the stored weights)."""
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}

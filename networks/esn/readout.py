@@ -10,7 +10,7 @@ Cholesky). Every feature, the bias included, is regularised.
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.linalg
@@ -67,9 +67,7 @@ def solve_ridge(gram: np.ndarray, cross: np.ndarray, ridge: float) -> np.ndarray
             return np.linalg.lstsq(A, cross, rcond=None)[0].T
 
 
-def fit_readout(
-    states: np.ndarray, targets: np.ndarray, ridge: float, washout: int = 0, inputs: np.ndarray | None = None
-) -> np.ndarray:
+def fit_readout(states: np.ndarray, targets: np.ndarray, ridge: float, washout: int = 0, inputs: np.ndarray | None = None) -> np.ndarray:
     """Ridge readout ``W_out`` ``(n_out, F)`` on features ``[1, u, x]`` (``[1, x]`` without ``inputs``).
 
     ``states`` ``(S, T, units)`` (or ``(T, units)``), ``targets`` and
@@ -146,7 +144,6 @@ def closed_loop(stack: ReservoirStack, W_out: np.ndarray, steps: int, states: np
             if k + 1 < steps:
                 x = stack.step(x[None], u[None])[0]
     return out
-
 
 
 # --------------------------------------------------------------------------- #

@@ -97,6 +97,6 @@ class ESNReadoutSpec(NetworkSpec):
         }
 
     @classmethod
-    def from_description(cls, description: dict[str, Any]) -> "ESNReadoutSpec":
+    def from_description(cls, description: dict[str, Any]) -> ESNReadoutSpec:
         """Rebuild from :meth:`describe` output."""
         return cls(Reservoir.from_description(description["reservoir"]), int(description["n_outputs"]))

@@ -240,12 +240,12 @@ class Reservoir:
         return {"type": "reservoir", **asdict(self)}
 
     @classmethod
-    def from_description(cls, description: dict) -> "Reservoir":
+    def from_description(cls, description: dict) -> Reservoir:
         """Rebuild from :meth:`describe` output."""
         fields = {k: v for k, v in description.items() if k != "type"}
         return cls(**fields)
 
-    def replace(self, **changes) -> "Reservoir":
+    def replace(self, **changes) -> Reservoir:
         """A copy with some hyperparameters changed."""
         return Reservoir(**{**asdict(self), **changes})
 

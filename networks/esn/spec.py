@@ -12,8 +12,9 @@ genome has no outputs.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -37,18 +38,39 @@ STACK_ROWS = 4096
 
 
 def encoding_from_settings(
-    mode: str, n_inputs: int, *, units: int, connectivity: float, spectral_radius: float, input_scaling: float, leak_rate: float,
-    bias_scaling: float, ridge: float, seed: int, n_reservoirs: int = 1, min_units: int = 50, max_units: int = 500, rescale: bool = False,
+    mode: str,
+    n_inputs: int,
+    *,
+    units: int,
+    connectivity: float,
+    spectral_radius: float,
+    input_scaling: float,
+    leak_rate: float,
+    bias_scaling: float,
+    ridge: float,
+    seed: int,
+    n_reservoirs: int = 1,
+    min_units: int = 50,
+    max_units: int = 500,
+    rescale: bool = False,
 ) -> Encoding:
     """The encoding a run's settings name: ``mode`` and the reservoir recipe (the weights mode's reservoir)."""
     if mode == TopologyEncoding.name:
-        return TopologyEncoding(bias_scaling=bias_scaling, seed=seed, n_reservoirs=n_reservoirs, n_inputs=n_inputs, min_units=min_units, max_units=max_units)
+        return TopologyEncoding(
+            bias_scaling=bias_scaling, seed=seed, n_reservoirs=n_reservoirs, n_inputs=n_inputs, min_units=min_units, max_units=max_units
+        )
     if mode == HyperparameterEncoding.name:
         return HyperparameterEncoding(units=units, bias_scaling=bias_scaling, seed=seed, n_reservoirs=n_reservoirs, n_inputs=n_inputs)
     if mode == WeightsEncoding.name:
         reservoir = Reservoir(
-            units=units, connectivity=connectivity, spectral_radius=spectral_radius, input_scaling=input_scaling,
-            leak_rate=leak_rate, bias_scaling=bias_scaling, seed=seed, n_inputs=n_inputs,
+            units=units,
+            connectivity=connectivity,
+            spectral_radius=spectral_radius,
+            input_scaling=input_scaling,
+            leak_rate=leak_rate,
+            bias_scaling=bias_scaling,
+            seed=seed,
+            n_inputs=n_inputs,
         )
         return WeightsEncoding(reservoir, ridge=ridge, rescale=rescale)
     raise ValueError(f"ESN mode {mode!r} is not known; allowed: {sorted(ENCODINGS)}")
@@ -62,7 +84,7 @@ class ESNSpec(NetworkSpec, HasComplexity):
     n_outputs: int = 1
 
     @classmethod
-    def from_settings(cls, mode: str, n_inputs: int, n_outputs: int, **settings: Any) -> "ESNSpec":
+    def from_settings(cls, mode: str, n_inputs: int, n_outputs: int, **settings: Any) -> ESNSpec:
         """The spec of a run's settings: ``mode`` (hyperparameters, topology, weights) and the reservoir recipe."""
         return cls(encoding_from_settings(mode, n_inputs, **settings), int(n_outputs))
 
@@ -154,6 +176,6 @@ class ESNSpec(NetworkSpec, HasComplexity):
         return {"type": "esn", **sizes, **self.encoding.describe(), "seed": self.encoding.reservoir_seed}
 
     @classmethod
-    def from_description(cls, description: dict[str, Any]) -> "ESNSpec":
+    def from_description(cls, description: dict[str, Any]) -> ESNSpec:
         """Rebuild from :meth:`describe` output."""
         return cls(encoding_from_description(description), int(description["n_outputs"]))

@@ -15,7 +15,7 @@ share the batch.
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -131,9 +131,7 @@ class ReservoirStack:
         L, _, S = block.shape
         return np.ascontiguousarray(block.reshape(L, self.P, self.units, S).transpose(1, 3, 0, 2))
 
-    def iter_states(
-        self, inputs: np.ndarray, initial_state: np.ndarray | None = None, block: int = STATE_BLOCK
-    ) -> Iterator[np.ndarray]:
+    def iter_states(self, inputs: np.ndarray, initial_state: np.ndarray | None = None, block: int = STATE_BLOCK) -> Iterator[np.ndarray]:
         """Teacher-forced states in time blocks: yields ``(P, S, L, units)`` for inputs ``(S, T, n_in)``.
 
         The last yielded block ends with the final state.

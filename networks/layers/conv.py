@@ -313,5 +313,3 @@ def conv_pool_backward(
             d_cols = np.matmul(W.T, dz, out=d_cols)
             col2im_add(d_padded, d_cols, geo, o)
     return dW, d_padded
-
-

@@ -111,7 +111,9 @@ def backward(spec: NEATSpec, params: np.ndarray, cache: NEATCache, d_out: np.nda
         node_genome, node_slot = np.nonzero(net.level == lvl)
         position[node_genome, node_slot] = np.arange(len(node_genome))
         codes = net.codes[node_genome, node_slot, None]
-        dz = d_values[node_genome, node_slot, :] * activation_derivative(codes, pre[node_genome, node_slot, :], values[node_genome, node_slot, :])
+        dz = d_values[node_genome, node_slot, :] * activation_derivative(
+            codes, pre[node_genome, node_slot, :], values[node_genome, node_slot, :]
+        )
         node_grad[node_slot, NODE_BIAS] = dz.sum(axis=1)  # one genome: node_genome is all 0
         d_total = dz * net.response[node_genome, node_slot, None]  # (nodes of this level, B)
         for lo, hi in connection_blocks(net.conn_genome, int(net.level_starts[lvl]), int(net.level_starts[lvl + 1]), B):
@@ -122,4 +124,3 @@ def backward(spec: NEATSpec, params: np.ndarray, cache: NEATCache, d_out: np.nda
             source = ((g * N + src)[:, None] * B + batch).ravel()
             d_values += np.bincount(source, weights=(net.conn_weight[lo:hi, None] * d_target).ravel(), minlength=P * N * B).reshape(P, N, B)
     return grad
-

@@ -116,9 +116,7 @@ def compile_population(spec: NEATSpec, params: np.ndarray) -> CompiledPopulation
         bad = ~exists[rows, src] | ~exists[rows, dst] | (dst < spec.n_inputs)
     if bad.any():
         who = sorted(set(rows[bad].tolist()))[:5]
-        raise ValueError(
-            f"NEAT genome(s) {who}: an enabled connection names an empty or out-of-range node slot, or ends in an input"
-        )
+        raise ValueError(f"NEAT genome(s) {who}: an enabled connection names an empty or out-of-range node slot, or ends in an input")
     # Longest path from the inputs (every other existing node is at least level 1), by relaxation.
     base = np.zeros((P, N), dtype=np.int64)
     base[:, spec.n_inputs :] = exists[:, spec.n_inputs :]
@@ -183,4 +181,3 @@ def propagate(spec: NEATSpec, net: CompiledPopulation, x: np.ndarray, keep_pre: 
             pre[node_genome, node_slot, :] = z
         values[node_genome, node_slot, :] = activate(net.codes[node_genome, node_slot, None], z)
     return values, pre
-

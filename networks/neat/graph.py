@@ -51,11 +51,7 @@ def to_graph(spec: NEATSpec, params: np.ndarray) -> dict[str, Any]:
                 "level": int(net.level[0, i]) if i < net.level.shape[1] else 0,
             }
         )
-    connections = [
-        {"in": int(c[CONN_IN]), "out": int(c[CONN_OUT]), "weight": float(c[CONN_WEIGHT])}
-        for c in conns
-        if c[CONN_STATE] > 0.5
-    ]
+    connections = [{"in": int(c[CONN_IN]), "out": int(c[CONN_OUT]), "weight": float(c[CONN_WEIGHT])} for c in conns if c[CONN_STATE] > 0.5]
     return {
         "type": "neat-graph",
         "n_inputs": spec.n_inputs,
@@ -101,7 +97,14 @@ def draw(spec: NEATSpec, params: np.ndarray, path: str | Path, title: str | None
             "",
             xy=(x1, y1),
             xytext=(x0, y0),
-            arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 0.5 + 3.5 * abs(c["weight"]) / biggest, "alpha": 0.8, "shrinkA": 9, "shrinkB": 9},
+            arrowprops={
+                "arrowstyle": "-|>",
+                "color": colour,
+                "lw": 0.5 + 3.5 * abs(c["weight"]) / biggest,
+                "alpha": 0.8,
+                "shrinkA": 9,
+                "shrinkB": 9,
+            },
         )
     face = {"input": "lightgrey", "hidden": "white", "output": "gold"}
     for node in graph["nodes"]:

@@ -84,4 +84,3 @@ def activation_derivative(codes: np.ndarray, z: np.ndarray, a: np.ndarray) -> np
     for code in present:
         out = np.where(codes == code, rules[int(code)](), out)
     return out
-

@@ -58,9 +58,7 @@ class NEATSpec(Trainable, GraphExportable, HasComplexity):
                 raise ValueError(f"NEATSpec: {name} must be an integer >= 1, got {value!r}")
             object.__setattr__(self, name, int(value))
         if self.max_nodes < self.n_inputs + self.n_outputs:
-            raise ValueError(
-                f"NEATSpec: max_nodes = {self.max_nodes} cannot hold {self.n_inputs} inputs and {self.n_outputs} outputs"
-            )
+            raise ValueError(f"NEATSpec: max_nodes = {self.max_nodes} cannot hold {self.n_inputs} inputs and {self.n_outputs} outputs")
         if self.max_connections < self.n_inputs * self.n_outputs:
             raise ValueError(
                 f"NEATSpec: max_connections = {self.max_connections} is below the {self.n_inputs * self.n_outputs} "

@@ -44,7 +44,13 @@ from networks.neat import (
 
 
 def crossover(
-    spec: NEATSpec, parents: Genes, a: np.ndarray, b: np.ndarray, fitness: np.ndarray, rng: np.random.Generator, disable_inherited_prob: float
+    spec: NEATSpec,
+    parents: Genes,
+    a: np.ndarray,
+    b: np.ndarray,
+    fitness: np.ndarray,
+    rng: np.random.Generator,
+    disable_inherited_prob: float,
 ) -> Genes:
     """Children of parent rows ``a`` and ``b`` (``b = -1``: a copy of ``a``), genes aligned by innovation number."""
     # The fitter parent gives the structure (ties: either at random).
@@ -132,8 +138,14 @@ def _perturb(values: np.ndarray, mask: np.ndarray, init_std: float, p: Any, rng:
 
 
 def _add_node(
-    spec: NEATSpec, nodes: np.ndarray, conns: np.ndarray, node_ids: np.ndarray, innov: np.ndarray,
-    p: Any, registry: InnovationRegistry, rng: np.random.Generator,
+    spec: NEATSpec,
+    nodes: np.ndarray,
+    conns: np.ndarray,
+    node_ids: np.ndarray,
+    innov: np.ndarray,
+    p: Any,
+    registry: InnovationRegistry,
+    rng: np.random.Generator,
 ) -> None:
     """Split a random enabled connection in -> out into in -> new (weight 1) and new -> out (old weight)."""
     n_nodes = int((node_ids >= 0).sum())
@@ -156,7 +168,13 @@ def _add_node(
 
 
 def _add_connection(
-    spec: NEATSpec, conns: np.ndarray, node_ids: np.ndarray, innov: np.ndarray, p: Any, registry: InnovationRegistry, rng: np.random.Generator
+    spec: NEATSpec,
+    conns: np.ndarray,
+    node_ids: np.ndarray,
+    innov: np.ndarray,
+    p: Any,
+    registry: InnovationRegistry,
+    rng: np.random.Generator,
 ) -> None:
     """Connect two unconnected nodes, never closing a cycle; re-enable the gene if it exists disabled."""
     n_nodes = int((node_ids >= 0).sum())

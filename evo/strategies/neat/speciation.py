@@ -28,8 +28,14 @@ from networks.neat import CONN_WEIGHT, NEATSpec
 
 
 def compatibility_distances(
-    innov_a: np.ndarray, weight_a: np.ndarray, innov_b: np.ndarray, weight_b: np.ndarray,
-    c1: float, c2: float, c3: float, normalize_min_genes: int,
+    innov_a: np.ndarray,
+    weight_a: np.ndarray,
+    innov_b: np.ndarray,
+    weight_b: np.ndarray,
+    c1: float,
+    c2: float,
+    c3: float,
+    normalize_min_genes: int,
 ) -> np.ndarray:
     """NEAT distance ``(Pa, Pb)`` between genomes given as padded innovation rows (-1 empty) and their weights."""
     valid_a, valid_b = innov_a >= 0, innov_b >= 0
@@ -110,12 +116,19 @@ class Species:
         p = self.p
         width = max(int((innov_a >= 0).sum(axis=1).max(initial=0)), int((innov_b >= 0).sum(axis=1).max(initial=0)), 1)
         return compatibility_distances(
-            innov_a[:, :width], self.spec.split(flat_a)[1][:, :width, CONN_WEIGHT],
-            innov_b[:, :width], self.spec.split(flat_b)[1][:, :width, CONN_WEIGHT],
-            p.c1, p.c2, p.c3, p.normalize_min_genes,
+            innov_a[:, :width],
+            self.spec.split(flat_a)[1][:, :width, CONN_WEIGHT],
+            innov_b[:, :width],
+            self.spec.split(flat_b)[1][:, :width, CONN_WEIGHT],
+            p.c1,
+            p.c2,
+            p.c3,
+            p.normalize_min_genes,
         )
 
-    def speciate(self, flat: np.ndarray, innov: np.ndarray, reps: tuple[np.ndarray, np.ndarray, np.ndarray] | None, generation: int) -> np.ndarray:
+    def speciate(
+        self, flat: np.ndarray, innov: np.ndarray, reps: tuple[np.ndarray, np.ndarray, np.ndarray] | None, generation: int
+    ) -> np.ndarray:
         """Species id of every genome (``reps``: ids, flat rows, innovations); founds new species, drops empty ones, moves the threshold."""
         P = len(flat)
         assign = np.full(P, -1, dtype=np.int64)
@@ -147,7 +160,9 @@ class Species:
             self.threshold += self.p.threshold_step
         return assign
 
-    def select_parents(self, species_of: np.ndarray, fitness: np.ndarray, champion: int, generation: int, rng: np.random.Generator) -> Parents:
+    def select_parents(
+        self, species_of: np.ndarray, fitness: np.ndarray, champion: int, generation: int, rng: np.random.Generator
+    ) -> Parents:
         """Record each species' progress, drop stagnant ones, share the offspring out and pick elites and parents."""
         p, P = self.p, len(fitness)
         finite = np.isfinite(fitness)
@@ -201,10 +216,7 @@ class Species:
                 continue
             first = rng.integers(len(pool), size=n_child)
             a = pool[first]
-            if len(pool) > 1:
-                b = pool[(first + 1 + rng.integers(len(pool) - 1, size=n_child)) % len(pool)]
-            else:
-                b = a.copy()
+            b = pool[(first + 1 + rng.integers(len(pool) - 1, size=n_child)) % len(pool)] if len(pool) > 1 else a.copy()
             cross = (rng.random(n_child) < p.crossover_prob) & (len(pool) > 1)
             inter = rng.random(n_child) < p.interspecies_prob
             if inter.any():

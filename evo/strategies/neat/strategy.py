@@ -228,7 +228,9 @@ class NEAT(Strategy, MultiObjective):
         P, spec = self.population, self.spec
         saved_selection = str(state.get("selection", "speciation"))
         if saved_selection != self.params.selection:
-            raise ValueError(f"neat: the state was saved with selection = {saved_selection!r}, this strategy uses {self.params.selection!r}")
+            raise ValueError(
+                f"neat: the state was saved with selection = {saved_selection!r}, this strategy uses {self.params.selection!r}"
+            )
         population = np.asarray(state["population"], dtype=np.float64)
         if population.shape != (P, self.n_params):
             raise ValueError(f"neat: saved population has shape {population.shape}, expected ({P}, {self.n_params})")
