@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 
 from networks import NETWORK_TYPES, network_from_description, network_type
-from networks.spec import Decodable, GraphExportable, HasComplexity, NetworkSpec, Trainable
+from networks.spec import Bindable, Decodable, GraphExportable, HasComplexity, NetworkSpec, Trainable
 
 CAPABILITIES = {
     Trainable: ("forward_train", "backward", "weight_mask"),
     Decodable: ("decode", "decode_description"),
     GraphExportable: ("save_graph", "draw"),
     HasComplexity: ("complexity",),
+    Bindable: ("bind",),
 }
 
 
