@@ -42,6 +42,7 @@ from evo.files import (
     open_run_dir,
     save_genome,
 )
+from evo.models import member_stem, model_stem, usable_network, write_model
 from evo.reporters import (
     Checkpoint,
     EventsLog,
@@ -271,7 +272,7 @@ class EvolutionRun:
         chosen, source, val_figures = self._choose_best(state, stream_seed(cfg.seed, _VALIDATION_STREAM))
         test_seed = stream_seed(cfg.seed, STREAM_TEST)
         test_figures = self.task.test(self.network, chosen, test_seed)
-        self._save_best(run_dir, chosen, source, state.best_seen_fitness, test_seed)
+        self._save_best(run_dir, chosen, source, state.best_seen_fitness, test_seed, test_figures)
         pareto = self._write_pareto_front(run_dir)
         if state.rows:
             from evo.plots import plot_fitness_curve
@@ -302,19 +303,21 @@ class EvolutionRun:
         atomic_write_json(run_dir / "summary.json", summary)
         return RunResult(run_dir, summary, chosen, self.network, state.rows)
 
-    def _save_best(self, run_dir: Path, chosen: np.ndarray, source: str, best_fitness: float, test_seed: int) -> None:
-        """The chosen genome and what each declared capability adds: its decoded architecture, trained weights, graph."""
+    def _save_best(self, run_dir: Path, chosen: np.ndarray, source: str, best_fitness: float, test_seed: int, figures: dict) -> None:
+        """The chosen genome, the model it stands for, and what each declared capability adds: decoded architecture, trained weights, graph."""
         described = {"network": self.network.describe(), "task": self.task.describe(), "source": source, "best_fitness": best_fitness}
         if isinstance(self.network, Decodable):  # a searched architecture: what the genome decodes to
             described["architecture"] = self.network.decode_description(chosen)
         save_genome(run_dir / "best_genome", chosen, described)
+        spec, params = usable_network(self.task, self.network, chosen, test_seed)
         if isinstance(self.task, TrainsWeights):  # weights trained inside the fitness: keep the trained network too
-            spec, trained = self.task.trained(self.network, chosen, test_seed)
             save_genome(
                 run_dir / "best_trained",
-                trained,
+                params,
                 {"network": spec.describe(), "source": "the genome's network as trained inside the fitness"},
             )
+        what = f"evolution ({self.config.strategy.type}): {source.replace('_', ' ')}"
+        write_model(model_stem(run_dir), self.task, spec, params, what, figures)
         if isinstance(self.network, GraphExportable):  # a graph genome: nodes and connections as JSON, and a drawing
             self.network.save_graph(chosen, run_dir / "best_genome_graph.json")
             self.network.draw(chosen, run_dir / "best_genome_graph.png", title=f"{self.config.name}: best genome")
@@ -326,11 +329,13 @@ class EvolutionRun:
             return []
         test_seed = stream_seed(self.config.seed, STREAM_TEST)
         rows = []
-        for member in front:
+        for index, member in enumerate(front):
             figures = self.task.test(self.network, member["genome"], test_seed)
             rows.append(
                 {k: v for k, v in member.items() if k != "genome"} | {k: v for k, v in figures.items() if isinstance(v, (int, float))}
             )
+            spec, params = usable_network(self.task, self.network, member["genome"], test_seed)
+            write_model(member_stem(run_dir, index), self.task, spec, params, f"Pareto-front member {index}", figures)
         atomic_save_npz(run_dir / "pareto_front.npz", {"genomes": np.stack([m["genome"] for m in front])})
         atomic_write_json(run_dir / "pareto_front.json", rows)
         from evo.plots import plot_pareto_front

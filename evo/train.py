@@ -26,6 +26,7 @@ import tomli_w
 from evo.build import build_network, build_task, initial_genome
 from evo.config import ConfigError, RunConfig
 from evo.files import atomic_write_json, load_npz, open_run_dir, save_genome
+from evo.models import model_stem, write_model
 from evo.reporters import (
     EventsLog,
     MetricsCSV,
@@ -221,6 +222,7 @@ class TrainingRun:
             params,
             {"network": self.network.describe(), "task": self.task.describe(), "source": "backprop", "best_epoch": trainer.best_epoch_},
         )
+        write_model(model_stem(run_dir), self.task, self.network, params, f"backprop ({t.optimizer})", test_figures)
         from evo.plots import plot_loss_curve
 
         plot_loss_curve(history, run_dir / "loss.png", f"{cfg.name}: backprop ({t.optimizer}) on {self.task.name}")

@@ -25,9 +25,11 @@ from evo.baselines.base import Baseline, pick_figures
 from evo.build import build_task
 from evo.config import ConfigError, RunConfig
 from evo.files import atomic_write_json, open_run_dir
+from evo.models import model_stem, write_model
 from evo.tasks.timeseries import score_on_test
 from evo.train import TrainResult, trainer_from_config
-from networks.esn import Reservoir, ReservoirStack, readout_features
+from networks.esn import ESNReadoutSpec, Reservoir, ReservoirStack, fit_readouts, readout_features
+from networks.esn.reservoir import weights_to_vector
 
 
 def recipe_reservoir(config: RunConfig, n_inputs: int) -> Reservoir:
@@ -78,6 +80,22 @@ def run_gd_readout(config: RunConfig, task, on_epoch: Callable[[dict], None] | N
         "n_params": _readout_size(config, task),
         **figures,
     }
+
+
+def recipe_model(config: RunConfig, task) -> tuple[ESNReadoutSpec, np.ndarray]:
+    """The recipe's fitted network (reservoir and ridge readout fitted on washout + train), as a saved model holds it."""
+    reservoir = recipe_reservoir(config, task.n_inputs)
+    weights = reservoir.build()
+    data = task.data
+    W_out, _ = fit_readouts(
+        ReservoirStack([weights]),
+        data.inputs[: data.train_end],
+        data.targets[: data.train_end],
+        data.washout,
+        np.array([config.network.ridge]),
+    )
+    spec = ESNReadoutSpec(reservoir, task.n_outputs)
+    return spec, spec.pack(W_out[0], weights_to_vector(weights))
 
 
 def _readout_size(config: RunConfig, task) -> int:
@@ -146,8 +164,10 @@ class ESNBaselineRun:
             "task": self.task.describe(),
             **tests,
         }
+        spec, params = recipe_model(cfg, self.task)
+        write_model(model_stem(run_dir), self.task, spec, params, "the standard ESN recipe (ridge readout)", tests)
         atomic_write_json(run_dir / "summary.json", summary)
-        return TrainResult(run_dir, summary, np.zeros(0), None, history)
+        return TrainResult(run_dir, summary, params, spec, history)
 
 
 class ESNRecipeBaseline(Baseline):
