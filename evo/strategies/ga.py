@@ -6,6 +6,22 @@ A generational GA in the style of DEAP's ``varAnd`` (Fortin et al., 2012,
 1993) or simulated binary crossover SBX (Deb & Agrawal, 1995), Gaussian
 mutation, and elitism through a hall of fame (De Jong, 1975).
 
+Representations (``representation``, supplied by the run from the task):
+
+* ``real`` -- the above; with ``bounds``, DEAP's bounded SBX
+  (``cxSimulatedBinaryBounded``) and polynomial mutation
+  (``mutPolynomialBounded``, Deb 2001), a first population uniform in the box;
+  blend crossover is then clipped into the box.
+* ``binary`` -- bits 0/1: one-point, two-point or uniform crossover, bit-flip mutation (``mutFlipBit``).
+* ``integer`` -- integers in ``bounds`` (inclusive): the same crossovers, uniform
+  integer mutation (``mutUniformInt``).
+* ``permutation`` -- orderings of ``0..n-1``: ordered crossover OX (Davis 1985,
+  ``cxOrdered``) or partially mapped crossover PMX (Goldberg & Lingle 1985,
+  ``cxPartialyMatched``), index-shuffling mutation (``mutShuffleIndexes``).
+
+Genomes stay float arrays outside this module (0.0/1.0, whole numbers); the
+operators see Python ints.
+
 DEAP stays inside this module: individuals are a private ``list`` subclass,
 and nothing is registered in ``deap.creator``. DEAP's operators draw from
 Python's global :mod:`random`; this strategy swaps its own private state in
@@ -26,7 +42,17 @@ import numpy as np
 from deap import base, tools
 
 from evo.strategies.base import Strategy, random_state_from_json, random_state_to_json
+from evo.strategies.bounds import check_bounds, clip, uniform_in
 from evo.strategies.params import param
+
+REPRESENTATIONS = ("real", "binary", "integer", "permutation")
+#: crossovers each representation allows; the first is its default
+CROSSOVERS = {
+    "real": ("blend", "sbx"),
+    "binary": ("two_point", "one_point", "uniform"),
+    "integer": ("two_point", "one_point", "uniform"),
+    "permutation": ("ordered", "pmx"),
+}
 
 
 class _MaxFitness(base.Fitness):
@@ -55,16 +81,27 @@ def _individual(genes: list[float], fitness: float | None = None) -> _Individual
 class GAParams:
     """The GA's parameters: defaults and allowed ranges."""
 
-    sigma: float = param(0.1, gt=0.0, doc="standard deviation of the Gaussian mutation")
-    indpb: float = param(0.1, ge=0.0, le=1.0, doc="probability that a mutation changes each gene")
+    sigma: float = param(0.1, gt=0.0, doc="standard deviation of the Gaussian mutation (real genomes without bounds)")
+    indpb: float | None = param(
+        None, ge=0.0, le=1.0, doc="probability that a mutation changes each gene; unset: 0.1 for real genomes, 1/n_params for discrete ones"
+    )
     mutpb: float = param(1.0, ge=0.0, le=1.0, doc="probability that a child is mutated")
     cxpb: float = param(0.5, ge=0.0, le=1.0, doc="probability that a pair of children is crossed over")
-    crossover: Literal["blend", "sbx"] = param("blend", doc="blend (BLX-alpha) or simulated binary crossover")
+    crossover: Literal["blend", "sbx", "two_point", "one_point", "uniform", "ordered", "pmx"] | None = param(
+        None,
+        doc="real: blend (BLX-alpha) or sbx; binary/integer: two_point, one_point or uniform; permutation: ordered (OX) or pmx; "
+        "unset: blend (sbx with bounds), two_point, ordered",
+    )
     alpha: float = param(0.5, ge=0.0, doc="BLX-alpha's extent beyond the parents")
     eta: float = param(15.0, gt=0.0, doc="SBX's crowding degree (large: children near their parents)")
+    eta_mutation: float = param(20.0, gt=0.0, doc="polynomial mutation's crowding degree (real genomes with bounds)")
     tournament_size: int = param(3, ge=1, doc="individuals per selection tournament")
     elite: int = param(2, ge=0, doc="hall-of-fame genomes copied unchanged into the next population (< population)")
-    init_std: float = param(0.5, ge=0.0, doc="spread of the first population around init")
+    init_std: float = param(0.5, ge=0.0, doc="spread of the first population around init (real genomes without bounds)")
+    representation: Literal["real", "binary", "integer", "permutation"] = param(
+        "real", config=False, doc="what a genome is (from the task): real numbers, bits, integers in bounds, or a permutation"
+    )
+    bounds: Any = param(None, config=False, doc="(lower, upper) of every gene (from the task); None: unbounded")
 
 
 class GeneticAlgorithm(Strategy):
@@ -77,20 +114,55 @@ class GeneticAlgorithm(Strategy):
 
     def __init__(self, n_params: int, population: int, seed: int, init: np.ndarray, **params: Any) -> None:
         super().__init__(n_params, population, seed, init, **params)
-        self.elite = self.params.elite
+        p = self.params
+        self.elite = p.elite
         if self.elite >= self.population:
             raise ValueError(f"ga: elite must be smaller than population ({self.population}), got {self.elite}")
+        self.representation = p.representation
+        self.discrete = self.representation != "real"
+        self.bounds = check_bounds("ga", p.bounds, self.n_params)
+        if self.representation == "integer" and self.bounds is None:
+            raise ValueError("ga: an integer representation needs bounds (lower, upper)")
+        if self.representation == "binary":
+            self.bounds = (np.zeros(self.n_params), np.ones(self.n_params))
+        allowed = CROSSOVERS[self.representation]
+        #: the crossover in use (the given one, or the representation's default)
+        self.crossover = p.crossover or ("sbx" if self.representation == "real" and self.bounds is not None else allowed[0])
+        if self.crossover not in allowed:
+            raise ValueError(f"ga: crossover {self.crossover!r} does not fit a {self.representation} genome; allowed: {list(allowed)}")
+        #: per-gene mutation probability in use
+        self.indpb = p.indpb if p.indpb is not None else (1.0 / self.n_params if self.discrete else 0.1)
 
         # The first population comes from a throwaway Generator: it is stored
         # in the state, so the Generator never needs to be.
         rng = np.random.default_rng(self.seed)
-        first = self.init + self.params.init_std * rng.standard_normal((self.population, self.n_params))
-        first[0] = self.init  # the given starting point is always evaluated
+        first = self._first_population(rng)
+        first[0] = self._valid(self.init)  # the given starting point is always evaluated
         self.population_: np.ndarray = first
         # Private state of Python's `random`, which DEAP's operators use.
         self._py_state: tuple = random.Random(self.seed).getstate()
         # DEAP's HallOfFame cannot update when empty-sized, so keep at least one.
         self.hall_of_fame_ = tools.HallOfFame(max(self.elite, 1))
+
+    def _first_population(self, rng: np.random.Generator) -> np.ndarray:
+        """Gaussian around init (real, unbounded), uniform in the box, random bits, integers or permutations."""
+        shape = (self.population, self.n_params)
+        if self.representation == "permutation":
+            return np.argsort(rng.random(shape), axis=1).astype(np.float64)
+        if self.representation in ("binary", "integer"):
+            assert self.bounds is not None
+            low, high = self.bounds[0].astype(np.int64), self.bounds[1].astype(np.int64)
+            return rng.integers(low, high + 1, size=shape).astype(np.float64)
+        if self.bounds is not None:
+            return uniform_in(rng, self.bounds, self.population)
+        return self.init + self.params.init_std * rng.standard_normal(shape)
+
+    def _valid(self, genome: np.ndarray) -> np.ndarray:
+        """A genome made valid for the representation: clipped into the box, whole numbers, or a permutation."""
+        if self.representation == "permutation":
+            return np.argsort(np.argsort(genome, kind="stable"), kind="stable").astype(np.float64)
+        genome = clip(genome, self.bounds)
+        return np.round(genome) if self.discrete else genome
 
     # ------------------------------------------------------------------ ask / tell
     def _ask(self) -> np.ndarray:
@@ -99,7 +171,7 @@ class GeneticAlgorithm(Strategy):
 
     def _tell(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
         """Record fitness, update the hall of fame and breed the next population."""
-        individuals = [_individual(g, f) for g, f in zip(genomes.tolist(), fitness.tolist())]
+        individuals = [_individual(self._genes(g), f) for g, f in zip(genomes, fitness.tolist())]
         with self._private_random():
             # Failed genomes never enter the hall of fame, so never become best() or elites.
             self.hall_of_fame_.update([ind for ind in individuals if math.isfinite(ind.fitness.values[0])])
@@ -115,14 +187,54 @@ class GeneticAlgorithm(Strategy):
         offspring = [_Individual(w) for w in winners]  # copies: operators edit in place
         for first, second in zip(offspring[0::2], offspring[1::2]):
             if random.random() < p.cxpb:
-                if p.crossover == "blend":
-                    tools.cxBlend(first, second, alpha=p.alpha)
-                else:
-                    tools.cxSimulatedBinary(first, second, eta=p.eta)
+                self._cross(first, second)
         for child in offspring:
             if random.random() < p.mutpb:
-                tools.mutGaussian(child, mu=0.0, sigma=p.sigma, indpb=p.indpb)
-        return np.array(elites + offspring, dtype=np.float64).reshape(self.population, self.n_params)
+                self._mutate(child)
+        bred = np.array(elites + offspring, dtype=np.float64).reshape(self.population, self.n_params)
+        # Only blend crossover can leave the box (the bounded operators never do).
+        return clip(bred, self.bounds) if self.crossover == "blend" and self.bounds is not None else bred
+
+    def _cross(self, first: _Individual, second: _Individual) -> None:
+        """The representation's crossover, in place."""
+        p, kind = self.params, self.crossover
+        if kind == "blend":
+            tools.cxBlend(first, second, alpha=p.alpha)
+        elif kind == "sbx" and self.bounds is None:
+            tools.cxSimulatedBinary(first, second, eta=p.eta)
+        elif kind == "sbx":
+            assert self.bounds is not None
+            tools.cxSimulatedBinaryBounded(first, second, eta=p.eta, low=self.bounds[0].tolist(), up=self.bounds[1].tolist())
+        elif kind == "two_point":
+            tools.cxTwoPoint(first, second)
+        elif kind == "one_point":
+            tools.cxOnePoint(first, second)
+        elif kind == "uniform":
+            tools.cxUniform(first, second, indpb=0.5)
+        elif kind == "ordered":
+            tools.cxOrdered(first, second)
+        else:
+            tools.cxPartialyMatched(first, second)
+
+    def _mutate(self, child: _Individual) -> None:
+        """The representation's mutation, in place."""
+        if self.representation == "binary":
+            tools.mutFlipBit(child, indpb=self.indpb)
+        elif self.representation == "integer":
+            assert self.bounds is not None
+            low, up = self.bounds[0].astype(int).tolist(), self.bounds[1].astype(int).tolist()
+            tools.mutUniformInt(child, low=low, up=up, indpb=self.indpb)
+        elif self.representation == "permutation":
+            tools.mutShuffleIndexes(child, indpb=self.indpb)
+        elif self.bounds is not None:
+            low, up = self.bounds[0].tolist(), self.bounds[1].tolist()
+            tools.mutPolynomialBounded(child, eta=self.params.eta_mutation, low=low, up=up, indpb=self.indpb)
+        else:
+            tools.mutGaussian(child, mu=0.0, sigma=self.params.sigma, indpb=self.indpb)
+
+    def _genes(self, genome: np.ndarray) -> list:
+        """A genome as the list DEAP's operators edit: floats, or ints for a discrete representation."""
+        return [int(v) for v in np.rint(genome)] if self.discrete else genome.tolist()
 
     @contextmanager
     def _private_random(self) -> Iterator[None]:
@@ -170,7 +282,7 @@ class GeneticAlgorithm(Strategy):
         hof = tools.HallOfFame(max(self.elite, 1))
         # Rebuild DEAP's two parallel lists directly, so ties keep their saved order
         # (re-inserting could reorder equal fitnesses): items best first, keys ascending.
-        hof.items = [_individual(g, f) for g, f in zip(genomes.tolist(), fitness.tolist())]
+        hof.items = [_individual(self._genes(g), f) for g, f in zip(genomes, fitness.tolist())]
         hof.keys = [ind.fitness for ind in reversed(hof.items)]
         self.population_ = population.copy()
         self._py_state = random_state_from_json(state["py_random_state"])
