@@ -240,10 +240,15 @@ class EvolutionRun:
     def _stop_reason(self, state: RunState, gen_best: float, reporters: Reporters) -> str | None:
         """Why the loop ends after this generation, or None to go on."""
         cfg = self.config
-        if cfg.target_fitness is not None and gen_best >= cfg.target_fitness:
+        target = cfg.target_fitness if cfg.target_fitness is not None else self.task.target_fitness
+        if target is not None and gen_best >= target:
             return "target_fitness"
         if cfg.max_seconds is not None and state.wall_seconds >= cfg.max_seconds:
             return "max_seconds"
+        if cfg.max_evaluations is not None and state.evaluations >= cfg.max_evaluations:
+            return "max_evaluations"
+        if self.strategy.stop_reason() is not None:
+            return "strategy"
         if reporters.should_stop(state) or self._stop_requested.is_set():
             return "stopped"
         return "generations" if state.generation >= cfg.generations else None

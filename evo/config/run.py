@@ -53,6 +53,8 @@ class RunConfig(Section):
     target_fitness: float | None = None
     #: stop early after this many wall seconds
     max_seconds: Annotated[float, Field(gt=0.0)] | None = None
+    #: stop after the generation that reaches this many fitness evaluations (a budget, as scipy's maxfev)
+    max_evaluations: Annotated[int, Field(ge=1)] | None = None
     checkpoint_every: Annotated[int, Field(ge=1)] = 10
     #: how often (generations) the strategy's best genome is scored on the validation split
     validate_every: Annotated[int, Field(ge=1)] = 10

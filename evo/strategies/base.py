@@ -36,6 +36,8 @@ The template (what a subclass writes, and what the base does around it):
   (never ``nan``); before any tell the fitness is ``-inf``.
 
 The four hooks are abstract: a subclass that lacks one cannot be built.
+A subclass may also override ``stop_reason()`` (None by default) to end the
+run once it has nothing more to try (CMA-ES after its last IPOP restart stalled).
 """
 
 from __future__ import annotations
@@ -155,6 +157,10 @@ class Strategy(ABC):
     def best(self) -> tuple[np.ndarray, float]:
         """The genome to report and deploy, and its measured fitness; here the best-so-far sample (``init``, -inf before any tell)."""
         return self.best_sample()
+
+    def stop_reason(self) -> str | None:
+        """Why the strategy has nothing more to try (the run loop then ends the run), or None; never, by default."""
+        return None
 
     def best_sample(self) -> tuple[np.ndarray, float]:
         """The best evaluated genome so far and its fitness (``init`` and -inf before any finite fitness)."""

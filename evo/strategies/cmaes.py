@@ -10,6 +10,28 @@ so this suits genomes of up to a few hundred weights.
 DEAP's ``generate`` draws from NumPy's *global* legacy RNG; this strategy
 swaps its own MT19937 state in for that call and restores the caller's
 afterwards, so its samples depend only on its seed.
+
+Options beyond DEAP's update (all off by default, so a run's numbers stay
+those of DEAP's CMA-ES):
+
+* ``active = true``: the active covariance update (Jastrebski & Arnold 2006,
+  "Improving Evolution Strategies through Active Covariance Matrix
+  Adaptation", CEC) with the weights and learning rates of Hansen (2016),
+  "The CMA Evolution Strategy: A Tutorial", arXiv:1604.00772, the defaults
+  of pycma: the worst half of each generation gets negative weights, so the
+  covariance shrinks along directions that failed, which is what makes
+  ill-conditioned problems (the ellipsoid) markedly cheaper.
+* ``restarts = N``: IPOP-CMA-ES (Auger & Hansen 2005, "A Restart CMA
+  Evolution Strategy With Increasing Population Size", CEC): when a run
+  stalls (pycma's termination tests: tolfun, tolx, no effect of an axis or a
+  coordinate, condition number, stagnation) it starts again with
+  ``popsize_factor`` times the population, from a random point in the box
+  (or the starting point), up to N times; once the last one stalls the
+  strategy says so (:meth:`CMAES.stop_reason`) and the run ends.
+* bounds (from the task): ``bounds_handling = "repair"`` projects each
+  sample onto the box and the update learns from the repaired points;
+  ``"resample"`` draws a sample outside again (up to ``resample_limit``
+  times) before repairing it.
 """
 
 from __future__ import annotations
@@ -17,12 +39,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from deap import cma
 
 from evo.strategies.base import Strategy
+from evo.strategies.bounds import check_bounds, clip
+from evo.strategies.cma_extras import StallHistory, active_update, active_params
 from evo.strategies.params import param
 
 # Attributes of deap.cma.Strategy that change after construction. Everything
@@ -45,10 +69,16 @@ class CMAESParams:
     """CMA-ES's parameters: defaults and allowed ranges."""
 
     sigma: float = param(0.5, gt=0.0, doc="initial step size")
+    active: bool = param(False, doc="active covariance update with pycma's learning rates (Hansen 2016)")
+    restarts: int = param(0, ge=0, le=20, doc="IPOP restarts with a growing population once the search stalls")
+    popsize_factor: float = param(2.0, gt=1.0, le=10.0, doc="population multiplier at each restart")
+    bounds_handling: Literal["repair", "resample"] = param("repair", doc="samples outside the bounds: projected, or drawn again")
+    resample_limit: int = param(100, ge=1, le=10000, doc="draws of a sample outside the bounds before it is repaired")
+    bounds: Any = param(None, config=False, doc="(lower, upper) of every gene (from the task); None: unbounded")
 
 
 class CMAES(Strategy):
-    """CMA-ES with full covariance, from DEAP; fitness is maximised."""
+    """CMA-ES with full covariance, from DEAP; fitness is maximised. Optional active update, IPOP restarts and bounds."""
 
     name = "cmaes"
     params_type = CMAESParams
@@ -57,11 +87,9 @@ class CMAES(Strategy):
 
     def __init__(self, n_params: int, population: int, seed: int, init: np.ndarray, **params: Any) -> None:
         super().__init__(n_params, population, seed, init, **params)
-        sigma = self.params.sigma
-        self.cma_ = cma.Strategy(centroid=self.init.copy(), sigma=sigma, lambda_=self.population)
-        # DEAP turns sigma into np.float64 at the first update; use that type from
-        # the start so a restored strategy computes with exactly the same scalars.
-        self.cma_.sigma = np.float64(sigma)
+        self.bounds = check_bounds("cmaes", self.params.bounds, self.n_params)
+        self.init = clip(self.init, self.bounds)
+        self.cma_ = self._new_cma(self.init, self.population)
         # Private legacy MT19937 state (the global-RNG API DEAP calls), seeded
         # through SeedSequence so any 64-bit seed works.
         self._np_state: tuple = np.random.RandomState(np.random.MT19937(self.seed)).get_state(legacy=True)
@@ -69,28 +97,83 @@ class CMAES(Strategy):
         # (not the pending genomes) lets a restored run redraw them exactly.
         self._np_state_before_ask: tuple | None = None
         self._sampled: np.ndarray | None = None
+        #: IPOP: restarts made so far, why the last run stalled, and the figures the stall tests read
+        self.restarts_done_ = 0
+        self.stalled_: str | None = None
+        self._history = StallHistory()
+
+    def _new_cma(self, centroid: np.ndarray, population: int) -> cma.Strategy:
+        es = cma.Strategy(centroid=centroid.copy(), sigma=self.params.sigma, lambda_=population)
+        # DEAP turns sigma into np.float64 at the first update; use that type from
+        # the start so a restored strategy computes with exactly the same scalars.
+        es.sigma = np.float64(self.params.sigma)
+        self._active = active_params(self.n_params, population) if self.params.active else None
+        return es
 
     # ------------------------------------------------------------------ ask / tell
     def _ask(self) -> np.ndarray:
-        """Genomes sampled from N(centroid, sigma² C), drawn once per generation."""
+        """Genomes sampled from N(centroid, sigma² C), drawn once per generation (repaired or resampled into the bounds)."""
         if self._sampled is None:
             self._np_state_before_ask = self._np_state
             with self._private_numpy_random():
-                rows = self.cma_.generate(np.asarray)
-            self._sampled = np.asarray(rows, dtype=np.float64).reshape(self.population, self.n_params)
+                rows = np.asarray(self.cma_.generate(np.asarray), dtype=np.float64).reshape(self.population, self.n_params)
+                if self.bounds is not None and self.params.bounds_handling == "resample":
+                    rows = self._resample(rows)
+            self._sampled = clip(rows, self.bounds)
         return self._sampled.copy()
 
+    def _resample(self, rows: np.ndarray) -> np.ndarray:
+        """Rows outside the bounds drawn again from the same distribution, up to ``resample_limit`` times each."""
+        assert self.bounds is not None
+        lower, upper = self.bounds
+        for _ in range(self.params.resample_limit):
+            outside = np.flatnonzero(np.any((rows < lower) | (rows > upper), axis=1))
+            if outside.size == 0:
+                break
+            z = np.random.standard_normal((outside.size, self.n_params))
+            rows[outside] = self.cma_.centroid + self.cma_.sigma * (z @ self.cma_.BD.T)
+        return rows
+
     def _tell(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
-        """Rank the genomes by fitness and update centroid, step size and covariance."""
+        """Rank the genomes by fitness and update centroid, step size and covariance; restart if the search stalled."""
         # -inf (a failure) sorts last and only enters recombination if over half the population failed.
-        individuals = []
-        for row, value in zip(genomes.copy().view(_Individual), fitness.tolist()):
-            row.fitness = value
-            individuals.append(row)
-        self.cma_.update(individuals)
+        if self._active is not None:
+            order = np.argsort(-fitness, kind="stable")
+            active_update(self.cma_, genomes[order], self._active)
+        else:
+            individuals = []
+            for row, value in zip(genomes.copy().view(_Individual), fitness.tolist()):
+                row.fitness = value
+                individuals.append(row)
+            self.cma_.update(individuals)
         self.cma_.centroid = np.asarray(self.cma_.centroid, dtype=np.float64)
         self._sampled = None
         self._np_state_before_ask = None
+        if self.params.restarts > 0 and self.stalled_ is None:
+            self._history.record(fitness)
+            why = self._history.stalled(self.cma_, fitness, self.params.sigma)
+            if why is not None:
+                self._restart(why)
+
+    def _restart(self, why: str) -> None:
+        """IPOP: a fresh distribution with a larger population, from a random point of the box (or init); or stop."""
+        if self.restarts_done_ >= self.params.restarts:
+            self.stalled_ = why
+            return
+        self.restarts_done_ += 1
+        self.population = int(round(self.population * self.params.popsize_factor))
+        centroid = self.init
+        if self.bounds is not None:
+            with self._private_numpy_random():
+                centroid = self.bounds[0] + (self.bounds[1] - self.bounds[0]) * np.random.random_sample(self.n_params)
+        self.cma_ = self._new_cma(centroid, self.population)
+        self._history = StallHistory()
+
+    def stop_reason(self) -> str | None:
+        """Why the search is over: the last IPOP run stalled (``cmaes: tolfun after 3 restarts``); None otherwise."""
+        if self.stalled_ is None:
+            return None
+        return f"cmaes: {self.stalled_} after {self.restarts_done_} restart(s)"
 
     @contextmanager
     def _private_numpy_random(self) -> Iterator[None]:
@@ -105,16 +188,16 @@ class CMAES(Strategy):
 
     # ------------------------------------------------------------------ results
     def best(self) -> tuple[np.ndarray, float]:
-        """The centroid (the distribution's mean), and the best fitness measured so far.
+        """The centroid (the distribution's mean, clipped into the bounds), and the best fitness measured so far.
 
         The centroid itself is never evaluated: the fitness is that of
         :meth:`best_sample`'s genome (-inf before any finite fitness).
         """
-        return np.array(self.cma_.centroid, dtype=np.float64), self._best_fitness
+        return clip(np.array(self.cma_.centroid, dtype=np.float64), self.bounds), self._best_fitness
 
     # ------------------------------------------------------------------ state
     def _state_dict(self) -> dict[str, Any]:
-        """CMA state and private RNG state."""
+        """CMA state and private RNG state (and, with restarts, the population and the stall history)."""
         # A pending population is not saved: the RNG state from before it was
         # drawn is, so the restored strategy's next ask() draws it again.
         rng_state = self._np_state_before_ask if self._sampled is not None else self._np_state
@@ -132,6 +215,14 @@ class CMAES(Strategy):
             np_random_has_gauss=int(has_gauss),
             np_random_cached_gaussian=float(cached_gaussian),
         )
+        if self.params.restarts > 0:
+            state.update(
+                ipop_population=self.population,
+                ipop_restarts_done=self.restarts_done_,
+                ipop_stalled=self.stalled_ or "",
+                ipop_history_best=np.array(self._history.best, dtype=np.float64),
+                ipop_history_median=np.array(self._history.median, dtype=np.float64),
+            )
         return state
 
     def _load_state_dict(self, state: dict[str, Any]) -> None:
@@ -139,6 +230,14 @@ class CMAES(Strategy):
         centroid = np.asarray(state["cma_centroid"], dtype=np.float64)
         if centroid.shape != (self.n_params,):
             raise ValueError(f"cmaes: saved centroid has shape {centroid.shape}, expected ({self.n_params},)")
+        if "ipop_population" in state:
+            self.population = int(state["ipop_population"])
+            self.restarts_done_ = int(state["ipop_restarts_done"])
+            self.stalled_ = str(state["ipop_stalled"]) or None
+            self._history = StallHistory(
+                np.asarray(state["ipop_history_best"]).tolist(), np.asarray(state["ipop_history_median"]).tolist()
+            )
+            self.cma_ = self._new_cma(centroid, self.population)
         for name in _CMA_STATE:
             if name == "update_count":
                 self.cma_.update_count = int(state["cma_update_count"])

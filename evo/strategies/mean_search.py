@@ -4,6 +4,11 @@ They report the mean (never evaluated itself) and keep the pending population
 as its noise; a checkpoint stores the RNG state from before that noise was
 drawn instead of the noise, so a restored strategy redraws exactly the same
 population. The best sample and the generation count are the base class's.
+
+With ``bounds`` (a ``(lower, upper)`` parameter the run supplies from the
+task) a sample outside the box is mirrored back into it
+(:func:`evo.strategies.bounds.mirror`); the update still uses the noise that
+drew it, and the reported mean is clipped into the box.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from evo.strategies.base import Strategy
+from evo.strategies.bounds import check_bounds, clip, mirror
 
 
 class MeanSearch(Strategy):
@@ -20,7 +26,8 @@ class MeanSearch(Strategy):
 
     def __init__(self, n_params: int, population: int, seed: int, init: np.ndarray, **params: Any) -> None:
         super().__init__(n_params, population, seed, init, **params)
-        self.mean_ = self.init.copy()
+        self.bounds = check_bounds(self.name, getattr(self.params, "bounds", None), self.n_params)
+        self.mean_ = clip(self.init.copy(), self.bounds)
         self.rng_ = np.random.Generator(np.random.PCG64(self.seed))
         # Standard-normal noise behind the pending population (what ask() drew).
         self._noise: np.ndarray | None = None
@@ -32,6 +39,14 @@ class MeanSearch(Strategy):
             self._rng_state_before_ask = self.rng_.bit_generator.state
             self._noise = self.rng_.standard_normal((rows, self.n_params))
         return self._noise
+
+    def _ask(self) -> np.ndarray:
+        """The subclass's samples, mirrored into the box when there is one."""
+        return mirror(self._sample(), self.bounds)
+
+    def _sample(self) -> np.ndarray:
+        """The pending population before any bounds are applied (subclass hook)."""
+        raise NotImplementedError
 
     def _tell(self, genomes: np.ndarray, fitness: np.ndarray) -> None:
         """The subclass's update of the distribution, then the pending noise dropped."""
@@ -49,7 +64,7 @@ class MeanSearch(Strategy):
         The mean itself is never evaluated: the fitness is that of
         :meth:`best_sample`'s genome (-inf before any finite fitness).
         """
-        return self.mean_.copy(), self._best_fitness
+        return clip(self.mean_.copy(), self.bounds), self._best_fitness
 
     def _search_state(self) -> dict[str, Any]:
         """Mean and RNG state (the subclass adds its own arrays)."""

@@ -43,6 +43,7 @@ class OpenAIESParams:
     beta1: float = param(0.9, ge=0.0, lt=1.0, doc="Adam's first-moment decay")
     beta2: float = param(0.999, ge=0.0, lt=1.0, doc="Adam's second-moment decay")
     weight_decay: float = param(0.005, ge=0.0, doc="L2 pull of the mean towards zero")
+    bounds: Any = param(None, config=False, doc="(lower, upper) of every gene (from the task): samples are mirrored into the box")
 
 
 class OpenAIES(MeanSearch):
@@ -63,7 +64,7 @@ class OpenAIES(MeanSearch):
         self.adam_t_ = 0
 
     # ------------------------------------------------------------------ ask / tell
-    def _ask(self) -> np.ndarray:
+    def _sample(self) -> np.ndarray:
         """Genomes ``mean ± sigma * noise`` (first half +, second half −)."""
         step = self.params.sigma * self._draw_noise(self.population // 2)
         return np.concatenate([self.mean_ + step, self.mean_ - step])

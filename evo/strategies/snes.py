@@ -49,6 +49,7 @@ class SNESParams:
     lr_sigma: float | None = param(None, gt=0.0, doc="learning rate of the step sizes; unset: (3 + ln n) / (5 sqrt n), the paper's")
     antithetic: bool = param(True, doc="mirrored sampling (needs an even population)")
     weight_decay: float = param(0.0, ge=0.0, doc="L2 pull of the mean towards zero")
+    bounds: Any = param(None, config=False, doc="(lower, upper) of every gene (from the task): samples are mirrored into the box")
 
 
 class SNES(MeanSearch):
@@ -70,7 +71,7 @@ class SNES(MeanSearch):
         self.sigma_ = np.full(self.n_params, self.params.sigma)
 
     # ------------------------------------------------------------------ ask / tell
-    def _ask(self) -> np.ndarray:
+    def _sample(self) -> np.ndarray:
         """Genomes ``mean + sigma * noise``."""
         return self.mean_ + self.sigma_ * self._population_noise()
 

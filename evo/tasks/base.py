@@ -27,6 +27,8 @@ class Task(ABC):
     kind: str = "classification"
     #: what `evo train` runs and `evo compare` sets beside evolution: a key of ``evo.baselines.BASELINES``
     baseline: str = "backprop"
+    #: a fitness that ends the run once a generation reaches it (the task's own target; the config's target_fitness wins)
+    target_fitness: float | None = None
 
     @abstractmethod
     def evaluate(self, network, genomes: np.ndarray, seeds: np.ndarray, generation_seed: int) -> np.ndarray:
