@@ -9,6 +9,8 @@ import numpy as np
 
 from evo.config import ConfigError, RunConfig
 from evo.seeding import STREAM_INIT, STREAM_STRATEGY, stream_seed
+from evo.tasks.base import DefinesGenome
+from evo.tasks.genome import GenomeSpace
 from networks import CNN, MLP
 from networks.preprocessing import Preprocessing
 from networks.spec import NetworkSpec
@@ -73,6 +75,21 @@ def _build_base_task(config: RunConfig):
             extra = {"tau": t.tau} if t.series == "mackey_glass" else {}
             data = make_series_split(t.series, t.washout, t.n_train, t.n_val, t.n_test, path=t.path, column=t.column, key=t.key, **extra)
             return TimeSeriesTask(data, fitness=t.fitness, horizon=t.horizon, starts=t.starts)
+        if t.type == "function":
+            from evo.tasks.function import FunctionTask
+            from evo.tasks.genome import GenomeSpace
+
+            lower, upper = t.bounds if t.bounds is not None else (None, None)
+            space = GenomeSpace(t.dimension, lower, upper, t.representation, x0=None if t.x0 is None else np.array(t.x0))
+            return FunctionTask(
+                t.callable,
+                space,
+                minimize=t.minimize,
+                vectorized=t.vectorized,
+                target=t.target,
+                kwargs=dict(t.kwargs),
+                code_dir=config.code_dir,
+            )
         if t.type == "control":
             from evo.tasks.control import ControlTask
 
@@ -98,7 +115,9 @@ def _file_format(t) -> dict[str, Any]:
 
 
 def build_network(config: RunConfig, task):
-    """The network spec: layers from the config, input/output shapes from the task."""
+    """The network spec: layers from the config, input/output shapes from the task (a solution task's genome space)."""
+    if isinstance(task, DefinesGenome):
+        return task.genome_space()  # the genome is the solution: no network
     n = config.network
     if n.type == "esn":
         from networks.esn import ESNSpec
@@ -188,6 +207,8 @@ def initial_genome(config: RunConfig, network: NetworkSpec) -> np.ndarray:
     """The starting genome: the network's He/Glorot init times ``init_scale``, seeded by the run."""
     rng = np.random.default_rng(stream_seed(config.seed, STREAM_INIT))
     genome = network.init_params(rng, 1)[0]
+    if isinstance(network, GenomeSpace):
+        return genome  # a solution: x0, or a uniform draw in its box
     # init_scale scales weights; a topology genome also holds structure genes, and an ESN genome encodes its
     # reservoir (the default recipe): left as they are.
     return genome if config.network.type in ("neat", "cnn_search", "esn") else genome * config.init_scale
@@ -209,6 +230,8 @@ def build_strategy(config: RunConfig, network: NetworkSpec):
         )
     elif config.strategy.type == "cnn_arch":
         params["space"] = network
+    if isinstance(network, GenomeSpace):
+        params.update(_solution_params(config, network))
     try:
         return make_strategy(
             config.strategy.type,
@@ -220,6 +243,25 @@ def build_strategy(config: RunConfig, network: NetworkSpec):
         )
     except ValueError as exc:
         raise ConfigError(f"config error: strategy: {exc}") from None
+
+
+def _solution_params(config: RunConfig, space: GenomeSpace) -> dict[str, Any]:
+    """What a strategy learns from a solution task: its bounds, its representation (GA only), a step size fitting the box."""
+    kind = config.strategy.type
+    if space.representation != "real" and kind != "ga":
+        raise ConfigError(
+            f"config error: task.representation = {space.representation!r} with strategy.type = {kind!r}: "
+            "discrete genomes need strategy.type = 'ga'"
+        )
+    extra: dict[str, Any] = {}
+    if space.bounds is not None:
+        extra["bounds"] = space.bounds
+        # Unset step sizes follow the box (pycma's advice: about a quarter to a third of its width).
+        if kind in ("cmaes", "snes") and config.strategy.sigma is None:
+            extra["sigma"] = 0.3 * float(np.mean(space.bounds[1] - space.bounds[0]))
+    if kind == "ga":
+        extra["representation"] = space.representation
+    return extra
 
 
 def build_evaluator(config: RunConfig):

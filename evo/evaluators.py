@@ -127,6 +127,21 @@ def _check_reachable(address: str, timeout: float = 3.0) -> None:
         pass
 
 
+def upload_runtime_env(runtime_env: dict) -> dict:
+    """``runtime_env`` with its local ``py_modules`` (folders, ``.py`` files) uploaded to the cluster and named by URI.
+
+    Ray accepts local paths only for a whole job (``ray.init(runtime_env=...)``);
+    a run may join an instance someone else started, so it uploads its user
+    modules itself, as ``ray.init`` would, and names them per task.
+    """
+    import tempfile
+
+    from ray._private.runtime_env.py_modules import upload_py_modules_if_needed
+
+    with tempfile.TemporaryDirectory(prefix="evo-ray-") as scratch:
+        return upload_py_modules_if_needed(dict(runtime_env), include_gitignore=True, scratch_dir=scratch)
+
+
 _REMOTE = None
 
 
@@ -199,6 +214,7 @@ class RayEvaluator:
         self._payload_key: tuple[int, int] | None = None
         self._seconds_per_individual: float | None = None
         self.tasks_submitted = 0
+        self._uploaded_envs: dict[str, dict] = {}
 
     def _chunk_size(self, population: int) -> int:
         if self.chunk_size != "auto":
@@ -220,7 +236,12 @@ class RayEvaluator:
             self._payload_key = key
         seeds = individual_seeds(self.run_seed, generation, len(genomes))
         gen_seed = generation_seed(self.run_seed, generation)
-        remote = _remote_evaluate_chunk().options(max_retries=self.max_retries)
+        # A user's modules (fitness function, task class, environment) reach the workers through Ray's runtime environment.
+        options: dict = {"max_retries": self.max_retries}
+        runtime_env = self._runtime_env(task)
+        if runtime_env:
+            options["runtime_env"] = runtime_env
+        remote = _remote_evaluate_chunk().options(**options)
         slices = _chunks(len(genomes), self._chunk_size(len(genomes)))
         refs = [remote.remote(self._payload_ref, genomes[sl], seeds[sl], gen_seed) for sl in slices]
         self.tasks_submitted += len(refs)
@@ -228,6 +249,16 @@ class RayEvaluator:
         if len(genomes):
             self._seconds_per_individual = result.seconds / len(genomes)
         return result
+
+    def _runtime_env(self, task) -> dict | None:
+        """The task's runtime environment with its local modules uploaded to the cluster once (a task may only name URIs)."""
+        wanted = task.ray_runtime_env()
+        if not wanted:
+            return None
+        key = repr(sorted(wanted.items()))
+        if key not in self._uploaded_envs:
+            self._uploaded_envs[key] = upload_runtime_env(wanted)
+        return self._uploaded_envs[key]
 
     def describe(self) -> dict:
         """What ran the fitness."""

@@ -61,7 +61,7 @@ from evo.reporters import (
 )
 from evo.seeding import STREAM_TEST, stream_seed
 from evo.strategies.base import MultiObjective
-from evo.tasks.base import TrainsWeights
+from evo.tasks.base import DefinesGenome, TrainsWeights
 from networks.spec import Decodable, GraphExportable, NetworkSpec
 
 #: metrics.csv: each column and how its cells are written
@@ -305,6 +305,10 @@ class EvolutionRun:
         }
         if pareto:
             summary["pareto_front"] = pareto
+        if isinstance(self.task, DefinesGenome) and state.best_seen is not None:
+            summary.update(self.task.solution_summary(state.best_seen, state.best_seen_fitness))
+        if state.stopped_by == "strategy":
+            summary["strategy_stop"] = self.strategy.stop_reason()
         atomic_write_json(run_dir / "summary.json", summary)
         return RunResult(run_dir, summary, chosen, self.network, state.rows)
 
@@ -314,6 +318,8 @@ class EvolutionRun:
         if isinstance(self.network, Decodable):  # a searched architecture: what the genome decodes to
             described["architecture"] = self.network.decode_description(chosen)
         save_genome(run_dir / "best_genome", chosen, described)
+        if isinstance(self.task, DefinesGenome):
+            return  # the genome is the solution: no network to save as a model
         spec, params = usable_network(self.task, self.network, chosen, test_seed)
         if isinstance(self.task, TrainsWeights):  # weights trained inside the fitness: keep the trained network too
             save_genome(

@@ -72,7 +72,16 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config error: {str(path)!r} is not valid TOML: {exc}") from None
     data.setdefault("name", path.stem)
+    task = data.get("task")
+    if isinstance(task, dict) and _names_user_code(task):
+        # The config's own modules are imported from its folder first: recorded, so a resumed run finds them too.
+        data.setdefault("code_dir", str(path.resolve().parent))
     return data
+
+
+def _names_user_code(task: dict[str, Any]) -> bool:
+    """Whether a [task] section names a user's module ("module:name" or modules to import)."""
+    return any(key in task for key in ("callable", "class", "import")) or ":" in str(task.get("env_id", ""))
 
 
 def apply_overrides(data: dict[str, Any], **overrides: Any) -> dict[str, Any]:

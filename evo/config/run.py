@@ -12,6 +12,10 @@ from evo.config.strategies import StrategyConfig, section_only_fields
 from evo.config.tasks import TaskConfig
 
 
+#: task types whose genome is the solution (no network)
+SOLUTION_TASKS = ("function",)
+
+
 class EvaluatorConfig(Section):
     """Where fitness is computed: in process, or on Ray (local or a cluster)."""
 
@@ -61,6 +65,8 @@ class RunConfig(Section):
     #: standard deviation scale of the starting genome (network's He/Glorot init); 0 starts at zero
     init_scale: Annotated[float, Field(ge=0.0)] = 1.0
     out: str = "runs"
+    #: folder searched first for the config's own code ("module:name" references); set to the config file's folder when read
+    code_dir: str | None = None
     network: NetworkConfig = Field(default_factory=lambda: MLPConfig(type="mlp"))
     task: TaskConfig
     strategy: StrategyConfig
@@ -70,6 +76,15 @@ class RunConfig(Section):
     def strategy_params(self) -> dict[str, Any]:
         """The strategy's own parameters that the config sets (others keep their defaults)."""
         return self.strategy.model_dump(exclude=section_only_fields(type(self.strategy)), exclude_none=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_network_for_solutions(cls, data: Any) -> Any:
+        """A function task's genome is the solution: a [network] section would be ignored silently, so it is refused."""
+        if isinstance(data, dict) and isinstance(data.get("task"), dict) and data["task"].get("type") in SOLUTION_TASKS:
+            if "network" in data:
+                raise ValueError(f"network: task.type = {data['task']['type']!r} evolves the solution itself; remove the [network] section")
+        return data
 
     @model_validator(mode="after")
     def _pairings(self) -> RunConfig:
@@ -91,5 +106,5 @@ class RunConfig(Section):
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict of every resolved value (None dropped, so it writes as TOML)."""
-        return self.model_dump(mode="json", exclude_none=True)
+        """Plain dict of every resolved value (None dropped, so it writes as TOML; no network for a function task)."""
+        return self.model_dump(mode="json", exclude_none=True, exclude={"network"} if self.task.type in SOLUTION_TASKS else None)

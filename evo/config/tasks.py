@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from evo.config.base import Section
 
@@ -91,7 +91,46 @@ class ControlTaskConfig(Section):
     env_kwargs: dict[str, Any] = Field(default_factory=dict)
 
 
+#: a reference to a user's code: "package.module:name"
+CodeReference = Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")]
+Bound = float | list[float]
+
+
+class FunctionTaskConfig(Section):
+    """A user's fitness function over real, binary, integer or permutation solutions (no network)."""
+
+    type: Literal["function"]
+    #: "package.module:name", importable from the config's folder or the Python path
+    callable: CodeReference
+    dimension: Annotated[int, Field(ge=1, le=1_000_000)]
+    #: [low, high] for every dimension, or [[low_1, ..., low_n], [high_1, ..., high_n]]
+    bounds: Annotated[list[Bound], Field(min_length=2, max_length=2)] | None = None
+    minimize: bool = True
+    #: false: f(x) per solution (x of shape (dimension,)); true: f(X) over a (P, dimension) array, returning (P,)
+    vectorized: bool = False
+    representation: Literal["real", "binary", "integer", "permutation"] = "real"
+    #: starting point (default: uniform in the bounds, from the run seed)
+    x0: list[float] | None = None
+    #: stop once the best value reaches this (in the function's own sign: <= when minimising)
+    target: float | None = None
+    #: extra keyword arguments for the function
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _bound_lengths(self) -> FunctionTaskConfig:
+        for side, value in zip(("low", "high"), self.bounds or ()):
+            if isinstance(value, list) and len(value) != self.dimension:
+                raise ValueError(f"task.bounds: the {side} list has {len(value)} values for dimension {self.dimension}")
+        return self
+
+
 TaskConfig = Annotated[
-    ParityTaskConfig | DigitsTaskConfig | DatasetTaskConfig | MNISTTaskConfig | TimeSeriesTaskConfig | ControlTaskConfig,
+    ParityTaskConfig
+    | DigitsTaskConfig
+    | DatasetTaskConfig
+    | MNISTTaskConfig
+    | TimeSeriesTaskConfig
+    | ControlTaskConfig
+    | FunctionTaskConfig,
     Field(discriminator="type"),
 ]

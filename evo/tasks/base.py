@@ -61,6 +61,10 @@ class Task(ABC):
     def close(self) -> None:
         """Release resources (environments)."""
 
+    def ray_runtime_env(self) -> dict[str, Any] | None:
+        """What Ray workers need to rebuild this task (a user's modules, :mod:`evo.tasks.user_code`); None: nothing."""
+        return None
+
 
 @runtime_checkable
 class TrainsWeights(Protocol):
@@ -68,4 +72,23 @@ class TrainsWeights(Protocol):
 
     def trained(self, network, genome: np.ndarray, seed: int | None = None) -> tuple[Any, np.ndarray]:
         """The trained network spec and its flat parameters for ``genome`` (the network validate and test report)."""
+        ...
+
+
+@runtime_checkable
+class DefinesGenome(Protocol):
+    """A task whose genome is the solution itself (a user's f(x), a discrete problem), declared among its bases.
+
+    It has no network: the run uses its :class:`~evo.tasks.genome.GenomeSpace` where
+    a network spec would stand (``n_params``, the starting point, the bounds and the
+    representation the strategy needs), and reports the best solution in the
+    user's terms (``summary.json``: ``best_value``, ``best_solution``).
+    """
+
+    def genome_space(self) -> Any:
+        """The :class:`~evo.tasks.genome.GenomeSpace` of the solutions."""
+        ...
+
+    def solution_summary(self, genome: np.ndarray, fitness: float) -> dict[str, Any]:
+        """``best_value`` (in the user's sign) and ``best_solution`` (in the user's terms) of a genome and its fitness."""
         ...
