@@ -8,6 +8,7 @@ In a notebook::
 """
 
 from evo.config import ConfigError, RunConfig, load_config, parse_config
+from evo.minimize import MinimizeResult, minimize
 from evo.run import EvolutionRun, RunResult, read_metrics, run_evolution
 
 __all__ = [
@@ -16,6 +17,8 @@ __all__ = [
     "load_config",
     "parse_config",
     "EvolutionRun",
+    "MinimizeResult",
+    "minimize",
     "RunResult",
     "read_metrics",
     "run_evolution",

@@ -61,7 +61,7 @@ from evo.reporters import (
 )
 from evo.seeding import STREAM_TEST, stream_seed
 from evo.strategies.base import MultiObjective
-from evo.tasks.base import DefinesGenome, TrainsWeights
+from evo.tasks.base import DefinesGenome, Task, TrainsWeights
 from networks.spec import Decodable, GraphExportable, NetworkSpec
 
 #: metrics.csv: each column and how its cells are written
@@ -108,6 +108,7 @@ class EvolutionRun:
         progress: bool = True,
         trace_test: bool = False,
         reporters: Sequence[Reporter] = (),
+        task: Task | None = None,
     ) -> None:
         self.config = config
         self.progress = progress
@@ -116,7 +117,8 @@ class EvolutionRun:
         self.trace_test = trace_test
         self.test_trace: list[dict[str, Any]] = []
         self.reporters = list(reporters)
-        self.task = build_task(config)
+        #: the config's task, or one built by the caller (evo.minimize hands in the function object itself)
+        self.task = task if task is not None else build_task(config)
         self.network = build_network(config, self.task)
         self.strategy = build_strategy(config, self.network)
         self.run_dir = Path(run_dir) if run_dir is not None else None

@@ -77,15 +77,15 @@ def import_object(reference: str, field: str, code_dir: str | None = None) -> An
 def _shippable_path(module_name: str) -> str | None:
     """The folder of a module's top-level package (or its single file) when workers may lack it; None otherwise."""
     top = module_name.split(".")[0]
-    if top in _OWN_PACKAGES:
-        return None
+    if top in _OWN_PACKAGES or top == "__main__":
+        return None  # ours are installed on every worker; a script's functions travel by value (cloudpickle)
     module = sys.modules.get(top)
     if module is None:
         return None
     paths = list(getattr(module, "__path__", []) or [])
     path = paths[0] if paths else getattr(module, "__file__", None)
-    if not path:
-        return None  # built-in or namespace without a location
+    if not path or not (Path(path).is_dir() or (Path(path).is_file() and Path(path).suffix == ".py")):
+        return None  # built-in, compiled, or without a location
     parts = Path(path).resolve().parts
     if "site-packages" in parts or "dist-packages" in parts or Path(path).resolve().is_relative_to(Path(sys.base_prefix).resolve()):
         return None  # installed: every worker of a cluster built from the same environment has it
