@@ -41,7 +41,14 @@ def _build_base_task(config: RunConfig):
             return ParityTask(bits=2 if t.type == "xor" else t.bits)
         if t.type in ("digits", "dataset"):
             from evo.tasks.classification import ClassificationTask
-            from evo.tasks.datasets import DIGITS_IMAGE_SHAPE, DIGITS_PREPROCESSING, load_dataset_file, load_digits, stratified_split
+            from evo.tasks.datasets import (
+                DIGITS_IMAGE_SHAPE,
+                DIGITS_PREPROCESSING,
+                load_dataset_file,
+                load_digits,
+                standardized,
+                stratified_split,
+            )
 
             if t.type == "digits":
                 X, y = load_digits()
@@ -49,9 +56,15 @@ def _build_base_task(config: RunConfig):
                 split = replace(split, preprocessing=DIGITS_PREPROCESSING)
                 name = "digits"
             else:
+                if t.target == "regression":
+                    return _regression_task(t)
                 X, y = load_dataset_file(t.path, t.x_key, t.y_key, t.label_column)
                 split = stratified_split(X, y, t.val_fraction, t.test_fraction, t.split_seed)
-                split = replace(split, preprocessing=Preprocessing(note="features used as they are", file_format=_file_format(t)))
+                standardize = t.standardize if t.standardize is not None else split.image_shape is None
+                if standardize:
+                    split = standardized(split, _file_format(t))
+                else:
+                    split = replace(split, preprocessing=Preprocessing(note="features used as they are", file_format=_file_format(t)))
                 name = f"dataset:{t.path}"
             return ClassificationTask(split, name=name, fitness=t.fitness, batch_size=t.batch_size)
         if t.type == "mnist":
@@ -105,6 +118,19 @@ def _build_base_task(config: RunConfig):
         message = str(exc)
         raise ConfigError(message if message.startswith("config error") else f"config error: {message}") from None
     raise ConfigError(f"config error: task.type = {t.type!r}: not known")
+
+
+def _regression_task(t):
+    """A ``dataset`` task with ``target = "regression"``: numeric targets, standardised unless turned off."""
+    from evo.tasks.datasets import load_dataset_file
+    from evo.tasks.regression import RegressionTask, regression_split
+
+    if t.fitness != "cross_entropy":  # the default: it only means something for classification
+        raise ConfigError(f"config error: task.fitness = {t.fitness!r}: a regression task's fitness is minus the mean squared error")
+    X, y = load_dataset_file(t.path, t.x_key, t.y_key, t.label_column, numeric_target=True)
+    standardize = t.standardize if t.standardize is not None else X.ndim == 2
+    split = regression_split(X, y, t.val_fraction, t.test_fraction, t.split_seed, standardize, _file_format(t))
+    return RegressionTask(split, name=f"dataset:{t.path}", batch_size=t.batch_size)
 
 
 def _file_format(t) -> dict[str, Any]:

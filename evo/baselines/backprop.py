@@ -55,3 +55,16 @@ class BackpropBaseline(Baseline):
             f"wall {s['wall_seconds']:.2f} s  parameters {s['n_params']}",
             held_out_line(s),
         ]
+
+
+class RegressionBackpropBaseline(BackpropBaseline):
+    """Regression tasks: the same trainer with the mean squared error; the table shows MSE and R^2."""
+
+    metrics = {
+        "test_mse": ("test MSE", "sci"),
+        "test_r2": ("test R²", "fixed"),
+        "wall_seconds": ("training wall s", "seconds"),
+        "sample_forward_passes": ("sample-forward passes", "sci"),
+        "n_params": ("parameters", "int"),
+    }
+    plotted_metric = "test_r2"

@@ -38,6 +38,11 @@ class DatasetTaskConfig(_SupervisedConfig):
     x_key: str = "X"
     y_key: str = "y"
     label_column: int | str = -1
+    #: classification (softmax, accuracy) or regression (identity outputs, mean squared error, test_mse and test_r2)
+    target: Literal["classification", "regression"] = "classification"
+    #: scale each feature to zero mean, unit variance on the training split (recorded with the model);
+    #: unset: on for tabular features, off for images
+    standardize: bool | None = None
 
 
 class MNISTTaskConfig(_SupervisedConfig):

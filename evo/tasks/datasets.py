@@ -8,7 +8,7 @@ evolved or trained, sees the same train / validation / test samples.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -65,23 +65,30 @@ def load_npz(path: Path, x_key: str = "X", y_key: str = "y") -> tuple[np.ndarray
     return X.astype(np.float64, copy=False), y
 
 
-def load_csv(path: Path, label_column: str | int = -1) -> tuple[np.ndarray, np.ndarray]:
+def load_csv(path: Path, label_column: str | int = -1, numeric_target: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Numeric features and a label column from a ``.csv`` file, header row optional.
 
     ``label_column`` is a column index (negative counts from the end) or, when
-    the file has a header row, a column name.
+    the file has a header row, a column name; ``numeric_target``: the column
+    holds numbers (a regression target), read as floats.
     """
-    table = read_csv(path, label_column, column_field="task.label_column", text_column=True)
-    return table.other_floats(), table.picked()
+    table = read_csv(path, label_column, column_field="task.label_column", text_column=not numeric_target)
+    return table.other_floats(), (table.picked_floats() if numeric_target else table.picked())
 
 
-def load_dataset_file(path: str | Path, x_key: str = "X", y_key: str = "y", label_column: str | int = -1) -> tuple[np.ndarray, np.ndarray]:
-    """Dispatch on the file suffix; raises ValueError naming the problem."""
+def load_dataset_file(
+    path: str | Path, x_key: str = "X", y_key: str = "y", label_column: str | int = -1, numeric_target: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dispatch on the file suffix; raises ValueError naming the problem (``numeric_target``: real targets, for regression)."""
     path = Path(path)
     if data_file_format(path) == "npz":
         X, y = load_npz(path, x_key, y_key)
+        if numeric_target:
+            if y.dtype.kind not in "biuf":
+                raise ValueError(f"task.path = {str(path)!r}: array {y_key!r} holds {y.dtype}, a regression target must be numbers")
+            y = y.astype(np.float64)
     else:
-        X, y = load_csv(path, label_column)
+        X, y = load_csv(path, label_column, numeric_target)
     if len(X) != len(y):
         raise ValueError(f"task.path = {str(path)!r}: {len(X)} samples but {len(y)} labels")
     if not np.all(np.isfinite(X)):
@@ -201,4 +208,34 @@ def stratified_split(
     else:
         X_train, y_train = X_rest, y_rest
         X_val, y_val = X_rest[:0], y_rest[:0]
+    for part, labels in (("training", y_train), ("test", y_test)):
+        missing = np.setdiff1d(np.arange(len(names)), labels)
+        if missing.size:
+            shown = ", ".join(f"{names[k]!r} ({counts[k]} sample(s))" for k in missing[:5])
+            raise ValueError(
+                f"task: the split leaves class {shown} with no {part} rows; "
+                "give more samples of it, drop it, or change task.test_fraction / task.val_fraction"
+            )
     return Split(X_train, y_train, X_val, y_val, X_test, y_test, len(names), names, image_shape)
+
+
+def standardized(split: Split, file_format: dict | None = None) -> Split:
+    """The split with every feature scaled to zero mean and unit variance on the training rows (scikit-learn's
+    ``StandardScaler``), the scaling recorded as its :class:`~networks.preprocessing.Preprocessing`."""
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(split.X_train)
+    preprocessing = Preprocessing(
+        n_features=split.X_train.shape[1],
+        offset=scaler.mean_,
+        scale=scaler.scale_,
+        note="standardised on the training split (scikit-learn StandardScaler): (x - mean) / std",
+        file_format=dict(file_format or {}),
+    )
+    return replace(
+        split,
+        X_train=preprocessing.apply(split.X_train),
+        X_val=preprocessing.apply(split.X_val),
+        X_test=preprocessing.apply(split.X_test),
+        preprocessing=preprocessing,
+    )
