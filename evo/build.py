@@ -113,11 +113,34 @@ def _build_base_task(config: RunConfig):
                 test_episodes=t.test_episodes,
                 val_episodes=t.val_episodes,
                 env_kwargs=dict(t.env_kwargs),
+                imports=tuple(t.imports),
+                code_dir=config.code_dir,
             )
+        if t.type == "python":
+            return _python_task(t, config.code_dir)
     except ValueError as exc:
         message = str(exc)
         raise ConfigError(message if message.startswith("config error") else f"config error: {message}") from None
     raise ConfigError(f"config error: task.type = {t.type!r}: not known")
+
+
+def _python_task(t, code_dir: str | None):
+    """A user's Task subclass built with its kwargs; a constructor that raises ValueError is a config error naming it."""
+    from evo.tasks.base import Task
+    from evo.tasks.user_code import import_object
+
+    cls = import_object(t.task_class, "task.class", code_dir)
+    if not (isinstance(cls, type) and issubclass(cls, Task)):
+        raise ConfigError(f"config error: task.class = {t.task_class!r}: is not a subclass of evo.tasks.base.Task")
+    try:
+        task = cls(**t.kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"config error: task.kwargs: {t.task_class} does not take them: {exc}") from None
+    for attribute in ("n_inputs", "n_outputs"):
+        value = getattr(task, attribute, None)
+        if not isinstance(value, int) or value < 1:
+            raise ConfigError(f"config error: task.class = {t.task_class!r}: sets {attribute} = {value!r}; it must be an integer >= 1")
+    return task
 
 
 def _regression_task(t):

@@ -107,4 +107,7 @@ class RunConfig(Section):
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of every resolved value (None dropped, so it writes as TOML; no network for a function task)."""
-        return self.model_dump(mode="json", exclude_none=True, exclude={"network"} if self.task.type in SOLUTION_TASKS else None)
+        # By alias: the [task] keys a user writes (`import`, `class`) are Python keywords, stored under other names.
+        return self.model_dump(
+            mode="json", exclude_none=True, by_alias=True, exclude={"network"} if self.task.type in SOLUTION_TASKS else None
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from evo.config.base import Section
 
@@ -84,10 +84,15 @@ class TimeSeriesTaskConfig(Section):
 
 
 class ControlTaskConfig(Section):
-    """A gymnasium environment with a Box observation space."""
+    """A gymnasium environment with a Box observation space: a registered id, or a user's ``"module:EnvClass"``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
 
     type: Literal["control"]
+    #: a gymnasium id ("CartPole-v1"), one registered by the modules in `import`, or "package.module:EnvClass"
     env_id: str
+    #: modules to import first (they register their environments with gymnasium.register)
+    imports: list[str] = Field(default_factory=list, alias="import")
     episodes: Annotated[int, Field(ge=1, le=1000)] = 5
     max_steps: Annotated[int, Field(ge=1)] | None = None
     test_episodes: Annotated[int, Field(ge=1, le=100000)] = 100
@@ -129,6 +134,17 @@ class FunctionTaskConfig(Section):
         return self
 
 
+class PythonTaskConfig(Section):
+    """A user's own Task subclass, ``class = "package.module:MyTask"``, built with ``kwargs``; it runs over any network type."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+
+    type: Literal["python"]
+    task_class: CodeReference = Field(alias="class")
+    #: keyword arguments of the class's constructor
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
 TaskConfig = Annotated[
     ParityTaskConfig
     | DigitsTaskConfig
@@ -136,6 +152,7 @@ TaskConfig = Annotated[
     | MNISTTaskConfig
     | TimeSeriesTaskConfig
     | ControlTaskConfig
-    | FunctionTaskConfig,
+    | FunctionTaskConfig
+    | PythonTaskConfig,
     Field(discriminator="type"),
 ]

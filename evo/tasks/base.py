@@ -62,8 +62,11 @@ class Task(ABC):
         """Release resources (environments)."""
 
     def ray_runtime_env(self) -> dict[str, Any] | None:
-        """What Ray workers need to rebuild this task (a user's modules, :mod:`evo.tasks.user_code`); None: nothing."""
-        return None
+        """What Ray workers need to rebuild this task: a user's task class ships its module (:mod:`evo.tasks.user_code`)."""
+        from evo.tasks.user_code import runtime_env_for
+
+        module = type(self).__module__
+        return None if module.startswith(("evo.", "networks.")) else runtime_env_for([module])
 
 
 @runtime_checkable

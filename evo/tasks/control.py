@@ -51,10 +51,12 @@ from evo.tasks.control_envs import (
     VECTOR_INITIAL_STATE,
     close_envs,
     episode_keys,
+    resolve_env_id,
     single_env_pool,
     vector_env,
     vector_initial_states,
 )
+from evo.tasks.user_code import runtime_env_for
 from networks.stack import GenomeStack, bind_genomes
 
 
@@ -98,13 +100,18 @@ class ControlTask(Task):
         env_kwargs: dict | None = None,
         val_episodes: int = 20,
         compaction: bool = True,
+        imports: tuple[str, ...] | list[str] = (),
+        code_dir: str | None = None,
     ) -> None:
-        env_id = str(env_id)
+        #: the user's modules (``imports``, a ``"module:EnvClass"``) and where to find them, for the Ray workers
+        self.env_reference, self.imports, self.code_dir = str(env_id), tuple(imports), code_dir
+        env_id = resolve_env_id(str(env_id), self.imports, code_dir)
         spec = gymnasium.envs.registry.get(env_id)
         if spec is None:
             raise ValueError(
                 f"environment id {env_id!r} is not registered in gymnasium; "
-                "see gymnasium.envs.registry (or gymnasium.pprint_registry()) for the ids"
+                "see gymnasium.envs.registry (or gymnasium.pprint_registry()) for the ids, "
+                "name a module that registers it in task.import, or give 'package.module:EnvClass'"
             )
         counts = (("episodes", episodes), ("test_episodes", test_episodes), ("val_episodes", val_episodes))
         for field_name, value in counts:
@@ -245,6 +252,17 @@ class ControlTask(Task):
     def close(self) -> None:
         """Close and forget this process's cached envs for this task's configuration."""
         close_envs(self.env_id, self.max_steps, self.env_kwargs)
+
+    def ray_runtime_env(self) -> dict[str, Any] | None:
+        """The user's environment modules, shipped to the workers unless installed there."""
+        modules = [*self.imports, *([self.env_reference.partition(":")[0]] if ":" in self.env_reference else [])]
+        return runtime_env_for(modules) if modules else None
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """On a Ray worker: import the user's modules and register their environment again before any env is made."""
+        self.__dict__.update(state)
+        if self.imports or ":" in self.env_reference:
+            resolve_env_id(self.env_reference, self.imports, self.code_dir)
 
     # --------------------------------------------------------------- helpers
     @staticmethod

@@ -17,6 +17,7 @@ import gymnasium
 import numpy as np
 
 from evo.seeding import mix, uniform_from_keys
+from evo.tasks.user_code import import_module, import_object, split_reference
 
 # Envs whose NumPy vector entry point we know how to seed per episode:
 # id -> (state dimension, low, high) of the uniform initial state, the same
@@ -93,3 +94,30 @@ def close_envs(env_id: str, max_steps: int, env_kwargs: dict) -> None:
         env.close()
     for key in [k for k in _vector_envs if k[:3] == prefix]:
         _vector_envs.pop(key).close()
+
+
+#: the gymnasium namespace a user's ``"module:EnvClass"`` is registered under
+USER_NAMESPACE = "evo_user"
+
+
+def resolve_env_id(env_id: str, imports: tuple[str, ...] | list[str] = (), code_dir: str | None = None) -> str:
+    """The gymnasium id to make: ``imports`` imported first (they register their ids), a ``"module:EnvClass"`` registered.
+
+    A class is registered as ``evo_user/module.EnvClass`` with the class itself as
+    its entry point (idempotent: a Ray worker calls this again when the task arrives).
+    """
+    for module in imports:
+        import_module(module, "task.import", module, code_dir)
+    if ":" not in env_id or gymnasium.envs.registry.get(env_id) is not None:
+        return env_id
+    module, name = split_reference(env_id, "task.env_id")
+    import_module(module, "task.env_id", env_id, code_dir)
+    if gymnasium.envs.registry.get(name) is not None:
+        return name  # gymnasium's own "module:EnvId-v0": the module registered the id
+    env_class = import_object(env_id, "task.env_id", code_dir)
+    if not (isinstance(env_class, type) and issubclass(env_class, gymnasium.Env)) and not callable(env_class):
+        raise ValueError(f"task.env_id = {env_id!r}: is a {type(env_class).__name__}, not a gymnasium.Env class")
+    registered = f"{USER_NAMESPACE}/{module}.{name}"
+    if gymnasium.envs.registry.get(registered) is None:
+        gymnasium.register(id=registered, entry_point=env_class)
+    return registered
