@@ -59,7 +59,8 @@ class FunctionTask(Task, DefinesGenome):
         self.minimize = bool(minimize)
         self.vectorized = bool(vectorized)
         self.kwargs = dict(kwargs or {})
-        self.takes_seed = _accepts_seed(self._function)
+        # kwargs may set `seed` themselves (a fixed instance): then the run passes none.
+        self.takes_seed = _accepts_seed(self._function) and "seed" not in self.kwargs
         self.name = self.reference
         self.n_inputs = self.n_outputs = space.dimension
         self.target = target
