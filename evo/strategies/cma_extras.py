@@ -94,7 +94,16 @@ def active_update(es: Any, ranked: np.ndarray, p: ActiveParams) -> None:
     es.C = (es.C + es.C.T) / 2  # keep it exactly symmetric against rounding
     # pycma caps one step of log(sigma) at 1.
     es.sigma = np.float64(sigma * math.exp(min(1.0, (p.cs / p.damps) * (norm_ps / p.chi_n - 1))))
+    if not (np.all(np.isfinite(es.C)) and math.isfinite(float(es.sigma))):
+        # A search that diverged (overflowing values at a stalled point): start its adaptation again where it stands.
+        es.C, es.pc, es.ps, es.sigma = np.eye(n), np.zeros(n), np.zeros(n), np.float64(1.0)
     diag_d, b = np.linalg.eigh(es.C)
+    top = float(diag_d.max())
+    if not 1e-8 < top < 1e8:
+        # sigma and the scale of C can drift apart (sigma up, C down) at a stalled point until one overflows;
+        # moving the scale from C into sigma leaves the distribution sigma^2 C exactly where it is.
+        es.C, es.pc, diag_d = es.C / top, es.pc / math.sqrt(top), diag_d / top
+        es.sigma = np.float64(es.sigma * math.sqrt(top))
     order = np.argsort(diag_d)
     diag_d = np.sqrt(np.maximum(diag_d[order], 1e-300))
     es.B, es.diagD = b[:, order], diag_d
