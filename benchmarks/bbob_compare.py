@@ -87,7 +87,9 @@ def ipop_run(job: tuple[str, int]) -> tuple[str, int, float, int]:
     if who == "pycma":
         import cma
 
-        res = cma.fmin(rastrigin, x0, 2.0, {"verbose": -9, "seed": seed + 1, "ftarget": TARGET, "maxfevals": 1_000_000}, restarts=9, incpopsize=2)
+        res = cma.fmin(
+            rastrigin, x0, 2.0, {"verbose": -9, "seed": seed + 1, "ftarget": TARGET, "maxfevals": 1_000_000}, restarts=9, incpopsize=2
+        )
         return who, seed, float(res[1]), int(res[3])
     s = make_strategy("cmaes", n, 4 + int(3 * math.log(n)), seed, x0, sigma=2.0, active=True, restarts=9)
     evaluations, best = 0, math.inf

@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "examples"))
 
 import discrete  # noqa: E402
+
 from evo.strategies import make_strategy  # noqa: E402
 
 
@@ -124,7 +125,11 @@ def main() -> None:
     )
     best_tour = discrete.optimal_tour_length(20)
     tour_gaps = [
-        max(0.0, (-best_after(lambda o: -discrete.tour_length(o), 20, "permutation", 60_000, s, population=200, tournament_size=5) - best_tour) / best_tour)
+        max(
+            0.0,
+            (-best_after(lambda o: -discrete.tour_length(o), 20, "permutation", 60_000, s, population=200, tournament_size=5) - best_tour)
+            / best_tour,
+        )
         for s in seeds
     ]
     print(

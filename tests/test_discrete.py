@@ -17,7 +17,9 @@ import discrete  # noqa: E402 - the examples' problems, shared with the shipped 
 
 
 def test_onemax_reaches_the_optimum(tmp_path):
-    result = evo.minimize(discrete.onemax, dimension=60, strategy="ga", representation="binary", maximize=True, target=60, budget=20_000, out=tmp_path)
+    result = evo.minimize(
+        discrete.onemax, dimension=60, strategy="ga", representation="binary", maximize=True, target=60, budget=20_000, out=tmp_path
+    )
     assert result.value == 60 and result.stopped_by == "target_fitness"
     assert result.solution.dtype.kind == "i" and set(result.solution.tolist()) == {1}
 
@@ -25,15 +27,28 @@ def test_onemax_reaches_the_optimum(tmp_path):
 def test_knapsack_reaches_its_dynamic_programming_optimum(tmp_path):
     optimum = discrete.knapsack_optimum(*discrete.knapsack_instance(20, 3))
     result = evo.minimize(
-        lambda bits: discrete.knapsack(bits, 20, 3), dimension=20, strategy="ga", representation="binary", maximize=True, budget=8_000, seed=1, out=tmp_path
+        lambda bits: discrete.knapsack(bits, 20, 3),
+        dimension=20,
+        strategy="ga",
+        representation="binary",
+        maximize=True,
+        budget=8_000,
+        seed=1,
+        out=tmp_path,
     )
     assert result.value == optimum
 
 
 def test_tsp_on_a_circle_finds_the_polygon(tmp_path):
     result = evo.minimize(
-        lambda order: discrete.tour_length(order, 10, 2), dimension=10, strategy="ga", representation="permutation", budget=6_000, seed=0,
-        population=100, out=tmp_path,
+        lambda order: discrete.tour_length(order, 10, 2),
+        dimension=10,
+        strategy="ga",
+        representation="permutation",
+        budget=6_000,
+        seed=0,
+        population=100,
+        out=tmp_path,
     )
     assert sorted(result.solution.tolist()) == list(range(10))
     assert result.value == pytest.approx(discrete.optimal_tour_length(10))

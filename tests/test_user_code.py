@@ -47,9 +47,7 @@ def test_an_environment_class_runs_serially_on_ray_and_after_resume_alike(tmp_pa
 
 def test_an_environment_registered_by_an_imported_module(tmp_path):
     _copy_example(tmp_path, "my_env", "userenv_b")
-    (tmp_path / "userenv_b.py").write_text(
-        (tmp_path / "userenv_b.py").read_text().replace('"PointToGoal-v0"', '"UserPoint-v3"')
-    )
+    (tmp_path / "userenv_b.py").write_text((tmp_path / "userenv_b.py").read_text().replace('"PointToGoal-v0"', '"UserPoint-v3"'))
     config = write_config(
         tmp_path / "reg.toml",
         {

@@ -11,7 +11,6 @@ from evo.config.networks import MLPConfig, NetworkConfig
 from evo.config.strategies import StrategyConfig, section_only_fields
 from evo.config.tasks import TaskConfig
 
-
 #: task types whose genome is the solution (no network)
 SOLUTION_TASKS = ("function",)
 
@@ -81,9 +80,9 @@ class RunConfig(Section):
     @classmethod
     def _no_network_for_solutions(cls, data: Any) -> Any:
         """A function task's genome is the solution: a [network] section would be ignored silently, so it is refused."""
-        if isinstance(data, dict) and isinstance(data.get("task"), dict) and data["task"].get("type") in SOLUTION_TASKS:
-            if "network" in data:
-                raise ValueError(f"network: task.type = {data['task']['type']!r} evolves the solution itself; remove the [network] section")
+        task = data.get("task") if isinstance(data, dict) else None
+        if isinstance(task, dict) and task.get("type") in SOLUTION_TASKS and "network" in data:
+            raise ValueError(f"network: task.type = {data['task']['type']!r} evolves the solution itself; remove the [network] section")
         return data
 
     @model_validator(mode="after")

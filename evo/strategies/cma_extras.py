@@ -86,11 +86,7 @@ def active_update(es: Any, ranked: np.ndarray, p: ActiveParams) -> None:
         lengths = np.sum((y[negative] @ inv_sqrt_c.T) ** 2, axis=1)
         weights[negative] *= n / np.maximum(lengths, 1e-300)
     delta_h = (1 - hsig) * p.cc * (2 - p.cc)
-    es.C = (
-        (1 + p.c1 * delta_h - p.c1 - p.cmu * p.weights.sum()) * es.C
-        + p.c1 * np.outer(es.pc, es.pc)
-        + p.cmu * (weights * y.T) @ y
-    )
+    es.C = (1 + p.c1 * delta_h - p.c1 - p.cmu * p.weights.sum()) * es.C + p.c1 * np.outer(es.pc, es.pc) + p.cmu * (weights * y.T) @ y
     es.C = (es.C + es.C.T) / 2  # keep it exactly symmetric against rounding
     # pycma caps one step of log(sigma) at 1.
     es.sigma = np.float64(sigma * math.exp(min(1.0, (p.cs / p.damps) * (norm_ps / p.chi_n - 1))))

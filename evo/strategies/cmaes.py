@@ -46,7 +46,7 @@ from deap import cma
 
 from evo.strategies.base import Strategy
 from evo.strategies.bounds import check_bounds, clip
-from evo.strategies.cma_extras import StallHistory, active_update, active_params
+from evo.strategies.cma_extras import StallHistory, active_params, active_update
 from evo.strategies.params import param
 
 # Attributes of deap.cma.Strategy that change after construction. Everything
@@ -234,9 +234,7 @@ class CMAES(Strategy):
             self.population = int(state["ipop_population"])
             self.restarts_done_ = int(state["ipop_restarts_done"])
             self.stalled_ = str(state["ipop_stalled"]) or None
-            self._history = StallHistory(
-                np.asarray(state["ipop_history_best"]).tolist(), np.asarray(state["ipop_history_median"]).tolist()
-            )
+            self._history = StallHistory(np.asarray(state["ipop_history_best"]).tolist(), np.asarray(state["ipop_history_median"]).tolist())
             self.cma_ = self._new_cma(centroid, self.population)
         for name in _CMA_STATE:
             if name == "update_count":

@@ -79,7 +79,9 @@ class FunctionTask(Task, DefinesGenome):
             extra = {"seed": np.asarray(seeds)} if self.takes_seed else {}
             out = np.asarray(self._function(solutions, **self.kwargs, **extra), dtype=np.float64)
             if out.shape not in ((len(solutions),), (len(solutions), 1)):
-                raise ValueError(f"{self.reference} returned shape {out.shape} for {len(solutions)} solutions, expected ({len(solutions)},)")
+                raise ValueError(
+                    f"{self.reference} returned shape {out.shape} for {len(solutions)} solutions, expected ({len(solutions)},)"
+                )
             return out.reshape(len(solutions))
         values = np.empty(len(solutions))
         for i, x in enumerate(solutions):
