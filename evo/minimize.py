@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from evo.config import ConfigError, parse_config
+from evo.config.tasks import FunctionTaskConfig
 
 __all__ = ["MinimizeResult", "minimize"]
 
@@ -119,6 +120,7 @@ def minimize(
         data["evaluator"] = {"type": "ray", "workers": workers}
     config = parse_config(data)
     t = config.task
+    assert isinstance(t, FunctionTaskConfig)
     lower, upper = t.bounds if t.bounds is not None else (None, None)
     try:
         space = GenomeSpace(t.dimension, lower, upper, t.representation, x0=None if t.x0 is None else np.array(t.x0))

@@ -76,7 +76,7 @@ class FunctionTask(Task, DefinesGenome):
         """The user's values ``(P,)`` of genomes ``(P, dimension)`` (raising what ``f`` raises)."""
         solutions = self.space.decode(genomes)
         if self.vectorized:
-            extra = {"seed": np.asarray(seeds)} if self.takes_seed else {}
+            extra: dict[str, Any] = {"seed": np.asarray(seeds)} if self.takes_seed else {}
             out = np.asarray(self._function(solutions, **self.kwargs, **extra), dtype=np.float64)
             if out.shape not in ((len(solutions),), (len(solutions), 1)):
                 raise ValueError(

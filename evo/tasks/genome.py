@@ -29,10 +29,11 @@ class GenomeSpace:
     """Dimension, optional box ``lower <= x <= upper``, representation and optional starting point ``x0``."""
 
     dimension: int
-    lower: np.ndarray | None = None
-    upper: np.ndarray | None = None
+    #: a number or ``dimension`` numbers (stored as an array)
+    lower: Any = None
+    upper: Any = None
     representation: str = "real"
-    x0: np.ndarray | None = None
+    x0: Any = None
 
     def __post_init__(self) -> None:
         if self.representation not in REPRESENTATIONS:
