@@ -74,7 +74,7 @@ def one_run(job: tuple[str, str, int, int]) -> tuple[str, str, int, int, float]:
     kind, name, n, seed = job
     f, _ = FUNCTIONS[name]
     x0 = np.random.default_rng(1000 + seed).uniform(-1, 1, n)
-    budget = 2000 * n * n if kind != "snes" else 300 * n * n
+    budget = 200 * n * n if kind != "snes" else 300 * n * n
     result = _pycma(f, n, seed, x0, budget) if kind == "pycma" else _ours(kind, f, n, seed, x0, budget)
     return kind, name, n, seed, result
 
