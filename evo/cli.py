@@ -16,6 +16,7 @@ import json
 import sys
 import tomllib
 from collections.abc import Sequence
+from typing import NoReturn
 
 from evo.config import ConfigError, apply_overrides, field_bounds, load_config, parse_config
 
@@ -45,7 +46,7 @@ _positive_int = _int_in(1)
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse already exits 2; keep it one line
+    def error(self, message: str) -> NoReturn:  # argparse already exits 2; keep it one line
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
