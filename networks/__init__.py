@@ -8,34 +8,39 @@ beside its backward, is in :mod:`networks.layers`; the activations in
 capabilities some declare, in :mod:`networks.spec`.
 """
 
+from importlib import import_module
+from typing import Any
+
 from networks.activations import ACTIVATIONS, activation_names
 from networks.cnn import CNN
 from networks.mlp import MLP
+from networks.spec import NetworkSpec
 
-__all__ = ["ACTIVATIONS", "activation_names", "CNN", "MLP", "network_from_description"]
+__all__ = ["ACTIVATIONS", "NETWORK_TYPES", "activation_names", "CNN", "MLP", "network_from_description", "network_type"]
+
+#: Every network type by the ``type`` its ``describe()`` writes: ``"module:Class"``, imported on first use.
+#: Adding a network type is adding its module and one line here (tests/test_network_specs.py then checks it).
+NETWORK_TYPES: dict[str, str] = {
+    "mlp": "networks.mlp:MLP",
+    "cnn": "networks.cnn:CNN",
+    "neat": "networks.neat:NEATSpec",
+    "cnn_search": "networks.cnn_search:CNNSearchSpace",
+    "esn": "networks.esn:ESNSpec",  # an ESN genome (best_genome.json)
+    "esn_readout": "networks.esn:ESNReadoutSpec",  # its fitted network (best_trained.json)
+}
 
 
-def network_from_description(description: dict):
+def network_type(kind: str) -> type[Any]:
+    """The network spec class registered as ``kind``; ValueError naming the allowed types."""
+    try:
+        module, _, name = NETWORK_TYPES[kind].partition(":")
+    except (KeyError, TypeError):
+        raise ValueError(f"network type {kind!r} is not known; allowed: {sorted(NETWORK_TYPES)}") from None
+    cls: type[Any] = getattr(import_module(module), name)
+    return cls
+
+
+def network_from_description(description: dict[str, Any]) -> NetworkSpec:
     """Rebuild a network spec from the JSON description it wrote (``describe()``)."""
-    kind = description.get("type")
-    if kind == "mlp":
-        return MLP.from_description(description)
-    if kind == "cnn":
-        return CNN.from_description(description)
-    if kind == "neat":
-        from networks.neat import NEATSpec
-
-        return NEATSpec.from_description(description)
-    if kind == "cnn_search":
-        from networks.cnn_search import CNNSearchSpace
-
-        return CNNSearchSpace.from_description(description)
-    if kind == "esn":  # an ESN genome (best_genome.json); its fitted network is the "esn_readout" of best_trained.json
-        from networks.esn import ESNSpec
-
-        return ESNSpec.from_description(description)
-    if kind == "esn_readout":
-        from networks.esn import ESNReadoutSpec
-
-        return ESNReadoutSpec.from_description(description)
-    raise ValueError(f"network type {kind!r} is not known; allowed: 'mlp', 'cnn', 'neat', 'cnn_search', 'esn', 'esn_readout'")
+    spec: NetworkSpec = network_type(description.get("type")).from_description(description)  # type: ignore[arg-type]
+    return spec
