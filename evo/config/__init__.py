@@ -19,7 +19,7 @@ from typing import Any
 from annotated_types import Ge, Gt, Le, Lt
 from pydantic import BaseModel, ValidationError
 
-from evo.config.base import ConfigError, Section
+from evo.config.base import ConfigError, Section, expect_section
 from evo.config.errors import format_validation_error, union_members
 from evo.config.networks import CNNConfig, CNNSearchConfig, ConvBlockConfig, ESNConfig, MLPConfig, NEATNetworkConfig, NetworkConfig
 from evo.config.run import EvaluatorConfig, RunConfig, TrainConfig
@@ -43,6 +43,7 @@ __all__ = [
     "TaskConfig",
     "TrainConfig",
     "apply_overrides",
+    "expect_section",
     "field_bounds",
     "format_validation_error",
     "load_config",
