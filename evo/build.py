@@ -170,7 +170,8 @@ def _image_shape(n, task) -> tuple[int, int, int]:
         raise ConfigError(
             f"config error: network.input_shape = {list(shape)}: holds {int(np.prod(shape))} values, the task's samples have {task.n_inputs}"
         )
-    return tuple(int(v) for v in shape)  # type: ignore[return-value]
+    channels, height, width = (int(v) for v in shape)  # both sources are (C, H, W): the config's and the task's
+    return (channels, height, width)
 
 
 def initial_genome(config: RunConfig, network: NetworkSpec) -> np.ndarray:

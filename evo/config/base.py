@@ -37,5 +37,5 @@ def expect_section(section: Section, kind: type[S], where: str) -> S:
     type; a TypeError naming ``where`` if that guarantee is ever broken.
     """
     if not isinstance(section, kind):
-        raise TypeError(f"{where}: expected a {kind.__name__} section, got {type(section).__name__}")
+        raise TypeError(f"{where}: expected section type {kind.__name__}, got {type(section).__name__}")
     return section

@@ -387,7 +387,10 @@ class WeightsEncoding(Encoding):
         }
 
 
-ENCODINGS: dict[str, type[Encoding]] = {e.name: e for e in (HyperparameterEncoding, TopologyEncoding, WeightsEncoding)}
+# Typed as the dataclasses they are (not type[Encoding]), so their fields can be read back.
+ENCODINGS: dict[str, type[HyperparameterEncoding | WeightsEncoding]] = {
+    e.name: e for e in (HyperparameterEncoding, TopologyEncoding, WeightsEncoding)
+}
 
 
 def encoding_from_description(description: dict[str, Any]) -> Encoding:
@@ -398,5 +401,5 @@ def encoding_from_description(description: dict[str, Any]) -> Encoding:
     if name not in ENCODINGS:
         raise ValueError(f"ESN encoding {name!r} is not known; allowed: {sorted(ENCODINGS)}")
     cls = ENCODINGS[name]
-    fields = {k: v for k, v in description.items() if k in cls.__dataclass_fields__}  # type: ignore[attr-defined]
+    fields = {k: v for k, v in description.items() if k in cls.__dataclass_fields__}
     return cls(**{**fields, "degree_range": tuple(fields["degree_range"])})
