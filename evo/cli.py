@@ -17,6 +17,7 @@ import json
 import sys
 import tomllib
 from collections.abc import Sequence
+from typing import NoReturn
 
 from evo.config import ConfigError, apply_overrides, field_bounds, load_config, parse_config
 from evo.service.cli import SERVICE_COMMANDS, add_service_commands, run_service_command
@@ -48,7 +49,7 @@ _non_negative_int = _int_in(0)
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse already exits 2; keep it one line
+    def error(self, message: str) -> NoReturn:  # argparse already exits 2; keep it one line
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
