@@ -15,6 +15,7 @@ from evo.evaluators import RayEvaluator, SerialEvaluator
 from evo.strategies.neat import NEAT, Genes, compatibility_distances, match_rows
 from evo.strategies.neat.reproduction import crossover, mutate
 from evo.tasks.boolean import ParityTask
+from networks.activations import ACTIVATIONS
 from networks.neat import (
     ACTIVATION_CODES,
     CONN_IN,
@@ -92,6 +93,12 @@ def test_layout_and_encode_decode_round_trip() -> None:
     assert spec.describe()["type"] == "neat"
     with pytest.raises(ValueError, match="holds"):
         spec.encode(np.zeros((11, 4)), conns)
+
+
+def test_activation_codes_index_the_shared_table_with_their_saved_numbers() -> None:
+    # Saved genomes hold these numbers: they must never move, and each names an entry of networks.activations.
+    assert ACTIVATION_CODES == {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "leaky_relu": 4}
+    assert set(ACTIVATION_CODES) == set(ACTIVATIONS)
 
 
 def test_forward_of_a_hand_built_xor_net_matches_hand_computation() -> None:

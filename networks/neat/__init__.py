@@ -8,7 +8,7 @@ checkpoints, scored by tasks through ``forward(genomes, X)``), the graph is
 written into a *fixed-length* float vector, padded with empty slots.
 
 - :mod:`~networks.neat.layout`: the flat layout (field offsets, slot states)
-  and the node activations by code;
+  and the node activation codes (an index into :mod:`networks.activations`);
 - :mod:`~networks.neat.spec`: :class:`NEATSpec`, the network spec (sizes,
   encode/decode, initial genomes, forward, description);
 - :mod:`~networks.neat.compiled`: a stack of genomes compiled into
@@ -37,7 +37,6 @@ from networks.neat.layout import (
     NODE_EXISTS,
     NODE_FIELDS,
     NODE_RESPONSE,
-    OUTPUT_ACTIVATIONS,
 )
 from networks.neat.spec import NEATSpec
 
@@ -57,7 +56,6 @@ __all__ = [
     "NODE_EXISTS",
     "NODE_FIELDS",
     "NODE_RESPONSE",
-    "OUTPUT_ACTIVATIONS",
     "CompiledPopulation",
     "GraphNetwork",
     "NEATCache",

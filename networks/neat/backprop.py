@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from networks.activations import softmax
 from networks.neat.compiled import (
     CompiledPopulation,
     compile_population,
@@ -27,8 +28,7 @@ from networks.neat.layout import (
     CONN_WEIGHT,
     NODE_BIAS,
     NODE_FIELDS,
-    activation_derivative,
-    softmax,
+    activation_backward,
 )
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def forward_train(
 
     The same level-by-level pass as :meth:`forward`, keeping every node's
     pre-activation. A softmax output returns its logits unless
-    ``return_logits=False`` (the convention of :mod:`networks.backprop`).
+    ``return_logits=False`` (the convention of :func:`networks.layers.dense.dense_train_forward`).
     Dropout is not defined on a NEAT graph: ``dropout > 0`` raises ValueError.
     """
     if dropout:
@@ -111,8 +111,8 @@ def backward(spec: NEATSpec, params: np.ndarray, cache: NEATCache, d_out: np.nda
         node_genome, node_slot = np.nonzero(net.level == lvl)
         position[node_genome, node_slot] = np.arange(len(node_genome))
         codes = net.codes[node_genome, node_slot, None]
-        dz = d_values[node_genome, node_slot, :] * activation_derivative(
-            codes, pre[node_genome, node_slot, :], values[node_genome, node_slot, :]
+        dz = activation_backward(
+            codes, d_values[node_genome, node_slot, :], pre[node_genome, node_slot, :], values[node_genome, node_slot, :]
         )
         node_grad[node_slot, NODE_BIAS] = dz.sum(axis=1)  # one genome: node_genome is all 0
         d_total = dz * net.response[node_genome, node_slot, None]  # (nodes of this level, B)

@@ -26,7 +26,7 @@ import numpy as np
 
 from networks.neat.layout import (
     ACTIVATION_CODES,
-    ACTIVATION_FUNCTIONS,
+    ACTIVATION_NAMES,
     CONN_IN,
     CONN_OUT,
     CONN_STATE,
@@ -139,7 +139,7 @@ def compile_population(spec: NEATSpec, params: np.ndarray) -> CompiledPopulation
     codes[:, out_slice] = ACTIVATION_CODES["identity"] if out_name == "softmax" else ACTIVATION_CODES[out_name]
     codes[:, : spec.n_inputs] = ACTIVATION_CODES["identity"]
     hidden_codes = codes[:, spec.n_inputs + spec.n_outputs :][exists[:, spec.n_inputs + spec.n_outputs :]]
-    unknown = np.setdiff1d(hidden_codes, list(ACTIVATION_FUNCTIONS))
+    unknown = np.setdiff1d(hidden_codes, list(ACTIVATION_NAMES))
     if len(unknown):
         raise ValueError(f"NEAT genome: unknown activation code(s) {unknown.tolist()}; known: {ACTIVATION_CODES}")
     return CompiledPopulation(

@@ -8,10 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from networks.activations import ACTIVATIONS, softmax
 from networks.neat.compiled import compile_population
 from networks.neat.layout import (
-    ACTIVATION_CODES,
-    ACTIVATION_FUNCTIONS,
     ACTIVATION_NAMES,
     CONN_IN,
     CONN_OUT,
@@ -21,7 +20,6 @@ from networks.neat.layout import (
     NODE_BIAS,
     NODE_EXISTS,
     NODE_RESPONSE,
-    softmax,
 )
 
 if TYPE_CHECKING:
@@ -169,7 +167,7 @@ class GraphNetwork:
                 total = total + w * values[src]
             z = node["bias"] + node["response"] * total
             name = node["activation"]
-            values[i] = z if name == "softmax" else ACTIVATION_FUNCTIONS[ACTIVATION_CODES[name]](z)
+            values[i] = z if name == "softmax" else ACTIVATIONS[name].forward(z)
         out = np.stack([values[self.n_inputs + k] for k in range(self.n_outputs)], axis=1)
         return softmax(out) if self.output_activation == "softmax" else out
 

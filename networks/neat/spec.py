@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from networks.activations import OUTPUT_ACTIVATIONS, softmax
 from networks.neat.backprop import NEATCache, backward, forward_train
 from networks.neat.compiled import CompiledPopulation, compile_population, propagate
 from networks.neat.graph import draw, save_graph, to_graph
@@ -26,8 +27,6 @@ from networks.neat.layout import (
     NODE_EXISTS,
     NODE_FIELDS,
     NODE_RESPONSE,
-    OUTPUT_ACTIVATIONS,
-    softmax,
 )
 from networks.spec import GraphExportable, HasComplexity, Trainable
 
@@ -65,7 +64,7 @@ class NEATSpec(Trainable, GraphExportable, HasComplexity):
                 "connections of the initial fully connected genome"
             )
         if self.output_activation not in OUTPUT_ACTIVATIONS:
-            raise ValueError(f"NEATSpec: output_activation {self.output_activation!r} is not known; allowed: {list(OUTPUT_ACTIVATIONS)}")
+            raise ValueError(f"NEATSpec: output_activation {self.output_activation!r} is not known; allowed: {sorted(OUTPUT_ACTIVATIONS)}")
         if self.hidden_activation not in ACTIVATION_CODES:
             raise ValueError(f"NEATSpec: hidden_activation {self.hidden_activation!r} is not known; allowed: {sorted(ACTIVATION_CODES)}")
         object.__setattr__(self, "_node_block", NODE_FIELDS * self.max_nodes)
