@@ -57,7 +57,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 
@@ -113,6 +113,7 @@ class CNNSearchSpace(Decodable, HasComplexity):
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
     _regions: tuple = field(default=(), init=False, repr=False, compare=False, hash=False)
     _length: int = field(default=0, init=False, repr=False, compare=False, hash=False)
+    structural_genome: ClassVar[bool] = True  # architecture genes besides the weight slab
 
     def __post_init__(self) -> None:
         shape = tuple(self.input_shape) if isinstance(self.input_shape, (tuple, list)) else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -49,6 +49,7 @@ class NEATSpec(Trainable, GraphExportable, HasComplexity):
     output_activation: str = "sigmoid"
     hidden_activation: str = "tanh"
     _node_block: int = field(init=False, repr=False)
+    structural_genome: ClassVar[bool] = True  # node and connection genes besides the weights
 
     def __post_init__(self) -> None:
         for name in ("n_inputs", "n_outputs", "max_nodes", "max_connections"):
