@@ -126,6 +126,62 @@ def load_genome(run_dir: str | Path, network) -> np.ndarray:
     return load_npz(npz)["params"].astype(np.float64)
 
 
+class EpochReporting:
+    """A training run's reporters and clock: metrics.csv, events.log, the progress bar, then ``extra`` reporters.
+
+    :meth:`on_epoch` is the trainer's epoch callback: it makes the metrics row
+    and tells every reporter (one ``on_generation`` per epoch). The time spent
+    reporting is kept off the run's clock. Call :meth:`start`, then
+    :meth:`stop` and :meth:`end` when training is done, and :meth:`close` always.
+    """
+
+    def __init__(self, run_dir: Path, config: RunConfig, progress: bool, extra: Sequence[Reporter] = ()) -> None:
+        built_in: list[Reporter] = [MetricsCSV(run_dir / "metrics.csv", TRAIN_CELLS), EventsLog(run_dir / "events.log")]
+        if progress:
+            built_in.append(ProgressBar())
+        self.reporters = Reporters(built_in + list(extra))
+        self.info = RunInfo(run_dir, config, config.name, config.train.epochs, "training")
+        self.state = RunState()
+        self._started = time.perf_counter()
+        self._reporting_seconds = 0.0
+
+    def start(self) -> None:
+        """Tell the reporters the run starts."""
+        self.reporters.on_start(self.info, self.state)
+
+    def on_epoch(self, epoch: dict[str, Any]) -> None:
+        """One epoch of the trainer (its history row): the metrics row, to every reporter."""
+        state = self.state
+        state.generation = epoch["epoch"]
+        state.wall_seconds = time.perf_counter() - self._started - self._reporting_seconds
+        row = {
+            "epoch": epoch["epoch"],
+            "train_loss": epoch["train_loss"],
+            "val_loss": epoch.get("val_loss"),
+            "val_accuracy": epoch.get("val_accuracy"),
+            "samples_seen": epoch["samples_seen"],
+            "sample_forward_passes": epoch["samples_seen"] * PASSES_PER_TRAINING_SAMPLE,
+            "wall_seconds": state.wall_seconds,
+        }
+        state.rows.append(row)
+        t0 = time.perf_counter()
+        self.reporters.on_generation(state, row)
+        self._reporting_seconds += time.perf_counter() - t0  # reporting, not training: kept off the clock
+
+    def stop(self, stopped_by: str) -> None:
+        """Training is over (``epochs`` or ``early_stopping``): the clock stops."""
+        self.state.wall_seconds = time.perf_counter() - self._started - self._reporting_seconds
+        self.state.stopped_by = stopped_by
+
+    def end(self, summary: dict[str, Any]) -> None:
+        """Tell the reporters the run ended with ``summary`` (already written)."""
+        self.reporters.on_end(self.state, summary)
+
+    def close(self) -> None:
+        """Close every reporter."""
+        self.reporters.close()
+
+
 class TrainingRun:
     """One backprop training run, built and validated in the constructor, executed by :meth:`run`.
 
@@ -162,50 +218,25 @@ class TrainingRun:
         trainer = trainer_from_config(self.network, self.data["loss"], t, seed=stream_seed(cfg.seed, STREAM_TRAIN))
         run_dir = self.run_dir = open_run_dir(self.run_dir, cfg.out, f"{cfg.name}-train", tomli_w.dumps(cfg.to_dict()))
         test_seed = stream_seed(cfg.seed, STREAM_TEST)
-        built_in: list[Reporter] = [MetricsCSV(run_dir / "metrics.csv", TRAIN_CELLS), EventsLog(run_dir / "events.log")]
-        if self.progress:
-            built_in.append(ProgressBar())
+        extra: list[Reporter] = []
         if self.trace_test:
-            built_in.append(TestTrace(self.task, self.network, lambda _state: trainer.current_params(), test_seed, self.test_trace))
-        reporters = Reporters(built_in + self.reporters)
-        state = RunState()
-        started = time.perf_counter()
-        reporting_seconds = 0.0
-
-        def on_epoch(epoch: dict[str, Any]) -> None:
-            nonlocal reporting_seconds
-            state.generation = epoch["epoch"]
-            state.wall_seconds = time.perf_counter() - started - reporting_seconds
-            row = {
-                "epoch": epoch["epoch"],
-                "train_loss": epoch["train_loss"],
-                "val_loss": epoch.get("val_loss"),
-                "val_accuracy": epoch.get("val_accuracy"),
-                "samples_seen": epoch["samples_seen"],
-                "sample_forward_passes": epoch["samples_seen"] * PASSES_PER_TRAINING_SAMPLE,
-                "wall_seconds": state.wall_seconds,
-            }
-            state.rows.append(row)
-            t0 = time.perf_counter()
-            reporters.on_generation(state, row)
-            reporting_seconds += time.perf_counter() - t0  # reporting, not training: kept off the clock
-
+            extra.append(TestTrace(self.task, self.network, lambda _state: trainer.current_params(), test_seed, self.test_trace))
+        reporting = EpochReporting(run_dir, cfg, self.progress, extra + self.reporters)
         try:
-            reporters.on_start(RunInfo(run_dir, cfg, cfg.name, t.epochs, "training"), state)
+            reporting.start()
             trainer.fit(
                 self.data["X_train"],
                 self.data["y_train"],
                 self.data["X_val"],
                 self.data["y_val"],
                 init_params=self.init_params,
-                on_epoch=on_epoch,
+                on_epoch=reporting.on_epoch,
             )
-            state.wall_seconds = time.perf_counter() - started - reporting_seconds
-            state.stopped_by = "early_stopping" if trainer.stopped_early_ else "epochs"
-            summary = self._finish(trainer, state, run_dir, test_seed)
-            reporters.on_end(state, summary)
+            reporting.stop("early_stopping" if trainer.stopped_early_ else "epochs")
+            summary = self._finish(trainer, reporting.state, run_dir, test_seed)
+            reporting.end(summary)
         finally:
-            reporters.close()
+            reporting.close()
         return TrainResult(run_dir, summary, np.asarray(trainer.params_, dtype=np.float64), self.network, trainer.history_)
 
     def _finish(self, trainer, state: RunState, run_dir: Path, test_seed: int) -> dict[str, Any]:

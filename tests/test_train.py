@@ -160,6 +160,33 @@ def test_training_rows_stream_through_the_same_reporters(tmp_path):
     assert "started: training, 20 epochs" in (result.run_dir / "events.log").read_text()
 
 
+def test_esn_readout_epochs_stream_through_the_same_reporters(tmp_path):
+    from evo.baselines.esn import ESNBaselineRun
+    from evo.reporters import Reporter, read_csv_numbers
+    from evo.train import TRAIN_COLUMNS
+
+    class Recorder(Reporter):
+        def __init__(self):
+            self.epochs, self.ends = [], []
+
+        def on_generation(self, state, row):
+            self.epochs.append(dict(row))
+
+        def on_end(self, state, summary):
+            self.ends.append((state.stopped_by, summary["gd_readout"]["epochs"]))
+
+    recorder = Recorder()
+    result = ESNBaselineRun(parse_config(ESN_SMALL), run_dir=tmp_path / "t", progress=False, reporters=[recorder]).run()
+    lines = (result.run_dir / "metrics.csv").read_text().splitlines()
+    assert lines[0] == ",".join(TRAIN_COLUMNS)
+    written = read_csv_numbers(result.run_dir / "metrics.csv", ("epoch", "samples_seen", "sample_forward_passes"))
+    assert [r["epoch"] for r in written] == [r["epoch"] for r in recorder.epochs] == list(range(1, len(result.history) + 1))
+    assert [r["train_loss"] for r in written] == [h["train_loss"] for h in result.history]
+    gd = result.summary["gd_readout"]
+    assert recorder.ends == [("early_stopping" if gd["stopped_early"] else "epochs", gd["epochs"])]
+    assert "started: training, 20 epochs" in (result.run_dir / "events.log").read_text()
+
+
 @pytest.mark.parametrize("name", sorted(BASELINES))
 def test_every_baseline_names_its_methods_metrics_and_formats(name):
     baseline = BASELINES[name]
