@@ -49,6 +49,7 @@ from networks.layers.dense import (
     dense_stack_forward,
     dense_train_backward,
     dense_train_forward,
+    flatten_layers,
 )
 from networks.spec import NetworkSpec, Trainable
 
@@ -200,12 +201,7 @@ class CNN(NetworkSpec, Trainable):
 
     def flatten(self, layers: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
         """Inverse of :meth:`unflatten`: per-layer tensors back to ``(P, n_params)``."""
-        P = layers[0][0].shape[0]
-        parts = []
-        for W, b in layers:
-            parts.append(W.reshape(P, -1))
-            parts.append(b.reshape(P, -1))
-        return np.concatenate(parts, axis=1)
+        return flatten_layers(layers)
 
     def weight_mask(self) -> np.ndarray:
         """Boolean ``(n_params,)``: True on weights, False on biases (L2 decays weights only)."""
@@ -282,12 +278,7 @@ class CNN(NetworkSpec, Trainable):
         return out
 
     def forward_train(
-        self,
-        params: np.ndarray,
-        X: np.ndarray,
-        dropout: float = 0.0,
-        rng: np.random.Generator | None = None,
-        return_logits: bool = True,
+        self, params: np.ndarray, X: np.ndarray, dropout: float = 0.0, rng: np.random.Generator | None = None, return_logits: bool = True
     ) -> tuple[np.ndarray, CNNCache]:
         """Outputs ``(B, n_out)`` of one network and the cache :meth:`backward` needs.
 

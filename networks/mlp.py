@@ -31,6 +31,7 @@ from networks.layers.dense import (
     dense_stack_forward,
     dense_train_backward,
     dense_train_forward,
+    flatten_layers,
 )
 from networks.spec import Bindable, NetworkSpec, Trainable
 from networks.stack import GenomeStack
@@ -118,12 +119,7 @@ class MLP(NetworkSpec, Trainable, Bindable):
 
     def flatten(self, layers: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
         """Inverse of :meth:`unflatten`: per-layer tensors back to ``(P, n_params)``."""
-        P = layers[0][0].shape[0]
-        parts = []
-        for W, b in layers:
-            parts.append(W.reshape(P, -1))
-            parts.append(b.reshape(P, -1))
-        return np.concatenate(parts, axis=1)
+        return flatten_layers(layers)
 
     # ------------------------------------------------------------ init / run
     def init_params(self, rng: np.random.Generator, n: int = 1) -> np.ndarray:
@@ -186,12 +182,7 @@ class MLP(NetworkSpec, Trainable, Bindable):
         return mask
 
     def forward_train(
-        self,
-        params: np.ndarray,
-        X: np.ndarray,
-        dropout: float = 0.0,
-        rng: np.random.Generator | None = None,
-        return_logits: bool = True,
+        self, params: np.ndarray, X: np.ndarray, dropout: float = 0.0, rng: np.random.Generator | None = None, return_logits: bool = True
     ) -> tuple[np.ndarray, MLPCache]:
         """Outputs ``(B, n_out)`` of one network and the cache :meth:`backward` needs.
 

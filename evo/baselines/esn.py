@@ -100,9 +100,14 @@ class ESNBaselineRun:
         config: RunConfig,
         run_dir: str | Path | None = None,
         progress: bool = True,
-        task=None,
+        init_from: str | Path | None = None,
+        trace_test: bool = False,
         reporters: Sequence[Reporter] = (),
+        task=None,
     ) -> None:
+        """No ``init_from`` (the readout is refitted in closed form); ``trace_test`` is ignored (figures are taken once, at the end)."""
+        if init_from:
+            raise ConfigError("config error: --init-from: not available for echo-state networks (their readout is refitted in closed form)")
         self.config = config
         self.progress = progress
         self.task = task if task is not None else build_task(config)
@@ -161,20 +166,7 @@ class ESNRecipeBaseline(Baseline):
         "evolution: evaluations x reservoir steps per evaluation; ESN recipe: reservoir steps over washout+train+val; "
         "gradient-descent readout: those steps + readout samples seen x 2 (forward + backward)"
     )
-
-    def make_run(
-        self,
-        config: RunConfig,
-        task: Any = None,
-        run_dir: str | Path | None = None,
-        progress: bool = True,
-        init_from: str | Path | None = None,
-        trace_test: bool = False,
-    ) -> ESNBaselineRun:
-        """An :class:`ESNBaselineRun` (no ``init_from``: the readout is refitted in closed form; no test trace)."""
-        if init_from:
-            raise ConfigError("config error: --init-from: not available for echo-state networks (their readout is refitted in closed form)")
-        return ESNBaselineRun(config, run_dir=run_dir, progress=progress, task=task)
+    run_type = ESNBaselineRun
 
     def labels(self, config: RunConfig) -> dict[str, str]:
         """The recipe and the recipe with a gradient-descent readout."""

@@ -41,7 +41,10 @@ The four hooks are abstract: a subclass that lacks one cannot be built.
 from __future__ import annotations
 
 import math
+import random
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -50,6 +53,7 @@ from evo.strategies.params import Range, check_integer, check_number, check_para
 
 __all__ = [
     "POPULATION",
+    "PrivateRandom",
     "Strategy",
     "check_common",
     "check_integer",
@@ -83,6 +87,23 @@ def random_state_from_json(data: list) -> tuple:
     """Inverse of :func:`random_state_to_json`."""
     version, internal, gauss_next = data
     return (int(version), tuple(int(x) for x in internal), None if gauss_next is None else float(gauss_next))
+
+
+class PrivateRandom:
+    """Mixin of a strategy whose DEAP operators draw from Python's ``random``: it keeps its own state of it in ``_py_state``."""
+
+    _py_state: tuple
+
+    @contextmanager
+    def _private_random(self) -> Iterator[None]:
+        """Run DEAP's operators on this strategy's own `random` state, then restore the caller's."""
+        caller_state = random.getstate()
+        random.setstate(self._py_state)
+        try:
+            yield
+        finally:
+            self._py_state = random.getstate()
+            random.setstate(caller_state)
 
 
 class Strategy(ABC):

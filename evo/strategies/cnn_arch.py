@@ -65,15 +65,13 @@ nothing registered in ``deap.creator``). Random state: a private
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 from deap import base, tools
 
-from evo.strategies.base import MultiObjective, Strategy, random_state_from_json, random_state_to_json
+from evo.strategies.base import MultiObjective, PrivateRandom, Strategy, random_state_from_json, random_state_to_json
 from evo.strategies.params import param
 from evo.strategies.pareto import ParetoArchive, nsga2_survivors, tournament_winners
 from networks.cnn_search import CNNSearchSpace
@@ -119,7 +117,7 @@ class ArchitectureSearchParams:
     pareto_size: int = param(32, ge=1, doc="most entries the Pareto archive keeps")
 
 
-class ArchitectureSearch(Strategy, MultiObjective):
+class ArchitectureSearch(Strategy, MultiObjective, PrivateRandom):
     """Evolution of CNN architectures (and weights) over :class:`CNNSearchSpace` genomes; tournament or NSGA-II.
 
     ``space`` is the run's network spec (required; its ``n_params`` is the
@@ -297,17 +295,6 @@ class ArchitectureSearch(Strategy, MultiObjective):
             used = space.gather_indices(genome)
             hit = used[rng.random(len(used)) < p.weight_indpb]
             genome[hit] += p.weight_sigma * rng.standard_normal(len(hit))
-
-    @contextmanager
-    def _private_random(self) -> Iterator[None]:
-        """Run DEAP's selection on this strategy's own `random` state, then restore the caller's."""
-        caller_state = random.getstate()
-        random.setstate(self._py_state)
-        try:
-            yield
-        finally:
-            self._py_state = random.getstate()
-            random.setstate(caller_state)
 
     # ------------------------------------------------------------------ Pareto archive
     def pareto_front(self) -> list[dict[str, Any]]:

@@ -201,12 +201,7 @@ class NEATSpec(Trainable, GraphExportable, HasComplexity):
 
     # ------------------------------------------------------ backprop (trainer)
     def forward_train(
-        self,
-        params: np.ndarray,
-        X: np.ndarray,
-        dropout: float = 0.0,
-        rng: np.random.Generator | None = None,
-        return_logits: bool = True,
+        self, params: np.ndarray, X: np.ndarray, dropout: float = 0.0, rng: np.random.Generator | None = None, return_logits: bool = True
     ) -> tuple[np.ndarray, NEATCache]:
         """Outputs ``(B, n_out)`` of one genome on ``X (B, n_in)`` and the cache :meth:`backward` needs (see :mod:`.backprop`)."""
         return forward_train(self, params, X, dropout, rng, return_logits)

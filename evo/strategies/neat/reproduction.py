@@ -22,7 +22,7 @@ only the rare structural mutations run per genome.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -121,10 +121,11 @@ def mutate(spec: NEATSpec, children: Genes, p: Any, registry: InnovationRegistry
     add_node = rng.random(n) < p.add_node_prob
     add_conn = rng.random(n) < p.add_connection_prob
     for r in np.flatnonzero(add_node | add_conn).tolist():
+        genome = _Genome(nodes[r], conns[r], node_ids[r], innov[r])
         if add_node[r]:
-            _add_node(spec, nodes[r], conns[r], node_ids[r], innov[r], p, registry, rng)
+            _add_node(spec, genome, p, registry, rng)
         if add_conn[r]:
-            _add_connection(spec, conns[r], node_ids[r], innov[r], p, registry, rng)
+            _add_connection(spec, genome, p, registry, rng)
     np.clip(conns[..., CONN_WEIGHT], -p.weight_max, p.weight_max, out=conns[..., CONN_WEIGHT])
     np.clip(nodes[..., NODE_BIAS], -p.weight_max, p.weight_max, out=nodes[..., NODE_BIAS])
 
@@ -137,17 +138,18 @@ def _perturb(values: np.ndarray, mask: np.ndarray, init_std: float, p: Any, rng:
     values[...] = np.where(mask, new, values)
 
 
-def _add_node(
-    spec: NEATSpec,
-    nodes: np.ndarray,
-    conns: np.ndarray,
-    node_ids: np.ndarray,
-    innov: np.ndarray,
-    p: Any,
-    registry: InnovationRegistry,
-    rng: np.random.Generator,
-) -> None:
+class _Genome(NamedTuple):
+    """One genome's rows, as views written in place: node slots, connection slots, node ids, innovation numbers."""
+
+    nodes: np.ndarray
+    conns: np.ndarray
+    node_ids: np.ndarray
+    innov: np.ndarray
+
+
+def _add_node(spec: NEATSpec, genome: _Genome, p: Any, registry: InnovationRegistry, rng: np.random.Generator) -> None:
     """Split a random enabled connection in -> out into in -> new (weight 1) and new -> out (old weight)."""
+    nodes, conns, node_ids, innov = genome
     n_nodes = int((node_ids >= 0).sum())
     n_conns = int((innov >= 0).sum())
     if n_nodes >= spec.max_nodes or n_conns + 2 > spec.max_connections:
@@ -167,16 +169,9 @@ def _add_node(
     innov[n_conns + 1] = registry.connection(new_id, int(node_ids[dst]))
 
 
-def _add_connection(
-    spec: NEATSpec,
-    conns: np.ndarray,
-    node_ids: np.ndarray,
-    innov: np.ndarray,
-    p: Any,
-    registry: InnovationRegistry,
-    rng: np.random.Generator,
-) -> None:
+def _add_connection(spec: NEATSpec, genome: _Genome, p: Any, registry: InnovationRegistry, rng: np.random.Generator) -> None:
     """Connect two unconnected nodes, never closing a cycle; re-enable the gene if it exists disabled."""
+    _, conns, node_ids, innov = genome
     n_nodes = int((node_ids >= 0).sum())
     n_conns = int((innov >= 0).sum())
     n_in, n_io = spec.n_inputs, spec.n_inputs + spec.n_outputs
