@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,15 +28,13 @@ from evo.build import build_network, build_task, initial_genome
 from evo.config import ConfigError, RunConfig
 from evo.files import atomic_write_json, load_npz, open_run_dir, save_genome
 from evo.reporters import (
-    EventsLog,
-    MetricsCSV,
-    ProgressBar,
     Reporter,
     Reporters,
     RunInfo,
     RunState,
     TestTrace,
     float_cell,
+    run_dir_reporters,
     seconds_cell,
 )
 from evo.seeding import STREAM_TEST, stream_seed
@@ -90,18 +89,10 @@ def trainer_from_config(network, loss: str, train, seed: int, dropout: float | N
     """A :class:`~networks.trainer.Trainer` with a config's ``[train]`` settings."""
     from networks.trainer import Trainer
 
+    # The [train] settings are the Trainer's arguments of the same names; dropout may be overridden, patience 0 means none.
+    settings = train.model_dump(exclude={"dropout", "patience"})
     return Trainer(
-        network,
-        loss=loss,
-        optimizer=train.optimizer,
-        lr=train.lr,
-        momentum=train.momentum,
-        batch_size=train.batch_size,
-        epochs=train.epochs,
-        weight_decay=train.weight_decay,
-        dropout=train.dropout if dropout is None else dropout,
-        patience=train.patience or None,
-        seed=seed,
+        network, loss=loss, **settings, dropout=train.dropout if dropout is None else dropout, patience=train.patience or None, seed=seed
     )
 
 
@@ -136,10 +127,7 @@ class EpochReporting:
     """
 
     def __init__(self, run_dir: Path, config: RunConfig, progress: bool, extra: Sequence[Reporter] = ()) -> None:
-        built_in: list[Reporter] = [MetricsCSV(run_dir / "metrics.csv", TRAIN_CELLS), EventsLog(run_dir / "events.log")]
-        if progress:
-            built_in.append(ProgressBar())
-        self.reporters = Reporters(built_in + list(extra))
+        self.reporters = Reporters(run_dir_reporters(run_dir, TRAIN_CELLS, progress) + list(extra))
         self.info = RunInfo(run_dir, config, config.name, config.train.epochs, "training")
         self.state = RunState()
         self._started = time.perf_counter()
@@ -182,12 +170,11 @@ class EpochReporting:
         self.reporters.close()
 
 
-class TrainingRun:
-    """One backprop training run, built and validated in the constructor, executed by :meth:`run`.
+class BaselineRun(ABC):
+    """What `evo train` runs (a :class:`~evo.baselines.Baseline`'s run): built and validated in the constructor, executed by :meth:`run`.
 
-    Its run directory is written by the same reporters as an evolution run's
-    (metrics.csv, events.log, the progress bar); ``reporters`` are heard after
-    them, one ``on_generation`` per epoch.
+    ``reporters`` are heard after the built-in ones (:class:`EpochReporting`),
+    one ``on_generation`` per epoch; ``task`` if already built.
     """
 
     def __init__(
@@ -203,14 +190,35 @@ class TrainingRun:
         self.config = config
         self.progress = progress
         self.task = task if task is not None else build_task(config)
-        self.data = supervised_data(self.task)
-        self.network = build_network(config, self.task)
         self.init_from = init_from
-        self.init_params = load_genome(init_from, self.network) if init_from else initial_genome(config, self.network)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.trace_test = trace_test
         self.test_trace: list[dict[str, Any]] = []
         self.reporters = list(reporters)
+        self._prepare()
+
+    @abstractmethod
+    def _prepare(self) -> None:
+        """Build and check what the run needs beyond the task (ConfigError when the config cannot run)."""
+
+    @abstractmethod
+    def run(self) -> TrainResult:
+        """Train, then write the run directory."""
+
+
+class TrainingRun(BaselineRun):
+    """One backprop training run, built and validated in the constructor, executed by :meth:`run`.
+
+    Its run directory is written by the same reporters as an evolution run's
+    (metrics.csv, events.log, the progress bar); ``reporters`` are heard after
+    them, one ``on_generation`` per epoch.
+    """
+
+    def _prepare(self) -> None:
+        """The labelled data, the network and its starting weights (evolution's, or ``init_from``'s best genome)."""
+        self.data = supervised_data(self.task)
+        self.network = build_network(self.config, self.task)
+        self.init_params = load_genome(self.init_from, self.network) if self.init_from else initial_genome(self.config, self.network)
 
     def run(self) -> TrainResult:
         """Train, then write the run directory."""

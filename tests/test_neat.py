@@ -25,14 +25,7 @@ from networks.neat import (
     NEATSpec,
     load_graph_json,
 )
-from tests.helpers import make_neat, to_disk_and_back
-
-XOR_SPEC = NEATSpec(2, 1)
-
-
-def make(spec: NEATSpec = XOR_SPEC, seed: int = 0, population: int = 30, **params: Any) -> NEAT:
-    """A NEAT strategy over ``spec``'s layout."""
-    return make_neat(spec, seed, population, **params)
+from tests.helpers import XOR_SPEC, ask_tell, make_neat, to_disk_and_back, xor_fitness
 
 
 def noise_fitness(genomes: np.ndarray) -> np.ndarray:
@@ -45,19 +38,9 @@ def growth_fitness(genomes: np.ndarray, spec: NEATSpec) -> np.ndarray:
     return spec.count_hidden(genomes) + 0.1 * spec.count_enabled(genomes) + noise_fitness(genomes)
 
 
-def xor_fitness(genomes: np.ndarray) -> np.ndarray:
-    """ParityTask's 1 - MSE on XOR."""
-    return ParityTask(2).evaluate(XOR_SPEC, genomes, np.zeros(len(genomes)), 0)
-
-
 def evolve(strategy: NEAT, generations: int, fitness=xor_fitness, spec: NEATSpec = XOR_SPEC) -> list[np.ndarray]:
     """Ask/tell for some generations; return the populations asked."""
-    asked = []
-    for _ in range(generations):
-        genomes = strategy.ask()
-        asked.append(genomes)
-        strategy.tell(genomes, fitness(genomes))
-    return asked
+    return ask_tell(strategy, generations, fitness)
 
 
 def xor_by_hand() -> tuple[np.ndarray, np.ndarray]:
@@ -111,7 +94,7 @@ def test_forward_of_a_hand_built_xor_net_matches_hand_computation() -> None:
 
 
 def test_population_forward_equals_one_at_a_time_bit_for_bit() -> None:
-    strategy = make(seed=1, population=40, add_node_prob=0.3, add_connection_prob=0.4)
+    strategy = make_neat(seed=1, population=40, add_node_prob=0.3, add_connection_prob=0.4)
     evolve(strategy, 8, noise_fitness)
     genomes = strategy.ask()
     assert len(set(XOR_SPEC.count_hidden(genomes).tolist())) > 1, "want varied topologies"
@@ -130,7 +113,7 @@ def test_population_forward_equals_one_at_a_time_bit_for_bit() -> None:
 def test_blocked_scatter_add_changes_nothing(monkeypatch) -> None:
     import networks.neat.compiled as neat_module
 
-    strategy = make(seed=4, population=30, add_node_prob=0.3, add_connection_prob=0.4)
+    strategy = make_neat(seed=4, population=30, add_node_prob=0.3, add_connection_prob=0.4)
     evolve(strategy, 6, noise_fitness)
     genomes = strategy.ask()
     x = np.random.default_rng(2).normal(size=(5, 2))
@@ -163,7 +146,7 @@ def test_a_cyclic_or_broken_genome_is_refused() -> None:
 
 
 def test_graph_json_standalone_inference_and_drawing_agree_with_forward(tmp_path) -> None:
-    strategy = make(seed=2, population=40, add_node_prob=0.3, add_connection_prob=0.4)
+    strategy = make_neat(seed=2, population=40, add_node_prob=0.3, add_connection_prob=0.4)
     evolve(strategy, 10, noise_fitness)
     genomes = strategy.ask()
     genome = genomes[int(np.argmax(XOR_SPEC.count_hidden(genomes)))]
@@ -205,7 +188,7 @@ def _full_graph_is_acyclic(conns: np.ndarray) -> bool:
 @pytest.mark.parametrize("seed", [5, 6, 7])
 def test_no_cycles_and_consistent_innovations_after_many_mutations(seed: int) -> None:
     spec = NEATSpec(3, 2, max_nodes=24, max_connections=60)
-    strategy = make(spec, seed=seed, population=40, add_node_prob=0.5, add_connection_prob=0.9, toggle_prob=0.3, interspecies_prob=0.2)
+    strategy = make_neat(spec, seed=seed, population=40, add_node_prob=0.5, add_connection_prob=0.9, toggle_prob=0.3, interspecies_prob=0.2)
     registry: dict[tuple[int, int], int] = {}
     for _ in range(40):
         genomes = strategy.ask()
@@ -231,7 +214,7 @@ def test_no_cycles_and_consistent_innovations_after_many_mutations(seed: int) ->
 
 def test_crossover_aligns_genes_by_innovation_number() -> None:
     spec = NEATSpec(2, 1, max_nodes=8, max_connections=10)
-    strategy = make(spec, population=2, disable_inherited_prob=1.0)
+    strategy = make_neat(spec, population=2, disable_inherited_prob=1.0)
     # Parent 0 (fitter): innovations 0, 1, 2, 5 (5 disjoint: 2 -> node 3 split);  parent 1: 0, 1, 3, 4, 6, 7.
     fit = spec.build_genome([(0, 2, 1.0), (1, 2, 2.0), (0, 3, 3.0), (3, 2, 4.0)], n_hidden=1, biases=[0, 0, 0.5, 0.7])
     mate = spec.build_genome(
@@ -292,7 +275,7 @@ def test_match_rows_and_compatibility_distance_by_hand() -> None:
 
 def test_identical_genomes_share_a_species_and_distant_ones_do_not() -> None:
     spec = NEATSpec(2, 1, max_nodes=30, max_connections=60)
-    strategy = make(spec, population=20, compatibility_threshold=3.0, add_node_prob=1.0, add_connection_prob=1.0)
+    strategy = make_neat(spec, population=20, compatibility_threshold=3.0, add_node_prob=1.0, add_connection_prob=1.0)
     near = strategy.pop_[0].copy()
     far = strategy.pop_[1].copy()
     rows = np.array([0] * 10 + [1] * 10)
@@ -312,14 +295,14 @@ def test_identical_genomes_share_a_species_and_distant_ones_do_not() -> None:
 
 
 def test_threshold_moves_toward_the_target_number_of_species() -> None:
-    many = make(population=60, target_species=2, compatibility_threshold=0.05, threshold_min=0.01, threshold_step=0.2)
+    many = make_neat(population=60, target_species=2, compatibility_threshold=0.05, threshold_min=0.01, threshold_step=0.2)
     start = 0.05
     assert many.n_species > 2 and many.compatibility_threshold > start  # too many species: the threshold rises
-    few = make(population=60, target_species=20, compatibility_threshold=50.0, threshold_step=0.5)
+    few = make_neat(population=60, target_species=20, compatibility_threshold=50.0, threshold_step=0.5)
     assert few.n_species == 1 and few.compatibility_threshold == 49.5  # too few: it falls
     evolve(few, 5)
     assert few.compatibility_threshold < 49.5 - 4 * 0.5 + 1e-9
-    strategy = make(population=60, target_species=4, threshold_step=0.3)
+    strategy = make_neat(population=60, target_species=4, threshold_step=0.3)
     counts = []
     for _ in range(30):
         evolve(strategy, 1)
@@ -329,21 +312,21 @@ def test_threshold_moves_toward_the_target_number_of_species() -> None:
 
 # ----------------------------------------------------------------- determinism and resume
 def test_same_seed_same_run_other_seed_other_run() -> None:
-    first, second = evolve(make(seed=7), 6), evolve(make(seed=7), 6)
+    first, second = evolve(make_neat(seed=7), 6), evolve(make_neat(seed=7), 6)
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(first[0], evolve(make(seed=8), 1)[0])
-    strategy = make(seed=7)
+    assert not np.array_equal(first[0], evolve(make_neat(seed=8), 1)[0])
+    strategy = make_neat(seed=7)
     np.testing.assert_array_equal(strategy.ask(), strategy.ask())
 
 
 def test_resume_is_bit_identical_through_npz_and_json() -> None:
     params = dict(add_node_prob=0.3, add_connection_prob=0.4, toggle_prob=0.05)
-    uninterrupted = make(seed=3, **params)
+    uninterrupted = make_neat(seed=3, **params)
     expected = evolve(uninterrupted, 12)
-    interrupted = make(seed=3, **params)
+    interrupted = make_neat(seed=3, **params)
     evolve(interrupted, 6)
-    resumed = make(seed=99, **params)  # a different seed: all must come from the state
+    resumed = make_neat(seed=99, **params)  # a different seed: all must come from the state
     resumed.load_state_dict(to_disk_and_back(interrupted.state_dict()))
     for want, got in zip(expected[6:], evolve(resumed, 6)):
         np.testing.assert_array_equal(want, got)
@@ -356,14 +339,14 @@ def test_resume_is_bit_identical_through_npz_and_json() -> None:
 
 
 def test_resume_between_ask_and_tell_and_before_the_first_tell() -> None:
-    original = make(seed=4)
-    resumed = make(seed=5)
+    original = make_neat(seed=4)
+    resumed = make_neat(seed=5)
     resumed.load_state_dict(to_disk_and_back(original.state_dict()))
     np.testing.assert_array_equal(original.ask(), resumed.ask())
     assert resumed.best()[1] == -math.inf  # nothing measured yet
     evolve(original, 2)
     pending = original.ask()
-    resumed = make(seed=5)
+    resumed = make_neat(seed=5)
     resumed.load_state_dict(to_disk_and_back(original.state_dict()))
     np.testing.assert_array_equal(pending, resumed.ask())
     original.tell(pending, xor_fitness(pending))
@@ -377,13 +360,13 @@ def test_leaves_global_random_states_alone() -> None:
     expected = (random.random(), np.random.random())
     random.seed(1)
     np.random.seed(1)
-    evolve(make(seed=2), 3)
+    evolve(make_neat(seed=2), 3)
     assert (random.random(), np.random.random()) == expected
 
 
 # ----------------------------------------------------------------- failures and validation
 def test_failures_never_win_and_an_all_failed_generation_is_survived() -> None:
-    strategy = make(seed=1)
+    strategy = make_neat(seed=1)
     failed: set[bytes] = set()
     for _ in range(8):
         genomes = strategy.ask()
@@ -419,7 +402,7 @@ def test_failures_never_win_and_an_all_failed_generation_is_survived() -> None:
 )
 def test_bad_params_raise_naming_neat_and_the_field(bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=f"neat: .*{next(iter(bad))}"):
-        make(**bad) if "max_nodes" not in bad else NEAT(4 * (2 + 256), 10, 0, np.zeros(4 * 258), n_inputs=2, n_outputs=1, **bad)
+        make_neat(**bad) if "max_nodes" not in bad else NEAT(4 * (2 + 256), 10, 0, np.zeros(4 * 258), n_inputs=2, n_outputs=1, **bad)
 
 
 def test_layout_mismatch_and_missing_sizes_raise() -> None:
@@ -430,7 +413,7 @@ def test_layout_mismatch_and_missing_sizes_raise() -> None:
     with pytest.raises(ValueError, match="init"):
         NEAT(XOR_SPEC.n_params, 10, 0, np.zeros(3), n_inputs=2, n_outputs=1)
     with pytest.raises(ValueError, match="population"):
-        make(population=1)
+        make_neat(population=1)
 
 
 def test_init_gives_the_mean_of_the_first_weights() -> None:
@@ -462,7 +445,7 @@ def test_neat_solves_xor_on_several_seeds_through_the_serial_evaluator() -> None
 
 
 def test_ray_evaluator_ships_flat_neat_genomes_with_identical_fitness(ray_local) -> None:
-    strategy = make(seed=3, population=40, add_node_prob=0.3, add_connection_prob=0.4)
+    strategy = make_neat(seed=3, population=40, add_node_prob=0.3, add_connection_prob=0.4)
     evolve(strategy, 6, noise_fitness)
     genomes = strategy.ask()
     task = ParityTask(2)

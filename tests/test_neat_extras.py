@@ -6,7 +6,6 @@ import json
 import math
 import random
 import zlib
-from typing import Any
 
 import numpy as np
 import pytest
@@ -25,19 +24,7 @@ from networks.neat import (
     NEATSpec,
 )
 from networks.trainer import Trainer
-from tests.helpers import make_neat, to_disk_and_back
-
-XOR_SPEC = NEATSpec(2, 1)
-
-
-def make(spec: NEATSpec = XOR_SPEC, seed: int = 0, population: int = 30, **params: Any) -> NEAT:
-    """A NEAT strategy over ``spec``'s layout."""
-    return make_neat(spec, seed, population, **params)
-
-
-def xor_fitness(genomes: np.ndarray) -> np.ndarray:
-    """ParityTask's 1 - MSE on XOR."""
-    return ParityTask(2).evaluate(XOR_SPEC, genomes, np.zeros(len(genomes)), 0)
+from tests.helpers import XOR_SPEC, make_neat, to_disk_and_back, xor_fitness
 
 
 def trainable_mask(spec: NEATSpec, genome: np.ndarray) -> np.ndarray:
@@ -52,7 +39,7 @@ def trainable_mask(spec: NEATSpec, genome: np.ndarray) -> np.ndarray:
 
 def evolved_genome(spec: NEATSpec, seed: int) -> np.ndarray:
     """A genome grown by several generations of mutation, with mixed smooth activations, responses and biases."""
-    strategy = make(spec, seed=seed, population=20, add_node_prob=0.5, add_connection_prob=0.6, toggle_prob=0.1)
+    strategy = make_neat(spec, seed=seed, population=20, add_node_prob=0.5, add_connection_prob=0.6, toggle_prob=0.1)
     rng = np.random.default_rng(seed)
     for _ in range(8):
         genomes = strategy.ask()
@@ -202,7 +189,7 @@ def test_trainer_fine_tunes_a_neat_genome_on_xor_without_touching_its_structure(
 # ----------------------------------------------------------------- NSGA-II
 def run_nsga2(seed: int, population: int, generations: int, fitness=xor_fitness) -> tuple[NEAT, list[np.ndarray], list[np.ndarray]]:
     """An NSGA-II NEAT run; returns the strategy and every population asked with its fitness."""
-    strategy = make(seed=seed, population=population, selection="nsga2")
+    strategy = make_neat(seed=seed, population=population, selection="nsga2")
     asked, scores = [], []
     for _ in range(generations):
         genomes = strategy.ask()
@@ -250,7 +237,7 @@ def test_nsga2_on_xor_keeps_a_non_dominated_archive_that_solves_it() -> None:
 def test_nsga2_resume_is_bit_identical_through_npz_and_json() -> None:
     uninterrupted, expected, _ = run_nsga2(seed=5, population=40, generations=12)
     interrupted, _, _ = run_nsga2(seed=5, population=40, generations=6)
-    resumed = make(seed=99, population=40, selection="nsga2")
+    resumed = make_neat(seed=99, population=40, selection="nsga2")
     resumed.load_state_dict(to_disk_and_back(interrupted.state_dict()))
     for want in expected[6:]:
         got = resumed.ask()
@@ -266,9 +253,9 @@ def test_nsga2_resume_is_bit_identical_through_npz_and_json() -> None:
         assert a["fitness"] == b["fitness"]
     # A state of the other selection mode is refused, either way round.
     with pytest.raises(ValueError, match="selection"):
-        make(population=40).load_state_dict(interrupted.state_dict())
+        make_neat(population=40).load_state_dict(interrupted.state_dict())
     with pytest.raises(ValueError, match="selection"):
-        make(population=40, selection="nsga2").load_state_dict(make(population=40).state_dict())
+        make_neat(population=40, selection="nsga2").load_state_dict(make_neat(population=40).state_dict())
 
 
 def test_nsga2_survives_failures_and_leaves_global_random_states_alone() -> None:
@@ -299,11 +286,11 @@ def test_nsga2_survives_failures_and_leaves_global_random_states_alone() -> None
 
 def test_selection_option_and_unchanged_default() -> None:
     with pytest.raises(ValueError, match="neat: selection"):
-        make(selection="tournament")
-    default = make(seed=4)
+        make_neat(selection="tournament")
+    default = make_neat(seed=4)
     assert default.params.selection == "speciation" and default.pareto_front() == []
     assert not {"archive", "parents", "selection"} & set(default.state_dict())
-    a, b = make(seed=4, population=40, selection="nsga2"), make(seed=4, population=40, selection="nsga2")
+    a, b = make_neat(seed=4, population=40, selection="nsga2"), make_neat(seed=4, population=40, selection="nsga2")
     for _ in range(3):
         ga, gb = a.ask(), b.ask()
         np.testing.assert_array_equal(ga, gb)
@@ -321,15 +308,16 @@ def test_non_dominated_by_hand() -> None:
 
 def test_the_run_loop_writes_the_pareto_front_and_resumes_nsga2_exactly(tmp_path) -> None:
     from evo import EvolutionRun, parse_config
-    from tests.helpers import metrics_without_time
+    from tests.helpers import XOR_NEAT, metrics_without_time
 
     config = {
+        **XOR_NEAT,
         "name": "xor-neat-nsga2",
         "seed": 1,
         "generations": 8,
+        "target_fitness": None,
         "checkpoint_every": 2,
-        "network": {"type": "neat", "max_nodes": 16, "max_connections": 40},
-        "task": {"type": "xor"},
+        "network": {**XOR_NEAT["network"], "max_connections": 40},
         "strategy": {"type": "neat", "population": 40, "selection": "nsga2"},
     }
     straight = EvolutionRun(parse_config(config), run_dir=tmp_path / "straight", progress=False).run()

@@ -14,7 +14,7 @@ from evo.baselines import BASELINES, make_training_run
 from evo.build import initial_genome
 from evo.compare import compare
 from evo.train import TrainingRun
-from tests.helpers import CARTPOLE, DIGITS, XOR, assert_png, write_config
+from tests.helpers import CARTPOLE, DIGITS, ESN_SMALL, XOR, assert_png, write_config
 
 XOR_TRAIN = {**XOR, "train": {"lr": 0.05, "batch_size": 4, "epochs": 1500, "weight_decay": 0.0, "patience": 0}}
 DIGITS_TRAIN = {**DIGITS, "train": {"epochs": 40, "patience": 5}}
@@ -96,17 +96,6 @@ def test_control_config_and_bad_options_are_refused(tmp_path):
     proc = _cli("train", str(bad), "--out", str(tmp_path / "runs"))
     assert proc.returncode == 2 and "train.optimizer" in proc.stderr
     assert not (tmp_path / "runs").exists()
-
-
-ESN_SMALL = {
-    "name": "esn-test",
-    "seed": 0,
-    "generations": 2,
-    "network": {"type": "esn", "units": 60, "connectivity": 0.1},
-    "task": {"type": "timeseries", "washout": 100, "n_train": 600, "n_val": 200, "n_test": 300, "horizon": 20, "starts": 5},
-    "strategy": {"type": "cmaes", "population": 4, "sigma": 0.3},
-    "train": {"epochs": 20, "patience": 5, "lr": 0.01, "batch_size": 64},
-}
 
 
 def test_esn_train_and_compare_report_recipe_gd_readout_and_evolution(tmp_path):

@@ -13,7 +13,7 @@ over reservoirs.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,28 +21,16 @@ import numpy as np
 import tomli_w
 
 from evo.baselines.base import Baseline, pick_figures
-from evo.build import build_task
 from evo.config import ConfigError, RunConfig
 from evo.files import atomic_write_json, open_run_dir
-from evo.reporters import Reporter
 from evo.tasks.timeseries import score_on_test
-from evo.train import EpochReporting, TrainResult, trainer_from_config
+from evo.train import BaselineRun, EpochReporting, TrainResult, trainer_from_config
 from networks.esn import Reservoir, ReservoirStack, readout_features
 
 
 def recipe_reservoir(config: RunConfig, n_inputs: int) -> Reservoir:
-    """The config's default-recipe reservoir."""
-    n = config.network
-    return Reservoir(
-        units=n.units,
-        connectivity=n.connectivity,
-        spectral_radius=n.spectral_radius,
-        input_scaling=n.input_scaling,
-        leak_rate=n.leak_rate,
-        bias_scaling=n.bias_scaling,
-        seed=n.seed,
-        n_inputs=n_inputs,
-    )
+    """The config's default-recipe reservoir: the [network] settings but ``ridge`` are the Reservoir's of the same names."""
+    return Reservoir(**config.network.model_dump(exclude={"type", "ridge"}), n_inputs=n_inputs)
 
 
 def run_recipe(config: RunConfig, task) -> dict[str, Any]:
@@ -85,7 +73,7 @@ def _readout_size(config: RunConfig, task) -> int:
     return (1 + task.n_inputs + config.network.units) * task.n_outputs
 
 
-class ESNBaselineRun:
+class ESNBaselineRun(BaselineRun):
     """`evo train` for an echo-state network: the standard recipe (ridge readout) and a gradient-descent readout.
 
     Run directory: ``config.toml``, ``metrics.csv`` and ``events.log`` (the
@@ -95,24 +83,10 @@ class ESNBaselineRun:
     the recipe's).
     """
 
-    def __init__(
-        self,
-        config: RunConfig,
-        run_dir: str | Path | None = None,
-        progress: bool = True,
-        init_from: str | Path | None = None,
-        trace_test: bool = False,
-        reporters: Sequence[Reporter] = (),
-        task=None,
-    ) -> None:
+    def _prepare(self) -> None:
         """No ``init_from`` (the readout is refitted in closed form); ``trace_test`` is ignored (figures are taken once, at the end)."""
-        if init_from:
+        if self.init_from:
             raise ConfigError("config error: --init-from: not available for echo-state networks (their readout is refitted in closed form)")
-        self.config = config
-        self.progress = progress
-        self.task = task if task is not None else build_task(config)
-        self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.reporters = list(reporters)
 
     def run(self) -> TrainResult:
         """Score the recipe, train the readout (its epochs told to the reporters), write the run directory."""
