@@ -18,10 +18,7 @@ from evo.tasks.boolean import ParityTask
 from networks.activations import ACTIVATIONS
 from networks.neat import (
     ACTIVATION_CODES,
-    CONN_IN,
-    CONN_OUT,
-    CONN_STATE,
-    CONN_WEIGHT,
+    Conn,
     NEATSpec,
     load_graph_json,
 )
@@ -68,8 +65,8 @@ def test_layout_and_encode_decode_round_trip() -> None:
     assert nodes.shape == (10, 4) and conns.shape == (20, 4)
     np.testing.assert_array_equal(spec.encode(nodes, conns), genome)
     np.testing.assert_array_equal(spec.encode(nodes[:6], conns[:3]), genome)  # padding is implicit
-    assert conns[2, CONN_STATE] == -1.0 and conns[3, CONN_STATE] == 0.0
-    assert (conns[0, CONN_IN], conns[0, CONN_OUT], conns[0, CONN_WEIGHT]) == (0.0, 5.0, 0.5)
+    assert conns[2, Conn.STATE] == -1.0 and conns[3, Conn.STATE] == 0.0
+    assert (conns[0, Conn.IN], conns[0, Conn.OUT], conns[0, Conn.WEIGHT]) == (0.0, 5.0, 0.5)
     assert nodes[5, 1] == ACTIVATION_CODES["tanh"] and nodes[6, 0] == 0.0
     assert spec.count_hidden(genome) == 1 and spec.count_enabled(genome) == 2
     assert NEATSpec.from_description(json.loads(json.dumps(spec.describe()))) == spec
@@ -166,8 +163,8 @@ def test_graph_json_standalone_inference_and_drawing_agree_with_forward(tmp_path
 # ----------------------------------------------------------------- strategy invariants
 def _full_graph_is_acyclic(conns: np.ndarray) -> bool:
     """Kahn's algorithm over every present gene, enabled or disabled."""
-    present = conns[conns[:, CONN_STATE] != 0]
-    edges = [(int(a), int(b)) for a, b in present[:, [CONN_IN, CONN_OUT]].tolist()]
+    present = conns[conns[:, Conn.STATE] != 0]
+    edges = [(int(a), int(b)) for a, b in present[:, [Conn.IN, Conn.OUT]].tolist()]
     nodes = {n for e in edges for n in e}
     indegree = {n: 0 for n in nodes}
     for _, b in edges:
@@ -197,13 +194,13 @@ def test_no_cycles_and_consistent_innovations_after_many_mutations(seed: int) ->
             _, conns = spec.decode(genomes[row])
             assert _full_graph_is_acyclic(conns)
             n = int((strategy.innov_[row] >= 0).sum())
-            assert np.all(conns[:n, CONN_STATE] != 0) and np.all(conns[n:, CONN_STATE] == 0)
-            assert np.all(conns[:n, CONN_OUT] >= spec.n_inputs)  # nothing flows into an input
-            assert not np.any((conns[:n, CONN_IN] >= spec.n_inputs) & (conns[:n, CONN_IN] < spec.n_inputs + spec.n_outputs))
+            assert np.all(conns[:n, Conn.STATE] != 0) and np.all(conns[n:, Conn.STATE] == 0)
+            assert np.all(conns[:n, Conn.OUT] >= spec.n_inputs)  # nothing flows into an input
+            assert not np.any((conns[:n, Conn.IN] >= spec.n_inputs) & (conns[:n, Conn.IN] < spec.n_inputs + spec.n_outputs))
             ids = strategy.node_ids_[row]
             innov = strategy.innov_[row, :n]
             assert len(set(innov.tolist())) == n, "an innovation appears twice in a genome"
-            for (a, b), k in zip(conns[:n, [CONN_IN, CONN_OUT]].astype(int).tolist(), innov.tolist()):
+            for (a, b), k in zip(conns[:n, [Conn.IN, Conn.OUT]].astype(int).tolist(), innov.tolist()):
                 assert registry.setdefault((int(ids[a]), int(ids[b])), k) == k, "same connection, two innovations"
         strategy.tell(genomes, growth_fitness(genomes, spec))
     # Growth reached the capacity of the layout and stopped there.
@@ -245,11 +242,11 @@ def test_crossover_aligns_genes_by_innovation_number() -> None:
             np.testing.assert_array_equal(innov[0], strategy.innov_[0])
             np.testing.assert_array_equal(nodes[0], strategy.node_ids_[0])
             node_rows, conns = spec.decode(flat[0])
-            np.testing.assert_array_equal(conns[:4, [CONN_IN, CONN_OUT]], [[0, 2], [1, 2], [0, 3], [3, 2]])
+            np.testing.assert_array_equal(conns[:4, [Conn.IN, Conn.OUT]], [[0, 2], [1, 2], [0, 3], [3, 2]])
             for j in range(4):
-                seen_weights[j].add(float(conns[j, CONN_WEIGHT]))
-            assert conns[1, CONN_STATE] == -1.0  # disabled in the mate, disable_inherited_prob = 1
-            assert conns[0, CONN_STATE] == conns[2, CONN_STATE] == conns[3, CONN_STATE] == 1.0
+                seen_weights[j].add(float(conns[j, Conn.WEIGHT]))
+            assert conns[1, Conn.STATE] == -1.0  # disabled in the mate, disable_inherited_prob = 1
+            assert conns[0, Conn.STATE] == conns[2, Conn.STATE] == conns[3, Conn.STATE] == 1.0
             assert node_rows[2, 2] in (0.5, -0.5) and node_rows[3, 2] in (0.7, -0.7)  # matching nodes 2 and 3
             assert node_rows[4, 0] == 0.0  # the mate's extra node is not inherited
     assert seen_weights[0] == {1.0, -1.0} and seen_weights[1] == {2.0, -2.0}  # matching: either parent
@@ -420,7 +417,7 @@ def test_init_gives_the_mean_of_the_first_weights() -> None:
     init = XOR_SPEC.build_genome([(0, 2, 5.0), (1, 2, -5.0)], biases=[0, 0, 1.0])
     strategy = NEAT(XOR_SPEC.n_params, 200, 0, init, n_inputs=2, n_outputs=1, weight_init_std=0.1, bias_init_std=0.1)
     _, conns = XOR_SPEC.split(strategy.ask())
-    np.testing.assert_allclose(conns[:, :2, CONN_WEIGHT].mean(axis=0), [5.0, -5.0], atol=0.05)
+    np.testing.assert_allclose(conns[:, :2, Conn.WEIGHT].mean(axis=0), [5.0, -5.0], atol=0.05)
 
 
 # ----------------------------------------------------------------- it works

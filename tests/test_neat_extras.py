@@ -15,13 +15,9 @@ from evo.strategies.pareto import non_dominated
 from evo.tasks.boolean import ParityTask
 from networks.neat import (
     ACTIVATION_CODES,
-    CONN_STATE,
-    CONN_WEIGHT,
-    NODE_ACTIVATION,
-    NODE_BIAS,
-    NODE_EXISTS,
-    NODE_RESPONSE,
+    Conn,
     NEATSpec,
+    Node,
 )
 from networks.trainer import Trainer
 from tests.helpers import XOR_SPEC, make_neat, to_disk_and_back, xor_fitness
@@ -32,8 +28,8 @@ def trainable_mask(spec: NEATSpec, genome: np.ndarray) -> np.ndarray:
     mask = np.zeros(spec.n_params, dtype=bool)
     nodes, conns = spec.split(genome)
     mask_nodes, mask_conns = spec.split(mask)
-    mask_conns[:, CONN_WEIGHT] = conns[:, CONN_STATE] > 0.5
-    mask_nodes[spec.n_inputs :, NODE_BIAS] = nodes[spec.n_inputs :, NODE_EXISTS] > 0.5
+    mask_conns[:, Conn.WEIGHT] = conns[:, Conn.STATE] > 0.5
+    mask_nodes[spec.n_inputs :, Node.BIAS] = nodes[spec.n_inputs :, Node.EXISTS] > 0.5
     return mask
 
 
@@ -47,18 +43,18 @@ def evolved_genome(spec: NEATSpec, seed: int) -> np.ndarray:
     genomes = strategy.ask()
     genome = genomes[int(np.argmax(spec.count_hidden(genomes)))].copy()
     nodes, conns = spec.split(genome)
-    hidden = np.flatnonzero(nodes[:, NODE_EXISTS] > 0.5)[spec.n_inputs + spec.n_outputs :]
+    hidden = np.flatnonzero(nodes[:, Node.EXISTS] > 0.5)[spec.n_inputs + spec.n_outputs :]
     smooth = [ACTIVATION_CODES[a] for a in ("tanh", "sigmoid", "identity")]
-    nodes[hidden, NODE_ACTIVATION] = rng.choice(smooth, size=len(hidden))
-    nodes[spec.n_inputs :, NODE_RESPONSE] = np.where(
-        nodes[spec.n_inputs :, NODE_EXISTS] > 0.5, rng.uniform(0.5, 2.0, spec.max_nodes - spec.n_inputs), 0.0
+    nodes[hidden, Node.ACTIVATION] = rng.choice(smooth, size=len(hidden))
+    nodes[spec.n_inputs :, Node.RESPONSE] = np.where(
+        nodes[spec.n_inputs :, Node.EXISTS] > 0.5, rng.uniform(0.5, 2.0, spec.max_nodes - spec.n_inputs), 0.0
     )
-    nodes[spec.n_inputs :, NODE_BIAS] = np.where(
-        nodes[spec.n_inputs :, NODE_EXISTS] > 0.5, rng.normal(0, 0.5, spec.max_nodes - spec.n_inputs), 0.0
+    nodes[spec.n_inputs :, Node.BIAS] = np.where(
+        nodes[spec.n_inputs :, Node.EXISTS] > 0.5, rng.normal(0, 0.5, spec.max_nodes - spec.n_inputs), 0.0
     )
-    enabled = conns[:, CONN_STATE] > 0.5
-    conns[enabled, CONN_WEIGHT] = rng.normal(0.0, 0.8, enabled.sum())
-    assert spec.count_hidden(genome) >= 3 and (conns[:, CONN_STATE] < -0.5).any(), "want hidden nodes and disabled genes"
+    enabled = conns[:, Conn.STATE] > 0.5
+    conns[enabled, Conn.WEIGHT] = rng.normal(0.0, 0.8, enabled.sum())
+    assert spec.count_hidden(genome) >= 3 and (conns[:, Conn.STATE] < -0.5).any(), "want hidden nodes and disabled genes"
     assert spec.compile(genome[None]).depth >= 3
     return genome
 
@@ -145,7 +141,7 @@ def test_weight_mask_is_every_connection_weight_slot() -> None:
     mask = spec.weight_mask()
     assert mask.dtype == bool and mask.shape == (spec.n_params,)
     nodes, conns = spec.split(mask)
-    assert conns[:, CONN_WEIGHT].all() and mask.sum() == spec.max_connections and not nodes.any()
+    assert conns[:, Conn.WEIGHT].all() and mask.sum() == spec.max_connections and not nodes.any()
 
 
 def test_complexity_counts_enabled_connections() -> None:
@@ -166,8 +162,8 @@ def test_trainer_fine_tunes_a_neat_genome_on_xor_without_touching_its_structure(
         responses=[1.0, 1.0, 1.0, 1.0, 2.0],
     )
     nodes, conns = spec.split(genome)
-    conns[:, CONN_WEIGHT] *= 0.1
-    nodes[:, NODE_BIAS] *= 0.1
+    conns[:, Conn.WEIGHT] *= 0.1
+    nodes[:, Node.BIAS] *= 0.1
     before = task.test(spec, genome, 0)
     assert before["test_accuracy"] < 1.0 and before["test_mse"] > 0.24
     trainer = Trainer(spec, loss="mse", lr=0.05, batch_size=4, epochs=300, patience=None, seed=0)  # default L2 1e-3
@@ -178,10 +174,10 @@ def test_trainer_fine_tunes_a_neat_genome_on_xor_without_touching_its_structure(
     # Structure unchanged: only enabled weights and non-input biases moved (a disabled gene's weight may decay).
     _, tuned_conns = spec.split(tuned)
     disabled_weight = np.zeros(spec.n_params, dtype=bool)
-    spec.split(disabled_weight)[1][:, CONN_WEIGHT] = conns[:, CONN_STATE] < -0.5
+    spec.split(disabled_weight)[1][:, Conn.WEIGHT] = conns[:, Conn.STATE] < -0.5
     fixed = ~trainable_mask(spec, genome) & ~disabled_weight
     np.testing.assert_array_equal(tuned[fixed], genome[fixed])
-    assert np.all(tuned_conns[conns[:, CONN_STATE] == 0.0, CONN_WEIGHT] == 0.0)  # empty slots stay exactly 0
+    assert np.all(tuned_conns[conns[:, Conn.STATE] == 0.0, Conn.WEIGHT] == 0.0)  # empty slots stay exactly 0
     np.testing.assert_array_equal(spec.compile(tuned[None]).level, spec.compile(genome[None]).level)
     assert spec.complexity(tuned[None])[0] == spec.complexity(genome[None])[0]
 

@@ -23,12 +23,21 @@ import numpy as np
 
 from networks.activations import ACTIVATIONS
 
-NODE_FIELDS = 4
-CONN_FIELDS = 4
-# Field offsets inside a node slot and a connection slot.
-NODE_EXISTS, NODE_ACTIVATION, NODE_BIAS, NODE_RESPONSE = 0, 1, 2, 3
-CONN_STATE, CONN_IN, CONN_OUT, CONN_WEIGHT = 0, 1, 2, 3
-ENABLED, DISABLED, EMPTY = 1.0, -1.0, 0.0
+
+class Node:
+    """A node slot: its field offsets (``nodes[:, Node.BIAS]``) and width."""
+
+    EXISTS, ACTIVATION, BIAS, RESPONSE = 0, 1, 2, 3
+    FIELDS = 4
+
+
+class Conn:
+    """A connection slot: its field offsets (``conns[:, Conn.WEIGHT]``), width, and the values of its ``STATE`` field."""
+
+    STATE, IN, OUT, WEIGHT = 0, 1, 2, 3
+    FIELDS = 4
+    ENABLED, DISABLED, EMPTY = 1.0, -1.0, 0.0
+
 
 #: Activation codes written in the ``activation`` field of a node slot: an index into
 #: :data:`networks.activations.ACTIVATIONS` by name (fixed numbers, so saved genomes keep their meaning).
