@@ -117,7 +117,9 @@ class ArchitectureSearchParams:
     pareto_size: int = param(32, ge=1, doc="most entries the Pareto archive keeps")
 
 
-class ArchitectureSearch(Strategy, MultiObjective, PrivateRandom):
+class ArchitectureSearch(
+    Strategy, MultiObjective, PrivateRandom, name="cnn_arch", params_type=ArchitectureSearchParams, default_population=20
+):
     """Evolution of CNN architectures (and weights) over :class:`CNNSearchSpace` genomes; tournament or NSGA-II.
 
     ``space`` is the run's network spec (required; its ``n_params`` is the
@@ -131,15 +133,11 @@ class ArchitectureSearch(Strategy, MultiObjective, PrivateRandom):
     ``pareto_size`` caps the Pareto archive.
     """
 
-    name = "cnn_arch"
-    params_type = ArchitectureSearchParams
-    default_population = 20
     params: ArchitectureSearchParams
     #: The keyword through which the run loop must pass its network spec (the CNNSearchSpace).
     network_argument = "space"
 
-    def __init__(self, n_params: int, population: int, seed: int, init: np.ndarray, **params: Any) -> None:
-        super().__init__(n_params, population, seed, init, **params)
+    def _setup(self) -> None:
         space = self.params.space
         if isinstance(space, dict):
             space = CNNSearchSpace.from_description(space)

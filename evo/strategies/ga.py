@@ -65,16 +65,12 @@ class GAParams:
     init_std: float = param(0.5, ge=0.0, doc="spread of the first population around init")
 
 
-class GeneticAlgorithm(Strategy, PrivateRandom):
+class GeneticAlgorithm(Strategy, PrivateRandom, name="ga", params_type=GAParams, default_population=100):
     """Generational GA: tournament selection, blend/SBX crossover, Gaussian mutation, elitism."""
 
-    name = "ga"
-    params_type = GAParams
-    default_population = 100
     params: GAParams
 
-    def __init__(self, n_params: int, population: int, seed: int, init: np.ndarray, **params: Any) -> None:
-        super().__init__(n_params, population, seed, init, **params)
+    def _setup(self) -> None:
         self.elite = self.params.elite
         if self.elite >= self.population:
             raise ValueError(f"ga: elite must be smaller than population ({self.population}), got {self.elite}")
