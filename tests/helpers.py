@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
+import random
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +158,18 @@ def make_neat(spec: NEATSpec = XOR_SPEC, seed: int = 0, population: int = 30, **
 def xor_fitness(genomes: np.ndarray) -> np.ndarray:
     """ParityTask's 1 - MSE on XOR, for NEAT genomes of :data:`XOR_SPEC`."""
     return ParityTask(2).evaluate(XOR_SPEC, genomes, np.zeros(len(genomes)), 0)
+
+
+@contextmanager
+def global_random_untouched() -> Iterator[None]:
+    """Asserts that the block leaves Python's and NumPy's global random states as it found them."""
+    random.seed(1)
+    np.random.seed(1)
+    expected = (random.random(), np.random.random())
+    random.seed(1)
+    np.random.seed(1)
+    yield
+    assert (random.random(), np.random.random()) == expected
 
 
 def ask_tell(strategy, generations: int, fitness: Callable[[np.ndarray], np.ndarray]) -> list[np.ndarray]:
