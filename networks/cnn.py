@@ -49,7 +49,6 @@ from networks.layers.dense import (
     dense_stack_forward,
     dense_train_backward,
     dense_train_forward,
-    flatten_layers,
 )
 from networks.spec import NetworkSpec, Trainable
 
@@ -187,7 +186,8 @@ class CNN(NetworkSpec, Trainable):
         """Split ``(P, n_params)`` into per-layer tensors.
 
         Conv layers: ``W (P, F, C, k, k)``, ``b (P, F)``; dense layers:
-        ``W (P, n_in, n_out)``, ``b (P, 1, n_out)`` (as the MLP).
+        ``W (P, n_in, n_out)``, ``b (P, 1, n_out)`` (as the MLP). The inverse is
+        :func:`networks.layers.dense.flatten_layers`.
         """
         params = np.asarray(params)
         if params.ndim != 2 or params.shape[1] != self.n_params:
@@ -198,10 +198,6 @@ class CNN(NetworkSpec, Trainable):
             bias_shape = (P, shape[0]) if kind == "conv" else (P, 1, shape[1])
             layers.append((params[:, w].reshape((P,) + shape), params[:, b].reshape(bias_shape)))
         return layers
-
-    def flatten(self, layers: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-        """Inverse of :meth:`unflatten`: per-layer tensors back to ``(P, n_params)``."""
-        return flatten_layers(layers)
 
     def weight_mask(self) -> np.ndarray:
         """Boolean ``(n_params,)``: True on weights, False on biases (L2 decays weights only)."""

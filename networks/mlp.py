@@ -31,7 +31,6 @@ from networks.layers.dense import (
     dense_stack_forward,
     dense_train_backward,
     dense_train_forward,
-    flatten_layers,
 )
 from networks.spec import Bindable, NetworkSpec, Trainable
 from networks.stack import GenomeStack
@@ -104,7 +103,7 @@ class MLP(NetworkSpec, Trainable, Bindable):
         return self.output_activation if layer == self.n_layers - 1 else self.activation
 
     def unflatten(self, params: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Split ``(P, n_params)`` into per-layer ``W (P, n_in, n_out)`` and ``b (P, 1, n_out)``."""
+        """Split ``(P, n_params)`` into per-layer ``W (P, n_in, n_out)`` and ``b (P, 1, n_out)`` (inverse: ``flatten_layers``)."""
         params = np.asarray(params)
         if params.ndim != 2 or params.shape[1] != self.n_params:
             raise ValueError(f"expected parameters of shape (P, {self.n_params}), got {params.shape}")
@@ -116,10 +115,6 @@ class MLP(NetworkSpec, Trainable, Bindable):
             b = params[:, w_end : w_end + n_out].reshape(P, 1, n_out)
             layers.append((W, b))
         return layers
-
-    def flatten(self, layers: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-        """Inverse of :meth:`unflatten`: per-layer tensors back to ``(P, n_params)``."""
-        return flatten_layers(layers)
 
     # ------------------------------------------------------------ init / run
     def init_params(self, rng: np.random.Generator, n: int = 1) -> np.ndarray:

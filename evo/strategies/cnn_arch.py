@@ -72,11 +72,9 @@ import numpy as np
 from deap import base, tools
 
 from evo.strategies.base import MultiObjective, PrivateRandom, Strategy, random_state_from_json, random_state_to_json
-from evo.strategies.params import param
+from evo.strategies.params import PROBABILITY, param
 from evo.strategies.pareto import ParetoArchive, nsga2_survivors, tournament_winners
 from networks.cnn_search import CNNSearchSpace
-
-_PROBABILITY = {"ge": 0.0, "le": 1.0}  # the range of a probability
 
 
 class _MaxFitness(base.Fitness):
@@ -107,13 +105,13 @@ class ArchitectureSearchParams:
     selection: Literal["tournament", "nsga2"] = param("tournament", doc="generational tournaments, or NSGA-II on (fitness, parameters)")
     tournament_size: int = param(3, ge=1, doc="individuals per tournament (tournament selection)")
     elite: int = param(2, ge=0, doc="best genomes copied unchanged (tournament selection; < population)")
-    p_add_block: float = param(0.15, **_PROBABILITY, doc="probability that an offspring gains a conv block")
-    p_remove_block: float = param(0.1, **_PROBABILITY, doc="probability that an offspring loses a conv block")
-    p_resize: float = param(0.3, **_PROBABILITY, doc="probability that an offspring resizes a block's filters or kernel")
-    p_pool: float = param(0.1, **_PROBABILITY, doc="probability that an offspring toggles a block's pooling")
-    p_dense: float = param(0.15, **_PROBABILITY, doc="probability that an offspring changes the dense head")
+    p_add_block: float = param(0.15, **PROBABILITY, doc="probability that an offspring gains a conv block")
+    p_remove_block: float = param(0.1, **PROBABILITY, doc="probability that an offspring loses a conv block")
+    p_resize: float = param(0.3, **PROBABILITY, doc="probability that an offspring resizes a block's filters or kernel")
+    p_pool: float = param(0.1, **PROBABILITY, doc="probability that an offspring toggles a block's pooling")
+    p_dense: float = param(0.15, **PROBABILITY, doc="probability that an offspring changes the dense head")
     weight_sigma: float = param(0.05, ge=0.0, doc="std of the Gaussian weight mutation (evolve_weights)")
-    weight_indpb: float = param(0.1, **_PROBABILITY, doc="probability that the weight mutation changes each used weight")
+    weight_indpb: float = param(0.1, **PROBABILITY, doc="probability that the weight mutation changes each used weight")
     pareto_size: int = param(32, ge=1, doc="most entries the Pareto archive keeps")
 
 

@@ -34,6 +34,9 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 import numpy as np
 
+#: The bounds of a probability, for :func:`param`: ``param(0.5, **PROBABILITY, doc=...)``.
+PROBABILITY: dict[str, float] = {"ge": 0.0, "le": 1.0}
+
 
 @dataclass(frozen=True)
 class Range:
