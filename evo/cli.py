@@ -82,10 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="evaluate on Ray with this many workers (local instance unless --ray-address)",
     )
     run.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (e.g. 127.0.0.1:6379 or 'auto'); RAY_ADDRESS works too")
-    run.add_argument("--out", metavar="DIR", help="parent folder of the run directory (default: runs/)")
     run.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    run.add_argument("--json", action="store_true", help="print summary.json to stdout at the end")
+    _add_run_dir_options(run)
 
     train = sub.add_parser(
         "train",
@@ -99,10 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("config", help="path to a run config (.toml) with a labelled task (xor, parity, digits, dataset)")
     train.add_argument("--seed", type=_config_int("seed"), help="seed for the starting weights and minibatch order")
     train.add_argument("--epochs", type=_config_int("train.epochs"), help="maximum number of epochs (early stopping may end sooner)")
-    train.add_argument("--out", metavar="DIR", help="parent folder of the run directory (default: runs/)")
     train.add_argument("--init-from", metavar="RUN_DIR", help="start from RUN_DIR's best genome (fine-tune an evolved network)")
-    train.add_argument("--no-progress", action="store_true", help="no progress bar")
-    train.add_argument("--json", action="store_true", help="print summary.json to stdout at the end")
+    _add_run_dir_options(train)
 
     comp = sub.add_parser(
         "compare",
@@ -126,15 +122,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_run_dir_options(command: argparse.ArgumentParser) -> None:
+    """--out, --no-progress and --json: where the run directory goes and what is printed."""
+    command.add_argument("--out", metavar="DIR", help="parent folder of the run directory (default: runs/)")
+    command.add_argument("--no-progress", action="store_true", help="no progress bar")
+    command.add_argument("--json", action="store_true", help="print summary.json to stdout at the end")
+
+
+#: `evo run` options that override the config setting of the same name
+RUN_OVERRIDES = ("seed", "generations", "population", "workers", "ray_address", "out")
+
+
 def _load_run_config(args: argparse.Namespace):
-    overrides = dict(
-        seed=args.seed,
-        generations=args.generations,
-        population=args.population,
-        workers=args.workers,
-        ray_address=args.ray_address,
-        out=args.out,
-    )
+    overrides = {name: getattr(args, name) for name in RUN_OVERRIDES}
     if args.config is None:
         from evo.defaults import DEFAULT_CONFIG_TOML
 
@@ -147,7 +147,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from evo.run import EvolutionRun
 
     if args.resume:
-        if args.config or any(v is not None for v in (args.seed, args.population, args.workers, args.ray_address, args.out)):
+        if args.config or any(getattr(args, name) is not None for name in RUN_OVERRIDES if name != "generations"):
             raise ConfigError("config error: --resume takes the run's own config; only --generations may change")
         run = EvolutionRun.resume(args.resume, generations=args.generations, progress=not args.no_progress)
     else:

@@ -74,6 +74,7 @@ __all__ = [
     "load_checkpoint",
     "read_metrics",
     "read_validation",
+    "run_dir_reporters",
     "save_checkpoint",
 ]
 
@@ -353,6 +354,14 @@ class ProgressBar(Reporter):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def run_dir_reporters(run_dir: Path, cells: Mapping[str, Callable[[Any], str]], progress: bool) -> list[Reporter]:
+    """What every run writes as it goes: metrics.csv (``cells``: its columns), events.log and, with ``progress``, the bar."""
+    reporters: list[Reporter] = [MetricsCSV(run_dir / "metrics.csv", cells), EventsLog(run_dir / "events.log")]
+    if progress:
+        reporters.append(ProgressBar())
+    return reporters
 
 
 class TestTrace(Reporter):

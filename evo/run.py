@@ -44,9 +44,6 @@ from evo.files import (
 )
 from evo.reporters import (
     Checkpoint,
-    EventsLog,
-    MetricsCSV,
-    ProgressBar,
     Reporter,
     Reporters,
     RunInfo,
@@ -56,6 +53,7 @@ from evo.reporters import (
     finite_cell,
     load_checkpoint,
     read_metrics,
+    run_dir_reporters,
     seconds_cell,
 )
 from evo.seeding import STREAM_TEST, stream_seed
@@ -178,14 +176,8 @@ class EvolutionRun:
         return result
 
     def _built_in_reporters(self, run_dir: Path) -> list[Reporter]:
-        reporters: list[Reporter] = [
-            MetricsCSV(run_dir / "metrics.csv", METRIC_CELLS),
-            ValidationCSV(run_dir / "validation.csv"),
-            Checkpoint(run_dir / "checkpoint", self.strategy),
-            EventsLog(run_dir / "events.log"),
-        ]
-        if self.progress:
-            reporters.append(ProgressBar())
+        reporters = run_dir_reporters(run_dir, METRIC_CELLS, self.progress)
+        reporters += [ValidationCSV(run_dir / "validation.csv"), Checkpoint(run_dir / "checkpoint", self.strategy)]
         if self.trace_test:
             test_seed = stream_seed(self.config.seed, STREAM_TEST)
             reporters.append(TestTrace(self.task, self.network, self._current_choice, test_seed, self.test_trace))
