@@ -142,7 +142,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 def create_app(settings: ServiceSettings, db: Database, token: str, scheduler: SchedulerHandle | None = None) -> FastAPI:
     """The service's ASGI application over ``db``; ``scheduler`` runs what is submitted (None: runs only queue)."""
-    from evo.service.routers import events, files, runs
+    from evo.service.routers import events, files, runs, studies
+    from evo.service.studies import Studies
 
     hub = EventHub(db)
 
@@ -170,8 +171,9 @@ def create_app(settings: ServiceSettings, db: Database, token: str, scheduler: S
     app.state.db = db
     app.state.scheduler = scheduler
     app.state.hub = hub
+    app.state.studies = Studies(db, settings.home)
     _install_error_handlers(app)
-    for module in (runs, events, files):
+    for module in (runs, events, files, studies):
         app.include_router(module.router)
 
     @app.get("/health", include_in_schema=False)
