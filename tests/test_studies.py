@@ -125,7 +125,7 @@ def test_three_clients_one_killed_mid_generation_still_complete_with_the_same_nu
 
 
 def test_a_study_survives_a_service_restart(service, tmp_path):
-    config = xor_config("asktellrestart", 200)
+    config = xor_config("asktellrestart", 60)
     with service.client() as client:
         client.create_study(study_id="restart", **study_spec(config))
     done = threading.Event()
@@ -147,14 +147,14 @@ def test_a_study_survives_a_service_restart(service, tmp_path):
     worker = threading.Thread(target=keep_working, daemon=True)
     worker.start()
     with service.client() as client:
-        wait_for(lambda: client.get("restart")["generation"] >= 20, what="generation 20")
+        wait_for(lambda: client.get("restart")["generation"] >= 10, what="generation 10")
     service.kill()
     service.start()
     worker.join(timeout=180)
     assert not errors and done.is_set()
     with service.client() as client:
         run = client.get("restart")
-        assert run["status"] == "succeeded" and run["generation"] == 200
+        assert run["status"] == "succeeded" and run["generation"] == 60
         assert without_time(client.metrics("restart")) == reference(config, tmp_path)[0]
     assert_events_consistent(service, "restart")
 
