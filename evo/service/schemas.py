@@ -66,6 +66,9 @@ class RunBrief(BaseModel):
     name: str
     #: "run" (a worker executes it) or "study" (ask/tell)
     kind: str = "run"
+    #: the strategy's type and the task (environment id, dataset, or the task type) from the config
+    strategy: str | None = None
+    task: str | None = None
     status: Status
     generation: int
     generations: int
@@ -133,12 +136,19 @@ def brief(run: Run) -> RunBrief:
     return RunBrief(**_brief_fields(run))
 
 
+def _task_label(task: dict[str, Any]) -> str | None:
+    label = task.get("env_id") or task.get("path") or task.get("type")
+    return str(label) if label is not None else None
+
+
 def _brief_fields(run: Run) -> dict[str, Any]:
     best = (run.latest_metrics or {}).get("best_so_far")
     return {
         "id": run.id,
         "name": run.name,
         "kind": run.kind or "run",
+        "strategy": (run.config.get("strategy") or {}).get("type"),
+        "task": _task_label(run.config.get("task") or {}),
         "status": run.status,
         "generation": run.generation,
         "generations": int(run.config.get("generations", 0)),
