@@ -123,6 +123,8 @@ def test_sign_in_submit_watch_stop_resume_compare(service, browser):
     page.set_viewport_size(NARROW)
     page.reload()
     expect(page.locator("#summary")).to_contain_text("test_accuracy")
+    expect(page.locator("#plots img")).to_have_count(1)
+    expect(page.locator("#chart")).to_have_attribute("data-points", "40")
     assert page.evaluate("document.documentElement.scrollWidth") <= NARROW["width"] + 1  # nothing overflows sideways
     page.screenshot(path=ARTIFACTS / "dashboard-run-narrow.png", full_page=True)
     assert errors == []

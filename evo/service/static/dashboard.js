@@ -144,7 +144,7 @@ const pages = {
   async run() {
     const runId = document.body.dataset.runId;
     const rows = new Map();
-    let chart = null, controller = null, drawPending = false;
+    let chart = null, controller = null, drawPending = false, total = 0;
     const data = () => {
       const gens = [...rows.keys()].sort((a, b) => a - b);
       const pick = (f) => gens.map((g) => f(rows.get(g)));
@@ -167,13 +167,17 @@ const pages = {
         $("#chart").dataset.points = String(rows.size);
       });
     }
+    function progress(generation, best) {
+      $("#progress").textContent = `generation ${generation} / ${total}` + (best !== null && best !== undefined ? `, best so far ${fmt.num(best)}` : "");
+    }
     function showStatus(run) {
       const badge = $("#run-status");
       badge.textContent = run.status; badge.className = "badge " + run.status;
       $("#stop").disabled = !["running", "queued"].includes(run.status);
       $("#cancel").disabled = ENDED.includes(run.status);
       $("#resume").disabled = !ENDED.includes(run.status);
-      $("#progress").textContent = `generation ${run.generation} / ${run.generations}` + (run.best_fitness !== null && run.best_fitness !== undefined ? `, best so far ${fmt.num(run.best_fitness)}` : "");
+      total = run.generations;
+      progress(run.generation, run.best_fitness);
     }
     async function showDetails() {
       const run = await api("/api/runs/" + encodeURIComponent(runId));
@@ -207,7 +211,7 @@ const pages = {
       controller = new AbortController();
       try {
         await streamEvents(runId, after, async (event) => {
-          if (event.event === "generation") { rows.set(event.data.generation, event.data); draw(); }
+          if (event.event === "generation") { rows.set(event.data.generation, event.data); progress(event.data.generation, event.data.best_so_far); draw(); }
           else if (event.event === "status" || event.event === "summary") { await showDetails(); }
         }, controller.signal);
       } catch (error) { if (error.name !== "AbortError") showError(error.message); }
