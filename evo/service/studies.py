@@ -250,8 +250,8 @@ class Studies:
                     session.scalars(select(Trial).where(Trial.study_id == study_id, Trial.generation == generation)), key=lambda t: t.index
                 )
             if trials and all(t.status == "told" for t in trials):
-                fitness = np.array([math.nan if t.fitness is None else t.fitness for t in trials], dtype=np.float64)
-                self._advance(run, engine, fitness)
+                told = np.array([math.nan if t.fitness is None else t.fitness for t in trials], dtype=np.float64)
+                self._advance(run, engine, told)
                 run = self._row(study_id)
             return {"accepted": accepted, "ignored": ignored, "generation": run.generation, "status": run.status}
 
