@@ -14,7 +14,7 @@ import logging
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -142,7 +142,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 def create_app(settings: ServiceSettings, db: Database, token: str, scheduler: SchedulerHandle | None = None) -> FastAPI:
     """The service's ASGI application over ``db``; ``scheduler`` runs what is submitted (None: runs only queue)."""
-    from evo.service.routers import events, files, runs
+    from evo.service.routers import bearer_scheme, events, files, runs, studies
+    from evo.service.studies import Studies
 
     hub = EventHub(db)
 
@@ -170,9 +171,15 @@ def create_app(settings: ServiceSettings, db: Database, token: str, scheduler: S
     app.state.db = db
     app.state.scheduler = scheduler
     app.state.hub = hub
+    app.state.studies = Studies(db, settings.home)
     _install_error_handlers(app)
-    for module in (runs, events, files):
+    for module in (runs, events, files, studies):
         app.include_router(module.router)
+    from evo.service import dashboard
+
+    app.include_router(dashboard.api, dependencies=[Depends(bearer_scheme)])
+    app.include_router(dashboard.router)
+    app.mount("/static", dashboard.static_files, name="static")
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:

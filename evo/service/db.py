@@ -71,6 +71,8 @@ class Run(Base):
     heartbeat_at: Mapped[float | None] = mapped_column(Float)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_event_seq: Mapped[int] = mapped_column(Integer, default=0)
+    #: "run" (a worker executes it) or "study" (ask/tell: the service keeps the strategy, clients bring the fitness)
+    kind: Mapped[str] = mapped_column(String(16), default="run", server_default="run", index=True)
 
 
 class Event(Base):
@@ -86,6 +88,26 @@ class Event(Base):
     generation: Mapped[int | None] = mapped_column(Integer)
     data: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[float] = mapped_column(Float)
+
+
+class Trial(Base):
+    """One genome of an ask/tell study's current generation: open, asked by a client, or told its fitness."""
+
+    __tablename__ = "trials"
+    __table_args__ = (Index("ix_trials_study_generation", "study_id", "generation", "status"),)
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    study_id: Mapped[str] = mapped_column(String(64), ForeignKey("runs.id", ondelete="CASCADE"))
+    generation: Mapped[int] = mapped_column(Integer)
+    index: Mapped[int] = mapped_column(Integer)
+    genome: Mapped[list] = mapped_column(JSON)
+    #: "open", "asked" or "told"
+    status: Mapped[str] = mapped_column(String(8))
+    client_id: Mapped[str | None] = mapped_column(String(100))
+    asked_at: Mapped[float | None] = mapped_column(Float)
+    #: how many times it was handed out (more than once: a client took too long and it went to another)
+    issued: Mapped[int] = mapped_column(Integer, default=0)
+    fitness: Mapped[float | None] = mapped_column(Float)
 
 
 def json_safe(obj: Any) -> Any:
@@ -142,6 +164,12 @@ class Database:
     def create_tables(self) -> None:
         """Create the tables that do not exist yet."""
         Base.metadata.create_all(self.engine)
+        # A database made before studies existed lacks runs.kind: add it (every row in it is a run).
+        from sqlalchemy import inspect
+
+        if "kind" not in {c["name"] for c in inspect(self.engine).get_columns("runs")}:
+            with self.engine.begin() as connection:
+                connection.exec_driver_sql("ALTER TABLE runs ADD COLUMN kind VARCHAR(16) NOT NULL DEFAULT 'run'")
 
     def dispose(self) -> None:
         """Close every pooled connection."""
@@ -212,7 +240,7 @@ class Database:
 
     def count_active(self, session: Session) -> int:
         """Runs a worker is executing (or should be)."""
-        return session.scalar(select(func.count()).select_from(Run).where(Run.status.in_(ACTIVE))) or 0
+        return session.scalar(select(func.count()).select_from(Run).where(Run.status.in_(ACTIVE), Run.kind == "run")) or 0
 
 
 def encode_event(ev: Event) -> dict[str, Any]:

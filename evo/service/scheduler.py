@@ -167,7 +167,7 @@ class Scheduler:
 
     def _recover(self) -> None:
         with self.db.read() as session:
-            active = list(session.scalars(select(Run).where(Run.status.in_(ACTIVE)).order_by(Run.queued_at)))
+            active = list(session.scalars(select(Run).where(Run.status.in_(ACTIVE), Run.kind == "run").order_by(Run.queued_at)))
         for run in active:
             if run.worker_pid is not None and is_ours(run.worker_pid, WORKER_MODULE):
                 with self._lock:
@@ -203,14 +203,16 @@ class Scheduler:
 
     def _queue_length(self) -> int:
         with self.db.read() as session:
-            return session.scalar(select(func.count()).select_from(Run).where(Run.status == QUEUED)) or 0
+            return session.scalar(select(func.count()).select_from(Run).where(Run.status == QUEUED, Run.kind == "run")) or 0
 
     def _start_queued(self) -> None:
         while not self._stopping.is_set():
             with self.db.write() as session:
                 if self.db.count_active(session) >= self.settings.max_concurrent:
                     return
-                run = session.scalars(select(Run).where(Run.status == QUEUED).order_by(Run.queued_at, Run.id).limit(1)).first()
+                run = session.scalars(
+                    select(Run).where(Run.status == QUEUED, Run.kind == "run").order_by(Run.queued_at, Run.id).limit(1)
+                ).first()
                 if run is None:
                     return
                 self.db.transition(
