@@ -10,7 +10,7 @@ from evo.config import CNNConfig, CNNSearchConfig, ConfigError, ESNConfig, MLPCo
 from evo.config.strategies import ArchitectureTrainingSettings
 from evo.config.tasks import TimeSeriesTaskConfig
 from evo.seeding import STREAM_INIT, STREAM_STRATEGY, stream_seed
-from evo.tasks.base import Task
+from evo.tasks.base import TaskShape
 from networks import CNN, MLP
 from networks.layers.conv import ConvBlock
 from networks.spec import NetworkSpec
@@ -88,7 +88,7 @@ def _build_base_task(config: RunConfig):
     raise ConfigError(f"config error: task.type = {t.type!r}: not known")
 
 
-def build_network(config: RunConfig, task: Task) -> NetworkSpec:
+def build_network(config: RunConfig, task: TaskShape) -> NetworkSpec:
     """The network spec: layers from the config, input/output shapes from the task."""
     try:
         return NETWORK_BUILDERS[config.network.type](config, task)
@@ -98,7 +98,7 @@ def build_network(config: RunConfig, task: Task) -> NetworkSpec:
         raise ConfigError(f"config error: network: {exc}") from None
 
 
-def _mlp(config: RunConfig, task: Task) -> NetworkSpec:
+def _mlp(config: RunConfig, task: TaskShape) -> NetworkSpec:
     n = expect_section(config.network, MLPConfig, "network")
     return MLP(
         layer_sizes=(task.n_inputs, *n.hidden, task.n_outputs),
@@ -107,7 +107,7 @@ def _mlp(config: RunConfig, task: Task) -> NetworkSpec:
     )
 
 
-def _cnn(config: RunConfig, task: Task) -> NetworkSpec:
+def _cnn(config: RunConfig, task: TaskShape) -> NetworkSpec:
     n = expect_section(config.network, CNNConfig, "network")
     return CNN(
         input_shape=_image_shape(n, task),
@@ -119,7 +119,7 @@ def _cnn(config: RunConfig, task: Task) -> NetworkSpec:
     )
 
 
-def _neat(config: RunConfig, task: Task) -> NetworkSpec:
+def _neat(config: RunConfig, task: TaskShape) -> NetworkSpec:
     from networks.neat import NEATSpec
 
     n = expect_section(config.network, NEATNetworkConfig, "network")
@@ -133,7 +133,7 @@ def _neat(config: RunConfig, task: Task) -> NetworkSpec:
     )
 
 
-def _cnn_search(config: RunConfig, task: Task) -> NetworkSpec:
+def _cnn_search(config: RunConfig, task: TaskShape) -> NetworkSpec:
     from networks.cnn_search import CNNSearchSpace
 
     n = expect_section(config.network, CNNSearchConfig, "network")
@@ -150,7 +150,7 @@ def _cnn_search(config: RunConfig, task: Task) -> NetworkSpec:
     )
 
 
-def _esn(config: RunConfig, task: Task) -> NetworkSpec:
+def _esn(config: RunConfig, task: TaskShape) -> NetworkSpec:
     from networks.esn import ESNSpec
 
     n, t = (
@@ -173,7 +173,7 @@ def _esn(config: RunConfig, task: Task) -> NetworkSpec:
 
 
 #: How each ``network.type`` is built from the config and the task (a ValueError becomes a ConfigError).
-NETWORK_BUILDERS: dict[str, Callable[[RunConfig, Task], NetworkSpec]] = {
+NETWORK_BUILDERS: dict[str, Callable[[RunConfig, TaskShape], NetworkSpec]] = {
     "mlp": _mlp,
     "cnn": _cnn,
     "neat": _neat,
@@ -182,7 +182,7 @@ NETWORK_BUILDERS: dict[str, Callable[[RunConfig, Task], NetworkSpec]] = {
 }
 
 
-def _image_shape(n: CNNConfig | CNNSearchConfig, task: Task) -> tuple[int, int, int]:
+def _image_shape(n: CNNConfig | CNNSearchConfig, task: TaskShape) -> tuple[int, int, int]:
     """The (C, H, W) a convolutional network reads: the config's, else the task's images."""
     shape = n.input_shape or task.input_shape
     if shape is None:

@@ -121,7 +121,9 @@ def test_three_clients_one_killed_mid_generation_still_complete_with_the_same_nu
         assert run["status"] == "succeeded"
         # The dead client's trials went to the others: every generation is complete, and the numbers are those of `evo run`.
         assert without_time(client.metrics("three")) == reference(config, tmp_path)[0]
-    assert len(held) == 3
+    # It died holding the trials it was handed (up to 3: under load the healthy clients may have taken some first);
+    # the study only completed because those were re-issued after trial_timeout.
+    assert 1 <= len(held) <= 3
 
 
 def test_a_study_survives_a_service_restart(service, tmp_path):

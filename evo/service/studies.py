@@ -24,7 +24,6 @@ import math
 import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -37,6 +36,7 @@ from evo.run_state import RunState, load_checkpoint, save_checkpoint
 from evo.seeding import STREAM_STRATEGY, generation_seed, individual_seeds, stream_seed
 from evo.service.db import RUNNING, SUCCEEDED, Database, Run, Trial, json_safe
 from evo.strategies import TOPOLOGY_STRATEGIES, Strategy, make_strategy
+from evo.tasks.base import Shape
 
 #: network sections a study can use: built from the input and output counts alone
 STUDY_NETWORKS = ("mlp", "cnn", "neat")
@@ -93,9 +93,7 @@ class Engine:
             )
             self.description: dict[str, Any] | None = None
         else:
-            shape = SimpleNamespace(
-                n_inputs=spec["inputs"], n_outputs=spec["outputs"], output_activation=spec.get("output_activation") or "identity"
-            )
+            shape = Shape(n_inputs=spec["inputs"], n_outputs=spec["outputs"], output_activation=spec.get("output_activation") or "identity")
             self.network = build_network(config, shape)
             self.strategy = build_strategy(config, self.network)
             self.description = self.network.describe()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -59,3 +60,24 @@ class TrainsWeights(Protocol):
     def trained(self, network, genome: np.ndarray, seed: int | None = None) -> tuple[Any, np.ndarray]:
         """The trained network spec and its flat parameters for ``genome`` (the network validate and test report)."""
         ...
+
+
+class TaskShape(Protocol):
+    """What a network is built from: a task's name, sizes and output activation (every Task has them)."""
+
+    name: str
+    n_inputs: int
+    n_outputs: int
+    output_activation: str
+    input_shape: tuple[int, int, int] | None
+
+
+@dataclass
+class Shape:
+    """A :class:`TaskShape` without a task: what an ask/tell study's client declares."""
+
+    n_inputs: int
+    n_outputs: int
+    output_activation: str = "identity"
+    input_shape: tuple[int, int, int] | None = None
+    name: str = "study"
