@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +88,22 @@ def _finite(obj: Any) -> Any:
     if isinstance(obj, (float, np.floating)):
         return float(obj) if np.isfinite(obj) else None
     return obj
+
+
+def read_csv_numbers(path: str | Path, int_columns: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Rows of a CSV file as dicts of numbers: ``int_columns`` as int, the rest as float, empty cells as None."""
+    out = []
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            out.append({k: None if v == "" else int(v) if k in int_columns else float(v) for k, v in row.items()})
+    return out
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a metrics.csv as dicts of numbers (empty cells become None)."""
+    return read_csv_numbers(path, ("generation", "evaluations", "failures"))
+
+
+def read_validation(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a validation.csv as dicts of numbers (empty cells become None)."""
+    return read_csv_numbers(path, ("generation",))

@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from evo.files import atomic_write_text
+from evo.files import atomic_write_text, read_csv_numbers, read_metrics, read_validation
 from evo.run_state import RunInfo, RunState, load_checkpoint, save_checkpoint
 
 if TYPE_CHECKING:
@@ -72,6 +72,7 @@ __all__ = [
     "TestTrace",
     "ValidationCSV",
     "load_checkpoint",
+    "read_csv_numbers",
     "read_metrics",
     "read_validation",
     "run_dir_reporters",
@@ -247,25 +248,6 @@ class ValidationCSV(Reporter):
             fh.write(_csv_text(lines))
 
 
-def read_csv_numbers(path: str | Path, int_columns: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """Rows of a CSV file as dicts of numbers: ``int_columns`` as int, the rest as float, empty cells as None."""
-    out = []
-    with open(path, newline="") as fh:
-        for row in csv.DictReader(fh):
-            out.append({k: None if v == "" else int(v) if k in int_columns else float(v) for k, v in row.items()})
-    return out
-
-
-def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a metrics.csv as dicts of numbers (empty cells become None)."""
-    return read_csv_numbers(path, ("generation", "evaluations", "failures"))
-
-
-def read_validation(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a validation.csv as dicts of numbers (empty cells become None)."""
-    return read_csv_numbers(path, ("generation",))
-
-
 # --------------------------------------------------------- the other outputs
 class Checkpoint(Reporter):
     """``checkpoint/``: the whole RunState and the strategy's state, atomically, at each checkpoint."""
@@ -289,6 +271,7 @@ class EventsLog(Reporter):
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._file: io.TextIOWrapper | None = None
+        self._step = "generation"
 
     def _write(self, line: str) -> None:
         assert self._file is not None
@@ -299,19 +282,20 @@ class EventsLog(Reporter):
         """Open the log (appending: a resumed run keeps its history)."""
         self._file = open(self.path, "a")  # noqa: SIM115 - open from start to close
         unit = "generations" if run.kind == "evolution" else "epochs"
+        self._step = unit[:-1]  # "generation" or "epoch", in every line
         if run.resumed:
-            self._write(f"resumed at generation {state.generation}, to run to {run.total} {unit}")
+            self._write(f"resumed at {self._step} {state.generation}, to run to {run.total} {unit}")
         else:
             self._write(f"started: {run.kind}, {run.total} {unit}")
 
     def on_failures(self, state: RunState, generation: int, count: int, errors: list[str]) -> None:
         """One line with up to three of the errors."""
         reasons = "; ".join(errors[:3]) or "non-finite fitness"
-        self._write(f"generation {generation}: {count} failed evaluation(s) got the worst fitness; {reasons}")
+        self._write(f"{self._step} {generation}: {count} failed evaluation(s) got the worst fitness; {reasons}")
 
     def on_end(self, state: RunState, summary: dict[str, Any]) -> None:
         """Why and where the run ended."""
-        self._write(f"finished at generation {state.generation}: stopped by {state.stopped_by}")
+        self._write(f"finished at {self._step} {state.generation}: stopped by {state.stopped_by}")
 
     def close(self) -> None:
         """Close the log."""
