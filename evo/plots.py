@@ -19,8 +19,28 @@ def save_figure(fig, path: str | Path) -> None:
     tmp.replace(path)
 
 
-def plot_fitness_curve(rows: list[dict], path: str | Path, title: str) -> None:
-    """Best, mean ± std and best-so-far fitness per generation."""
+def fitness_axis_label(task: dict) -> str:
+    """What a run's fitness measures, from its task's description (the y axis of its fitness curve)."""
+    kind, fitness = task.get("kind"), task.get("fitness")
+    if kind == "control":
+        return f"fitness: mean episode return ({task.get('episodes', '?')} episodes)"
+    if kind == "timeseries":
+        return "fitness: -log10 validation NRMSE (one step)" if fitness == "log_nrmse" else "fitness: -validation NRMSE (one step)"
+    labels = {
+        "cross_entropy": "fitness: mean log-likelihood of the training labels",
+        "accuracy": "fitness: training accuracy",
+        "val_accuracy_after_training": "fitness: validation accuracy after training",
+        "mse": "fitness: -mean squared error (training)",
+    }
+    if fitness in labels:
+        return labels[fitness]
+    if "bits" in task:
+        return "fitness: 1 - mean squared error on the truth table"
+    return "fitness"
+
+
+def plot_fitness_curve(rows: list[dict], path: str | Path, title: str, y_label: str = "fitness") -> None:
+    """Best, mean ± std and best-so-far fitness per generation; ``y_label`` says what fitness measures."""
     gens = [r["generation"] for r in rows]
     best = [_f(r["best"]) for r in rows]
     mean = [_f(r["mean"]) for r in rows]
@@ -34,7 +54,7 @@ def plot_fitness_curve(rows: list[dict], path: str | Path, title: str) -> None:
     ax.plot(gens, best, color="tab:orange", lw=1.0, label="best of generation")
     ax.plot(gens, best_so_far, color="tab:red", lw=1.5, ls="--", label="best so far")
     ax.set_xlabel("generation")
-    ax.set_ylabel("fitness")
+    ax.set_ylabel(y_label)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)

@@ -59,6 +59,7 @@ from evo.reporters import (
     read_metrics,
     seconds_cell,
 )
+from evo.run_status import STATUS_FILE, StatusFile
 from evo.seeding import STREAM_TEST, stream_seed
 from evo.strategies.base import MultiObjective
 from evo.tasks.base import TrainsWeights
@@ -121,21 +122,39 @@ class EvolutionRun:
         self.strategy = build_strategy(config, self.network)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self._checkpoint: tuple[RunState, dict[str, Any]] | None = None
+        #: resumed without a checkpoint: the run starts again from generation 0 in its existing directory
+        self._restart = False
         self._stop_requested = threading.Event()
 
     # ---------------------------------------------------------------- resume
     @classmethod
     def resume(
-        cls, run_dir: str | Path, generations: int | None = None, progress: bool = True, reporters: Sequence[Reporter] = ()
+        cls,
+        run_dir: str | Path,
+        generations: int | None = None,
+        progress: bool = True,
+        reporters: Sequence[Reporter] = (),
+        workers: int | None = None,
+        ray_address: str | None = None,
     ) -> EvolutionRun:
-        """Continue a run from its last checkpoint (optionally to more generations)."""
+        """Continue a run from its last checkpoint (optionally to more generations, on other workers or another cluster).
+
+        A run killed before its first checkpoint starts again from generation
+        0 in its own directory. Where fitness is evaluated never changes the
+        results, so ``workers`` and ``ray_address`` may differ from the run's.
+        """
         run_dir = Path(run_dir)
-        if not (run_dir / "checkpoint" / "state.json").is_file():
-            raise ConfigError(f"config error: --resume {str(run_dir)!r}: no checkpoint/state.json there")
-        data = read_toml(run_dir / "config.toml")
-        if generations is not None:
-            data["generations"] = generations
+        if not (run_dir / "config.toml").is_file():
+            raise ConfigError(f"config error: --resume {str(run_dir)!r}: not a run directory (no config.toml there)")
+        if _run_kind(run_dir) != "evolution":
+            raise ConfigError(f"config error: --resume {str(run_dir)!r}: a {_run_kind(run_dir)} directory; only evolution runs resume")
+        from evo.config import apply_overrides
+
+        data = apply_overrides(read_toml(run_dir / "config.toml"), generations=generations, workers=workers, ray_address=ray_address)
         run = cls(parse_config(data), run_dir=run_dir, progress=progress, reporters=reporters)
+        if not (run_dir / "checkpoint" / "state.json").is_file():
+            run._restart = True  # killed before its first checkpoint: nothing to continue, start again in place
+            return run
         try:
             run._checkpoint = load_checkpoint(run_dir / "checkpoint")
         except (OSError, KeyError, ValueError) as exc:  # a half-copied or hand-edited checkpoint: say so, exit 2
@@ -158,7 +177,11 @@ class EvolutionRun:
 
     def _run(self, evaluator) -> RunResult:
         cfg = self.config
-        if self._checkpoint is None:
+        if self._checkpoint is None and self._restart:
+            state, run_dir = RunState(), self.run_dir
+            assert run_dir is not None
+            atomic_write_text(run_dir / "config.toml", tomli_w.dumps(cfg.to_dict()))
+        elif self._checkpoint is None:
             state = RunState()
             run_dir = self.run_dir = open_run_dir(self.run_dir, cfg.out, cfg.name, tomli_w.dumps(cfg.to_dict()))
         else:
@@ -184,6 +207,7 @@ class EvolutionRun:
             ValidationCSV(run_dir / "validation.csv"),
             Checkpoint(run_dir / "checkpoint", self.strategy),
             EventsLog(run_dir / "events.log"),
+            StatusFile(run_dir / STATUS_FILE),
         ]
         if self.progress:
             reporters.append(ProgressBar())
@@ -275,9 +299,10 @@ class EvolutionRun:
         self._save_best(run_dir, chosen, source, state.best_seen_fitness, test_seed, test_figures)
         pareto = self._write_pareto_front(run_dir)
         if state.rows:
-            from evo.plots import plot_fitness_curve
+            from evo.plots import fitness_axis_label, plot_fitness_curve
 
-            plot_fitness_curve(state.rows, run_dir / "fitness.png", f"{cfg.name}: {cfg.strategy.type} on {self.task.name}")
+            title = f"{cfg.name}: {cfg.strategy.type} on {self.task.name}"
+            plot_fitness_curve(state.rows, run_dir / "fitness.png", title, fitness_axis_label(self.task.describe()))
         summary = {
             "name": cfg.name,
             "seed": cfg.seed,
@@ -357,6 +382,23 @@ class EvolutionRun:
         # Ties (or no validation at all) go to the first candidate: the strategy's own choice.
         _, source, genome, figures = max(scored, key=lambda item: item[0])
         return genome, source, {k: v for k, v in figures.items() if k != "val_score"}
+
+
+def _run_kind(run_dir: Path) -> str:
+    """``"evolution"``, ``"training"`` or ``"comparison"``, from the files a directory holds."""
+    if (run_dir / "compare.json").is_file():
+        return "comparison"
+    status = run_dir / "status.json"
+    if status.is_file():
+        import json
+
+        return "evolution" if json.loads(status.read_text()).get("kind", "evolution") == "evolution" else "training"
+    summary = run_dir / "summary.json"
+    if summary.is_file():
+        import json
+
+        return "training" if "method" in json.loads(summary.read_text()) else "evolution"
+    return "evolution"
 
 
 def _numbers(figures: dict[str, Any]) -> dict[str, int | float]:

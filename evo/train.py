@@ -39,6 +39,7 @@ from evo.reporters import (
     float_cell,
     seconds_cell,
 )
+from evo.run_status import STATUS_FILE, StatusFile
 from evo.seeding import STREAM_TEST, stream_seed
 from evo.tasks.base import Task
 
@@ -163,7 +164,11 @@ class TrainingRun:
         trainer = trainer_from_config(self.network, self.data["loss"], t, seed=stream_seed(cfg.seed, STREAM_TRAIN))
         run_dir = self.run_dir = open_run_dir(self.run_dir, cfg.out, f"{cfg.name}-train", tomli_w.dumps(cfg.to_dict()))
         test_seed = stream_seed(cfg.seed, STREAM_TEST)
-        built_in: list[Reporter] = [MetricsCSV(run_dir / "metrics.csv", TRAIN_CELLS), EventsLog(run_dir / "events.log")]
+        built_in: list[Reporter] = [
+            MetricsCSV(run_dir / "metrics.csv", TRAIN_CELLS),
+            EventsLog(run_dir / "events.log"),
+            StatusFile(run_dir / STATUS_FILE),
+        ]
         if self.progress:
             built_in.append(ProgressBar())
         if self.trace_test:
