@@ -15,11 +15,16 @@ VIDEO_FORMATS = (".gif", ".mp4")
 
 def make_env(model: Controller, render: bool = False) -> Any:
     """The run's environment (same id, kwargs and step limit), rendering ``rgb_array`` frames when asked."""
+    import os
+
     import gymnasium
 
     kwargs = dict(model.env_kwargs)
     if render:
         kwargs["render_mode"] = "rgb_array"
+        # Off-screen frames need no display or sound device (pygame-based envs otherwise look for one and complain).
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     return gymnasium.make(model.env_id, max_episode_steps=model.max_steps, **kwargs)
 
 

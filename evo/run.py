@@ -63,7 +63,7 @@ from evo.run_status import STATUS_FILE, StatusFile
 from evo.seeding import STREAM_TEST, stream_seed
 from evo.strategies.base import MultiObjective
 from evo.tasks.base import TrainsWeights
-from networks.spec import Decodable, GraphExportable, NetworkSpec
+from networks.spec import CountsParameters, Decodable, GraphExportable, NetworkSpec
 
 #: metrics.csv: each column and how its cells are written
 METRIC_CELLS = {
@@ -315,7 +315,7 @@ class EvolutionRun:
             "stopped_by": state.stopped_by,
             "best_genome_source": source,
             "sample_forward_passes": state.evaluations * self.task.samples_per_evaluation(),
-            "n_params": self.network.n_params,
+            **parameter_counts(self.network, chosen),
             "strategy": {"type": cfg.strategy.type, "population": cfg.strategy.population, **cfg.strategy_params()},
             "network": self.network.describe(),
             "task": self.task.describe(),
@@ -363,9 +363,11 @@ class EvolutionRun:
             write_model(member_stem(run_dir, index), self.task, spec, params, f"Pareto-front member {index}", figures)
         atomic_save_npz(run_dir / "pareto_front.npz", {"genomes": np.stack([m["genome"] for m in front])})
         atomic_write_json(run_dir / "pareto_front.json", rows)
-        from evo.plots import plot_pareto_front
+        from evo.plots import SIZE_LABELS, fitness_axis_label, plot_pareto_front
 
-        plot_pareto_front(rows, run_dir / "pareto_front.png", f"{self.config.name}: fitness against size")
+        size_label = SIZE_LABELS.get(self.network.describe().get("type", ""), "size")
+        title = f"{self.config.name}: Pareto front of fitness against size"
+        plot_pareto_front(rows, run_dir / "pareto_front.png", title, fitness_axis_label(self.task.describe()), size_label)
         return rows
 
     def _choose_best(self, state: RunState, val_seed: int) -> tuple[np.ndarray, str, dict[str, Any]]:
@@ -382,6 +384,13 @@ class EvolutionRun:
         # Ties (or no validation at all) go to the first candidate: the strategy's own choice.
         _, source, genome, figures = max(scored, key=lambda item: item[0])
         return genome, source, {k: v for k, v in figures.items() if k != "val_score"}
+
+
+def parameter_counts(network: NetworkSpec, params: np.ndarray) -> dict[str, int]:
+    """``n_params``: what the network really uses (a padded genome counts its used slots), and the genome's length when it differs."""
+    if not isinstance(network, CountsParameters):
+        return {"n_params": int(network.n_params)}
+    return {"n_params": network.used_params(params), "genome_length": int(network.n_params)}
 
 
 def _run_kind(run_dir: Path) -> str:

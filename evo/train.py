@@ -39,6 +39,7 @@ from evo.reporters import (
     float_cell,
     seconds_cell,
 )
+from evo.run import parameter_counts
 from evo.run_status import STATUS_FILE, StatusFile
 from evo.seeding import STREAM_TEST, stream_seed
 from evo.tasks.base import Task
@@ -230,7 +231,7 @@ class TrainingRun:
         write_model(model_stem(run_dir), self.task, self.network, params, f"backprop ({t.optimizer})", test_figures)
         from evo.plots import plot_loss_curve
 
-        plot_loss_curve(history, run_dir / "loss.png", f"{cfg.name}: backprop ({t.optimizer}) on {self.task.name}")
+        plot_loss_curve(history, run_dir / "loss.png", f"{cfg.name}: backprop ({t.optimizer}) on {self.task.name}", self.data["loss"])
         summary = {
             "name": cfg.name,
             "method": "backprop",
@@ -241,7 +242,7 @@ class TrainingRun:
             "wall_seconds": state.wall_seconds,
             "samples_seen": samples_seen,
             "sample_forward_passes": samples_seen * PASSES_PER_TRAINING_SAMPLE,
-            "n_params": self.network.n_params,
+            **parameter_counts(self.network, params),
             "init_from": str(self.init_from) if self.init_from else None,
             "train": t.model_dump(),
             "network": self.network.describe(),

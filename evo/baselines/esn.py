@@ -182,6 +182,7 @@ class ESNRecipeBaseline(Baseline):
     }
     spread = "reservoir seeds"
     median_metrics = ("test_nrmse", "test_nrmse_free_run")
+    plotted_metric = "test_nrmse"
     passes_counting = (
         "evolution: evaluations x reservoir steps per evaluation; ESN recipe: reservoir steps over washout+train+val; "
         "gradient-descent readout: those steps + readout samples seen x 2 (forward + backward)"
