@@ -62,5 +62,8 @@ def run(args: argparse.Namespace, out: Output) -> int:
     out.say(f"{model.env_id}: mean return {mean:.6g} ± {std:.3g} over {len(returns)} episodes")
     if video:
         out.say(f"video: {args.video} ({video.frames} frames)")
-    out.result({"env_id": model.env_id, "episodes": episodes, "mean_return": mean, "std_return": std, "video": args.video})
+    frames = video.frames if video else 0
+    out.result(
+        {"env_id": model.env_id, "episodes": episodes, "mean_return": mean, "std_return": std, "video": args.video, "frames": frames}
+    )
     return 0
