@@ -14,6 +14,7 @@ evolution's best-so-far fitness against the generation. Output::
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ VALIDATION = {
 LOWER_IS_BETTER = {"test_nrmse", "test_mse", "test_loss"}
 
 
-def finished_runs(paths: list[str | Path]) -> list[dict[str, Any]]:
+def finished_runs(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
     """Rows of the given run directories; ValueError naming any that is not a finished run."""
     rows = []
     for path in map(Path, paths):
@@ -59,7 +60,9 @@ def _stats(values: list[float]) -> dict[str, float]:
     }
 
 
-def compare_runs(paths: list[str | Path], out_dir: Path, title: str | None = None, kind: str = "comparison") -> tuple[dict[str, Any], str]:
+def compare_runs(
+    paths: Sequence[str | Path], out_dir: Path, title: str | None = None, kind: str = "comparison"
+) -> tuple[dict[str, Any], str]:
     """Write report.md, compare.json and compare.png for finished runs into ``out_dir``; return the report and its table."""
     rows = finished_runs(paths)
     networks = {r["network"] for r in rows}
@@ -89,7 +92,7 @@ def compare_runs(paths: list[str | Path], out_dir: Path, title: str | None = Non
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out_dir / "compare.json", report)
     atomic_write_text(out_dir / "report.md", table)
-    plot_runs(rows, groups, networks, metric, out_dir / "compare.png", report["title"])
+    plot_runs(rows, groups, networks, metric, out_dir / "compare.png", str(report["title"]))
     return report, table
 
 
@@ -158,10 +161,10 @@ def _curves(row: dict[str, Any], metric: str | None) -> dict[str, list]:
     except (OSError, ValueError):
         validations = []
     for v in validations:
-        m = by_gen.get(int(v["generation"]))
-        if m is not None and column and v.get(column) is not None:
-            out["wall"].append(m.get("wall_seconds"))
-            out["passes"].append((m.get("evaluations") or 0) * per_eval)
+        at = by_gen.get(int(v["generation"]))
+        if at is not None and column and v.get(column) is not None:
+            out["wall"].append(at.get("wall_seconds"))
+            out["passes"].append((at.get("evaluations") or 0) * per_eval)
             out["value"].append(v[column])
     return out
 

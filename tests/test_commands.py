@@ -63,7 +63,7 @@ def test_predict_reads_csv_and_npz_as_the_run_read_its_data_and_reports_accuracy
     assert result["accuracy"] == accuracy and result["samples"] == 360 and result["columns"][0] == "prediction"
     assert main(["predict", str(run_dir), str(digits_files / "test.csv"), "--out", str(tmp_path / "p.csv")]) == 0
     assert f"accuracy {accuracy:.6g}" in capsys.readouterr().out
-    rows = list(csv.DictReader(open(tmp_path / "p.csv")))
+    rows = list(csv.DictReader((tmp_path / "p.csv").read_text().splitlines()))
     assert len(rows) == 360 and abs(sum(float(rows[0][f"p_{k}"]) for k in range(10)) - 1.0) < 1e-9
     assert main(["predict", str(run_dir), str(digits_files / "unlabelled.csv")]) == 0
     printed = capsys.readouterr().out.splitlines()
@@ -190,7 +190,8 @@ def test_ctrl_c_names_the_run_directory_to_resume(tmp_path):
             proc.wait()
     assert proc.returncode == 130
     assert f"evo run --resume {run_dir}" in rest
-    assert json.loads(open(os.path.join(run_dir, "status.json")).read())["status"] == "interrupted"
+    with open(os.path.join(run_dir, "status.json")) as fh:
+        assert json.load(fh)["status"] == "interrupted"
 
 
 def test_json_means_stdout_holds_only_json_for_every_command(runs, digits_files, tmp_path, capsys):

@@ -156,8 +156,8 @@ def _predict_samples(model: Any, X: np.ndarray, y: np.ndarray | None, classify: 
         var = float(np.var(target))
         figures["r2"] = 1.0 - figures["mse"] / var if var > 0 else math.nan
         header += ["target"] if target.shape[1] == 1 else [f"target_{i}" for i in range(target.shape[1])]
-        for row, t in zip(rows, target):
-            row.extend(map(float, t))
+        for row, values in zip(rows, target):
+            row.extend(map(float, values))
     return header, rows, figures
 
 
