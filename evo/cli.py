@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from evo.commands import COMMANDS, command_function, command_module
 from evo.commands.common import Output
@@ -28,7 +29,7 @@ from evo.config import ConfigError
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse already exits 2; keep it one line
+    def error(self, message: str) -> NoReturn:  # argparse already exits 2; keep it one line
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
