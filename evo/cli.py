@@ -8,8 +8,9 @@
     evo predict RUN_DIR INPUT.csv|.npz [--out predictions.csv] [--member K]
     evo rollout RUN_DIR [--episodes N] [--seed N] [--video FILE.mp4|.gif]
     evo export RUN_DIR --format onnx [--out model.onnx]
-    evo runs [DIR]
+    evo runs [DIR]                      (with --server/--status/--name/--service: the service's runs)
     evo show RUN_DIR
+    evo serve | submit | status | watch | stop | cancel | resume | fetch   (the service: see evo.service.cli)
 
 Every command takes ``--json``: standard output then holds one JSON document
 and nothing else. Exit status 0 on success, 2 on bad input (with one line per
@@ -24,8 +25,9 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from evo.commands import COMMANDS, command_function, command_module
-from evo.commands.common import Output
+from evo.commands.common import Output, int_in, positive_int
 from evo.config import ConfigError
+from evo.service.cli import SERVICE_COMMANDS, add_service_commands, run_service_command
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         if module.__name__ not in added:  # a module may add several commands (runs and show)
             module.add_parser(sub)
             added.add(module.__name__)
+    add_service_commands(sub, positive_int, int_in(0), exclude=tuple(COMMANDS))
     return parser
 
 
@@ -60,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     out = Output(getattr(args, "json", False))
     try:
+        if args.command not in COMMANDS and args.command in SERVICE_COMMANDS:
+            return run_service_command(args)
         return int(command_function(args.command)(args, out))
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)

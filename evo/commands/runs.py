@@ -24,6 +24,13 @@ def add_parser(sub: Any) -> None:
     )
     runs.add_argument("folder", nargs="?", default="runs", metavar="DIR", help="folder holding run directories (default: runs/)")
     add_json(runs, "a list of runs")
+    from evo.commands.common import positive_int
+    from evo.service.cli import add_client_options, add_runs_filters
+
+    service = runs.add_argument_group("the service's runs (`evo serve`): any of these lists them instead of a folder")
+    service.add_argument("--service", action="store_true", help="list the service's runs (EVO_SERVER, or --server)")
+    add_client_options(service)
+    add_runs_filters(service, positive_int)
     show = sub.add_parser(
         "show", help="print one run directory: status, figures, model, files", description="Everything a run directory says, in one page."
     )
@@ -32,8 +39,13 @@ def add_parser(sub: Any) -> None:
 
 
 def run_runs(args: argparse.Namespace, out: Output) -> int:
-    """The table (or JSON list) of runs under a folder."""
+    """The table (or JSON list) of runs under a folder, or the service's runs."""
     from evo.runs_index import format_table, list_runs
+
+    if args.service or args.server or args.token or args.status or args.name:
+        from evo.service.cli import run_service_command
+
+        return run_service_command(args)
 
     folder = Path(args.folder)
     if not folder.is_dir():
