@@ -67,7 +67,7 @@ class VideoWriter:
             self._writer = imageio.get_writer(self.tmp, mode="I", duration=1000.0 / fps, loop=0)
         else:
             try:
-                import imageio_ffmpeg  # type: ignore[import-untyped]  # noqa: F401  (the mp4 encoder)
+                import imageio_ffmpeg  # noqa: F401  (the mp4 encoder)
             except ImportError:
                 raise ValueError("--video *.mp4 needs the imageio-ffmpeg package; write a .gif instead") from None
             self._writer = imageio.get_writer(self.tmp, fps=fps, codec="libx264", macro_block_size=1)
