@@ -151,3 +151,21 @@ def test_a_run_directory_from_before_models_still_loads_with_a_warning(digits_ru
         model = load_model(old)
     assert any("preprocessing" in str(w.message) for w in caught)
     assert np.array_equal(model.params, load_model(digits_run.run_dir).params)
+
+
+def test_a_neat_networks_parameter_count_is_what_it_uses_not_the_padded_genome(tmp_path):
+    data = {
+        "name": "neat-train",
+        "generations": 3,
+        "network": {"type": "neat", "max_nodes": 12, "max_connections": 24},
+        "task": {"type": "xor"},
+        "strategy": {"type": "neat", "population": 20},
+        "train": {"epochs": 2},
+    }
+    config = parse_config(data)
+    trained = TrainingRun(config, run_dir=tmp_path / "train", progress=False).run()
+    evolved = run_evolution(config, run_dir=tmp_path / "evolve")
+    for result, params in ((trained, trained.params), (evolved, evolved.best_genome)):
+        spec = result.network
+        used = int(spec.count_enabled(params)) + int(spec.count_hidden(params)) + spec.n_outputs
+        assert result.summary["n_params"] == used < spec.n_params == result.summary["genome_length"]
