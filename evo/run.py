@@ -45,9 +45,6 @@ from evo.files import (
 from evo.models import member_stem, model_stem, usable_network, write_model
 from evo.reporters import (
     Checkpoint,
-    EventsLog,
-    MetricsCSV,
-    ProgressBar,
     Reporter,
     Reporters,
     RunInfo,
@@ -57,9 +54,9 @@ from evo.reporters import (
     finite_cell,
     load_checkpoint,
     read_metrics,
+    run_dir_reporters,
     seconds_cell,
 )
-from evo.run_status import STATUS_FILE, StatusFile
 from evo.seeding import STREAM_TEST, stream_seed
 from evo.strategies.base import MultiObjective
 from evo.tasks.base import TrainsWeights
@@ -202,15 +199,8 @@ class EvolutionRun:
         return result
 
     def _built_in_reporters(self, run_dir: Path) -> list[Reporter]:
-        reporters: list[Reporter] = [
-            MetricsCSV(run_dir / "metrics.csv", METRIC_CELLS),
-            ValidationCSV(run_dir / "validation.csv"),
-            Checkpoint(run_dir / "checkpoint", self.strategy),
-            EventsLog(run_dir / "events.log"),
-            StatusFile(run_dir / STATUS_FILE),
-        ]
-        if self.progress:
-            reporters.append(ProgressBar())
+        files = [ValidationCSV(run_dir / "validation.csv"), Checkpoint(run_dir / "checkpoint", self.strategy)]
+        reporters = run_dir_reporters(run_dir, METRIC_CELLS, self.progress, files)
         if self.trace_test:
             test_seed = stream_seed(self.config.seed, STREAM_TEST)
             reporters.append(TestTrace(self.task, self.network, self._current_choice, test_seed, self.test_trace))

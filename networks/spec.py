@@ -29,7 +29,7 @@ Capabilities:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 @runtime_checkable
 class NetworkSpec(Protocol):
     """What every network type provides: sizes, the genome layout, a batched forward and a description."""
+
+    #: True when a genome holds structure genes or encodes a recipe besides weights (NEAT, cnn_search, ESN): a
+    #: weight scale such as a run's ``init_scale`` must leave its initial genome as it is.
+    structural_genome: ClassVar[bool] = False
 
     @property
     def n_inputs(self) -> int:

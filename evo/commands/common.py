@@ -78,6 +78,13 @@ def add_json(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--json", action="store_true", help=f"print only JSON on stdout ({what}); human lines go to stderr")
 
 
+def add_run_dir_options(parser: argparse.ArgumentParser, json_what: str) -> None:
+    """--out, --no-progress and --json of a command that writes a run directory (`evo run`, `evo train`)."""
+    parser.add_argument("--out", metavar="DIR", help="parent folder of the run directory (default: runs/)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_json(parser, json_what)
+
+
 def held_out_line(summary: dict) -> str:
     """The ``test_*`` figures of a summary on one line."""
     figures = {k: v for k, v in summary.items() if k.startswith("test_") and isinstance(v, (int, float)) and not isinstance(v, bool)}

@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from evo.commands.common import Output, add_json, config_int, held_out_line, int_in
+from evo.commands.common import Output, add_run_dir_options, config_int, held_out_line, int_in
 from evo.config import ConfigError, RunConfig, apply_overrides, load_config, parse_config
 from evo.reporters import Reporter, RunInfo, RunState
 
@@ -51,23 +51,18 @@ def add_parser(sub: Any) -> None:
         metavar="ADDR",
         help="join this Ray cluster (e.g. 127.0.0.1:6379 or 'auto'); RAY_ADDRESS works too; may change on --resume",
     )
-    run.add_argument("--out", metavar="DIR", help="parent folder of the run directory (default: runs/)")
     run.add_argument(
         "--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint (or from the start if it has none)"
     )
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_json(run, "the run's summary.json; a sweep's report")
+    add_run_dir_options(run, "the run's summary.json; a sweep's report")
+
+
+#: `evo run` options that override the config setting of the same name
+RUN_OVERRIDES = ("seed", "generations", "population", "workers", "ray_address", "out")
 
 
 def _config(args: argparse.Namespace) -> RunConfig:
-    overrides = dict(
-        seed=args.seed,
-        generations=args.generations,
-        population=args.population,
-        workers=args.workers,
-        ray_address=args.ray_address,
-        out=args.out,
-    )
+    overrides = {name: getattr(args, name) for name in RUN_OVERRIDES}
     if args.config is None:
         from evo.defaults import DEFAULT_CONFIG_TOML
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from evo.commands.common import Output, add_json, config_int
+from evo.commands.common import Output, add_run_dir_options, config_int
 from evo.config import RunConfig, load_config, parse_config
 
 
@@ -23,10 +23,8 @@ def add_parser(sub: Any) -> None:
     train.add_argument("config", help="path to a run config (.toml) with a labelled task (xor, parity, digits, dataset) or a time series")
     train.add_argument("--seed", type=config_int("seed"), help="seed for the starting weights and minibatch order")
     train.add_argument("--epochs", type=config_int("train.epochs"), help="maximum number of epochs (early stopping may end sooner)")
-    train.add_argument("--out", metavar="DIR", help="parent folder of the run directory (default: runs/)")
     train.add_argument("--init-from", metavar="RUN_DIR", help="start from RUN_DIR's best genome (fine-tune an evolved network)")
-    train.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_json(train, "the run's summary.json")
+    add_run_dir_options(train, "the run's summary.json")
 
 
 def with_epochs(config: RunConfig, epochs: int | None) -> RunConfig:

@@ -20,15 +20,20 @@ import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, create_engine, event, func, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-QUEUED, RUNNING, STOPPING, STOPPED, SUCCEEDED, FAILED, CANCELLED = (
-    "queued", "running", "stopping", "stopped", "succeeded", "failed", "cancelled"
-)  # fmt: skip
+# Final: each constant keeps its literal type, so the API's Status literal accepts it.
+QUEUED: Final = "queued"
+RUNNING: Final = "running"
+STOPPING: Final = "stopping"
+STOPPED: Final = "stopped"
+SUCCEEDED: Final = "succeeded"
+FAILED: Final = "failed"
+CANCELLED: Final = "cancelled"
 STATUSES = (QUEUED, RUNNING, STOPPING, STOPPED, SUCCEEDED, FAILED, CANCELLED)
 #: a worker process is (or should be) executing the run
 ACTIVE = (RUNNING, STOPPING)
@@ -184,7 +189,7 @@ class Database:
     ) -> bool:
         """Move a run to status ``to`` if its status is in ``allowed_from``; set ``fields`` and add a status event. True if it moved."""
         values = {"status": to, **fields}
-        moved = session.execute(update(Run).where(Run.id == run_id, Run.status.in_(allowed_from)).values(**values)).rowcount
+        moved = rows_changed(session.execute(update(Run).where(Run.id == run_id, Run.status.in_(allowed_from)).values(**values)))
         if not moved:
             return False
         data: dict[str, Any] = {"status": to}
@@ -214,3 +219,10 @@ def encode_event(ev: Event) -> dict[str, Any]:
     """An event as the SSE stream sends it: its number, kind, JSON data, and the whole message as sent (encoded once for every watcher)."""
     data = json.dumps(ev.data, allow_nan=False)  # one line: json.dumps never writes a newline without indent
     return {"id": ev.seq, "event": ev.kind, "data": data, "wire": f"id: {ev.seq}\nevent: {ev.kind}\ndata: {data}\n\n".encode()}
+
+
+def rows_changed(result: Any) -> int:
+    """Rows an UPDATE or DELETE changed (its result is a CursorResult; Session.execute is typed more loosely)."""
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"expected the CursorResult of an UPDATE or DELETE, got {type(result).__name__}")
+    return int(result.rowcount)

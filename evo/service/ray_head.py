@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import socket
@@ -99,15 +100,15 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # runs ray.shutdown through atexit
     import ray
 
-    context = ray.init(
+    ray.init(
         address="local",  # a new instance, never one found running on this machine (another user's, say)
         num_cpus=args.num_cpus or os.cpu_count(),
         include_dashboard=False,
         object_store_memory=args.object_store_mb * 1024 * 1024,
-        logging_level="ERROR",
+        logging_level=logging.ERROR,
         _node_ip_address="127.0.0.1",
     )
-    info = {"address": context.address_info["gcs_address"], "pid": os.getpid()}
+    info = {"address": ray.get_runtime_context().gcs_address, "pid": os.getpid()}
     tmp = Path(args.ray_dir) / ".head.json.tmp"
     tmp.write_text(json.dumps(info))
     os.replace(tmp, Path(args.ray_dir) / "head.json")

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select, update
 
-from evo.service.db import ACTIVE, FAILED, QUEUED, RUNNING, STOPPED, STOPPING, Database, Run
+from evo.service.db import ACTIVE, FAILED, QUEUED, RUNNING, STOPPED, STOPPING, Database, Run, rows_changed
 from evo.service.processes import is_ours, kill_group, process_alive, python_env, spawn_python, terminate_group
 from evo.service.ray_head import RayHead, adopt_or_start
 from evo.service.settings import ServiceSettings, standby_ready_path
@@ -169,7 +169,7 @@ class Scheduler:
         with self.db.read() as session:
             active = list(session.scalars(select(Run).where(Run.status.in_(ACTIVE)).order_by(Run.queued_at)))
         for run in active:
-            if is_ours(run.worker_pid, WORKER_MODULE):
+            if run.worker_pid is not None and is_ours(run.worker_pid, WORKER_MODULE):
                 with self._lock:
                     self._workers[run.id] = WorkerHandle(run.worker_pid)
                 self._notice(run.id, f"service restarted: worker {run.worker_pid} still running, re-attached")
@@ -242,7 +242,7 @@ class Scheduler:
             self._workers[run_id] = WorkerHandle(process.pid, process)
         with self.db.write() as session:
             values = {"worker_pid": process.pid, "attempts": Run.attempts + (1 if count_attempt else 0)}
-            moved = session.execute(update(Run).where(Run.id == run_id, Run.status.in_(ACTIVE)).values(**values)).rowcount
+            moved = rows_changed(session.execute(update(Run).where(Run.id == run_id, Run.status.in_(ACTIVE)).values(**values)))
         if not moved:  # cancelled while it was being started
             kill_group(process.pid)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -11,6 +11,14 @@ from evo.service.db import Run
 from evo.service.settings import RUN_ID_PATTERN
 
 Status = Literal["queued", "running", "stopping", "stopped", "succeeded", "failed", "cancelled"]
+
+
+def as_status(value: str) -> Status:
+    """A status read from the database, as the API's literal type; ValueError for anything else."""
+    for status in get_args(Status):
+        if value == status:
+            return status
+    raise ValueError(f"unknown run status {value!r}")
 
 
 class _Strict(BaseModel):

@@ -22,6 +22,7 @@ before a crash are computed again identically and not reported twice.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import sys
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.ray_address:
         import ray
 
-        ray.init(address=args.ray_address, logging_level="ERROR")
+        ray.init(address=args.ray_address, logging_level=logging.ERROR)
         if args.run_id is None:
             _warm_ray_workers()
     run_id = args.run_id

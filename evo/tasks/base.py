@@ -23,6 +23,8 @@ class Task(ABC):
     n_inputs: int
     n_outputs: int
     output_activation: str = "identity"
+    #: (C, H, W) when the samples are images (what a convolutional network reads), else None
+    input_shape: tuple[int, int, int] | None = None
     #: ``"classification"`` (test_accuracy), ``"control"`` (test_mean_return), ``"timeseries"`` (test_nrmse)
     kind: str = "classification"
     #: what `evo train` runs and `evo compare` sets beside evolution: a key of ``evo.baselines.BASELINES``

@@ -8,20 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from networks.activations import ACTIVATIONS, softmax
 from networks.neat.compiled import compile_population
 from networks.neat.layout import (
-    ACTIVATION_CODES,
-    ACTIVATION_FUNCTIONS,
     ACTIVATION_NAMES,
-    CONN_IN,
-    CONN_OUT,
-    CONN_STATE,
-    CONN_WEIGHT,
-    NODE_ACTIVATION,
-    NODE_BIAS,
-    NODE_EXISTS,
-    NODE_RESPONSE,
-    softmax,
+    Conn,
+    Node,
 )
 
 if TYPE_CHECKING:
@@ -34,24 +26,24 @@ def to_graph(spec: NEATSpec, params: np.ndarray) -> dict[str, Any]:
     net = compile_population(spec, params[None, :])
     nodes, conns = spec.decode(params)
     out_nodes = []
-    for i in np.flatnonzero(nodes[:, NODE_EXISTS] > 0.5).tolist():
+    for i in np.flatnonzero(nodes[:, Node.EXISTS] > 0.5).tolist():
         if i < spec.n_inputs:
             kind, activation = "input", "identity"
         elif i < spec.n_inputs + spec.n_outputs:
             kind, activation = "output", spec.output_activation
         else:
-            kind, activation = "hidden", ACTIVATION_NAMES[int(nodes[i, NODE_ACTIVATION])]
+            kind, activation = "hidden", ACTIVATION_NAMES[int(nodes[i, Node.ACTIVATION])]
         out_nodes.append(
             {
                 "id": i,
                 "kind": kind,
                 "activation": activation,
-                "bias": float(nodes[i, NODE_BIAS]),
-                "response": float(nodes[i, NODE_RESPONSE]),
+                "bias": float(nodes[i, Node.BIAS]),
+                "response": float(nodes[i, Node.RESPONSE]),
                 "level": int(net.level[0, i]) if i < net.level.shape[1] else 0,
             }
         )
-    connections = [{"in": int(c[CONN_IN]), "out": int(c[CONN_OUT]), "weight": float(c[CONN_WEIGHT])} for c in conns if c[CONN_STATE] > 0.5]
+    connections = [{"in": int(c[Conn.IN]), "out": int(c[Conn.OUT]), "weight": float(c[Conn.WEIGHT])} for c in conns if c[Conn.STATE] > 0.5]
     return {
         "type": "neat-graph",
         "n_inputs": spec.n_inputs,
@@ -179,7 +171,7 @@ class GraphNetwork:
                 total = total + w * values[src]
             z = node["bias"] + node["response"] * total
             name = node["activation"]
-            values[i] = z if name == "softmax" else ACTIVATION_FUNCTIONS[ACTIVATION_CODES[name]](z)
+            values[i] = z if name == "softmax" else ACTIVATIONS[name].forward(z)
         out = np.stack([values[self.n_inputs + k] for k in range(self.n_outputs)], axis=1)
         return softmax(out) if self.output_activation == "softmax" else out
 

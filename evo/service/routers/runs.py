@@ -28,6 +28,7 @@ from evo.service.schemas import (
     RunRef,
     Status,
     SubmitRequest,
+    as_status,
     brief,
     detail,
 )
@@ -84,7 +85,7 @@ def submit_run(body: SubmitRequest, request: Request, response: Response, db: Db
     if existing.config != config:
         raise HTTPException(409, f"run id {run_id!r} already names a run with a different config; choose another run_id")
     response.status_code = 200
-    return RunRef(id=existing.id, status=existing.status, message="already submitted")
+    return RunRef(id=existing.id, status=as_status(existing.status), message="already submitted")
 
 
 @router.get("", response_model=RunList)
