@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
 from evo.config import CNNConfig, CNNSearchConfig, ConfigError, ESNConfig, MLPConfig, NEATNetworkConfig, RunConfig, expect_section
 from evo.config.strategies import ArchitectureTrainingSettings
-from evo.config.tasks import TimeSeriesTaskConfig
+from evo.config.tasks import DatasetTaskConfig, TimeSeriesTaskConfig
 from evo.seeding import STREAM_INIT, STREAM_STRATEGY, stream_seed
 from evo.tasks.base import TaskShape
 from networks import CNN, MLP
 from networks.layers.conv import ConvBlock
+from networks.preprocessing import Preprocessing
 from networks.spec import NetworkSpec
 
 
@@ -42,24 +45,29 @@ def _build_base_task(config: RunConfig):
             return ParityTask(bits=2 if t.type == "xor" else t.bits)
         if t.type in ("digits", "dataset"):
             from evo.tasks.classification import ClassificationTask
-            from evo.tasks.datasets import DIGITS_IMAGE_SHAPE, load_dataset_file, load_digits, stratified_split
+            from evo.tasks.datasets import DIGITS_IMAGE_SHAPE, DIGITS_PREPROCESSING, load_dataset_file, load_digits, stratified_split
 
             if t.type == "digits":
                 X, y = load_digits()
                 split = stratified_split(X, y, t.val_fraction, t.test_fraction, t.split_seed, image_shape=DIGITS_IMAGE_SHAPE)
+                split = replace(split, preprocessing=DIGITS_PREPROCESSING)
                 name = "digits"
             else:
                 X, y = load_dataset_file(t.path, t.x_key, t.y_key, t.label_column)
                 split = stratified_split(X, y, t.val_fraction, t.test_fraction, t.split_seed)
+                split = replace(split, preprocessing=Preprocessing(note="features used as they are", file_format=_file_format(t)))
                 name = f"dataset:{t.path}"
             return ClassificationTask(split, name=name, fitness=t.fitness, batch_size=t.batch_size)
         if t.type == "mnist":
             from evo.tasks.classification import ClassificationTask
-            from evo.tasks.datasets import load_mnist, split_with_test
+            from evo.tasks.datasets import MNIST_PIXEL_SCALE, load_mnist, split_with_test
 
             data = load_mnist(t.dir, t.limit)
             split = split_with_test(
                 data["train_images"], data["train_labels"], data["test_images"], data["test_labels"], t.val_fraction, t.split_seed
+            )
+            split = replace(
+                split, preprocessing=Preprocessing.scaling(MNIST_PIXEL_SCALE, split.X_train.shape[1], note="pixels (0..255) / 255")
             )
             return ClassificationTask(split, name="mnist", fitness=t.fitness, batch_size=t.batch_size)
         if t.type == "timeseries":
@@ -86,6 +94,13 @@ def _build_base_task(config: RunConfig):
         message = str(exc)
         raise ConfigError(message if message.startswith("config error") else f"config error: {message}") from None
     raise ConfigError(f"config error: task.type = {t.type!r}: not known")
+
+
+def _file_format(t: DatasetTaskConfig) -> dict[str, Any]:
+    """Where a dataset file of this config keeps its features and labels (so `evo predict` reads new files the same way)."""
+    if str(t.path).lower().endswith(".npz"):
+        return {"type": "npz", "x_key": t.x_key, "y_key": t.y_key}
+    return {"type": "csv", "label_column": t.label_column}
 
 
 def build_network(config: RunConfig, task: TaskShape) -> NetworkSpec:

@@ -23,6 +23,17 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` so readers see the old file or the new one, never half of it."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
 def atomic_write_json(path: str | Path, data: Any) -> None:
     """JSON with sorted keys and no NaN/inf (they become null)."""
     atomic_write_text(path, json.dumps(_finite(data), indent=2, sort_keys=True) + "\n")

@@ -10,6 +10,7 @@ reporters. Every output of a run along the way is a reporter:
 - :class:`Checkpoint`: ``checkpoint/``, the whole RunState and the strategy's state
   (:mod:`evo.run_state`; :class:`RunState` and :class:`RunInfo` are importable from here too)
 - :class:`EventsLog`: ``events.log``, failed evaluations and other notices
+- :class:`~evo.run_status.StatusFile`: ``status.json``, running/finished/interrupted (:mod:`evo.run_status`)
 - :class:`ProgressBar`: the terminal's progress bar
 - :class:`TestTrace`: held-out figures along the run, for ``evo compare``'s curves
 
@@ -340,9 +341,15 @@ class ProgressBar(Reporter):
             self._bar = None
 
 
-def run_dir_reporters(run_dir: Path, cells: Mapping[str, Callable[[Any], str]], progress: bool) -> list[Reporter]:
-    """What every run writes as it goes: metrics.csv (``cells``: its columns), events.log and, with ``progress``, the bar."""
-    reporters: list[Reporter] = [MetricsCSV(run_dir / "metrics.csv", cells), EventsLog(run_dir / "events.log")]
+def run_dir_reporters(
+    run_dir: Path, cells: Mapping[str, Callable[[Any], str]], progress: bool, files: Sequence[Reporter] = ()
+) -> list[Reporter]:
+    """What every run writes as it goes: metrics.csv (``cells``: its columns), events.log, the run's own ``files``, status.json, the bar."""
+    from evo.run_status import STATUS_FILE, StatusFile  # run_status builds on Reporter: imported here, not at the top
+
+    # status.json after the run's own files: it never names a checkpoint that is not yet on disk.
+    reporters: list[Reporter] = [MetricsCSV(run_dir / "metrics.csv", cells), EventsLog(run_dir / "events.log"), *files]
+    reporters.append(StatusFile(run_dir / STATUS_FILE))
     if progress:
         reporters.append(ProgressBar())
     return reporters

@@ -27,6 +27,7 @@ import tomli_w
 from evo.build import build_network, build_task, initial_genome
 from evo.config import ConfigError, RunConfig
 from evo.files import atomic_write_json, load_npz, open_run_dir, save_genome
+from evo.models import model_stem, write_model
 from evo.reporters import (
     Reporter,
     Reporters,
@@ -37,6 +38,7 @@ from evo.reporters import (
     run_dir_reporters,
     seconds_cell,
 )
+from evo.run import parameter_counts
 from evo.seeding import STREAM_TEST, stream_seed
 from evo.tasks.base import Task
 
@@ -118,7 +120,7 @@ def load_genome(run_dir: str | Path, network) -> np.ndarray:
 
 
 class EpochReporting:
-    """A training run's reporters and clock: metrics.csv, events.log, the progress bar, then ``extra`` reporters.
+    """A training run's reporters and clock: metrics.csv, events.log, status.json, the progress bar, then ``extra`` reporters.
 
     :meth:`on_epoch` is the trainer's epoch callback: it makes the metrics row
     and tells every reporter (one ``on_generation`` per epoch). The time spent
@@ -260,9 +262,10 @@ class TrainingRun(BaselineRun):
             params,
             {"network": self.network.describe(), "task": self.task.describe(), "source": "backprop", "best_epoch": trainer.best_epoch_},
         )
+        write_model(model_stem(run_dir), self.task, self.network, params, f"backprop ({t.optimizer})", test_figures)
         from evo.plots import plot_loss_curve
 
-        plot_loss_curve(history, run_dir / "loss.png", f"{cfg.name}: backprop ({t.optimizer}) on {self.task.name}")
+        plot_loss_curve(history, run_dir / "loss.png", f"{cfg.name}: backprop ({t.optimizer}) on {self.task.name}", self.data["loss"])
         summary = {
             "name": cfg.name,
             "method": "backprop",
@@ -273,7 +276,7 @@ class TrainingRun(BaselineRun):
             "wall_seconds": state.wall_seconds,
             "samples_seen": samples_seen,
             "sample_forward_passes": samples_seen * PASSES_PER_TRAINING_SAMPLE,
-            "n_params": self.network.n_params,
+            **parameter_counts(self.network, params),
             "init_from": str(self.init_from) if self.init_from else None,
             "train": t.model_dump(),
             "network": self.network.describe(),

@@ -21,6 +21,9 @@ Capabilities:
   multi-objective (Pareto) selection.
 - :class:`Bindable`: its own forward for one genome stack run many times on
   per-genome inputs (a control rollout's steps), weights prepared once.
+- :class:`CountsParameters`: a padded genome (NEAT's slots, a search
+  space's maximum architecture) that says how many parameters one genome
+  really uses, the figure reports show instead of the genome length.
 """
 
 from __future__ import annotations
@@ -139,4 +142,13 @@ class HasComplexity(Protocol):
 
     def complexity(self, genomes: np.ndarray) -> np.ndarray:
         """Size ``(P,)`` of each genome of a stack ``(P, n_params)``; smaller is simpler."""
+        ...
+
+
+@runtime_checkable
+class CountsParameters(Protocol):
+    """A padded genome that counts the parameters one genome really uses (NEAT: enabled connections and used biases)."""
+
+    def used_params(self, params: np.ndarray) -> int:
+        """Parameters genome ``params (n_params,)`` uses; at most ``n_params``."""
         ...

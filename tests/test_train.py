@@ -113,6 +113,12 @@ def test_esn_train_and_compare_report_recipe_gd_readout_and_evolution(tmp_path):
     networks = {json.loads((result.out_dir / f"evolution-seed{s}" / "summary.json").read_text())["network"]["seed"] for s in (0, 1)}
     assert networks == {0, 1}
     assert "standard recipe" in result.table
+    assert_png(result.out_dir / "compare.png")  # as the help says: evolution's trace, the recipe and the readout as points
+    # The baseline run keeps the recipe's fitted network as its model.
+    from networks import load_model
+
+    recipe = load_model(next(result.out_dir.glob("baselines-seed0")))
+    assert recipe.kind == "timeseries" and recipe.record["source"].startswith("the standard ESN recipe")
 
 
 def test_training_rows_stream_through_the_same_reporters(tmp_path):
@@ -174,6 +180,10 @@ def test_esn_readout_epochs_stream_through_the_same_reporters(tmp_path):
     gd = result.summary["gd_readout"]
     assert recorder.ends == [("early_stopping" if gd["stopped_early"] else "epochs", gd["epochs"])]
     assert "started: training, 20 epochs" in (result.run_dir / "events.log").read_text()
+    # The same run-directory reporters give it status.json; the result holds the recipe's fitted network (its model.json).
+    status = json.loads((result.run_dir / "status.json").read_text())
+    assert (status["status"], status["kind"], status["generation"]) == ("finished", "training", gd["epochs"])
+    assert (result.run_dir / "model.json").is_file() and result.params.size == result.network.n_params
 
 
 @pytest.mark.parametrize("name", sorted(BASELINES))

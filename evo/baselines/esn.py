@@ -23,9 +23,11 @@ import tomli_w
 from evo.baselines.base import Baseline, pick_figures
 from evo.config import ConfigError, ESNConfig, RunConfig, expect_section
 from evo.files import atomic_write_json, open_run_dir
+from evo.models import model_stem, write_model
 from evo.tasks.timeseries import score_on_test
 from evo.train import BaselineRun, EpochReporting, TrainResult, trainer_from_config
-from networks.esn import Reservoir, ReservoirStack, readout_features
+from networks.esn import ESNReadoutSpec, Reservoir, ReservoirStack, fit_readouts, readout_features
+from networks.esn.reservoir import weights_to_vector
 
 
 def esn_section(config: RunConfig) -> ESNConfig:
@@ -74,6 +76,22 @@ def run_gd_readout(config: RunConfig, task, on_epoch: Callable[[dict], None] | N
     }
 
 
+def recipe_model(config: RunConfig, task) -> tuple[ESNReadoutSpec, np.ndarray]:
+    """The recipe's fitted network (reservoir and ridge readout fitted on washout + train), as a saved model holds it."""
+    reservoir = recipe_reservoir(config, task.n_inputs)
+    weights = reservoir.build()
+    data = task.data
+    W_out, _ = fit_readouts(
+        ReservoirStack([weights]),
+        data.inputs[: data.train_end],
+        data.targets[: data.train_end],
+        data.washout,
+        np.array([esn_section(config).ridge]),
+    )
+    spec = ESNReadoutSpec(reservoir, task.n_outputs)
+    return spec, spec.pack(W_out[0], weights_to_vector(weights))
+
+
 def _readout_size(config: RunConfig, task) -> int:
     return (1 + task.n_inputs + esn_section(config).units) * task.n_outputs
 
@@ -84,8 +102,9 @@ class ESNBaselineRun(BaselineRun):
     Run directory: ``config.toml``, ``metrics.csv`` and ``events.log`` (the
     gradient-descent readout's epochs, written by the same reporters as
     :class:`~evo.train.TrainingRun`'s, which ``reporters`` follow),
-    ``summary.json`` (both methods' figures; the top-level test figures are
-    the recipe's).
+    ``status.json``, ``model.json`` + ``model.npz`` (the recipe's fitted
+    network), ``summary.json`` (both methods' figures; the top-level test
+    figures are the recipe's).
     """
 
     def _prepare(self) -> None:
@@ -122,11 +141,13 @@ class ESNBaselineRun(BaselineRun):
                 "task": self.task.describe(),
                 **tests,
             }
+            spec, params = recipe_model(cfg, self.task)
+            write_model(model_stem(run_dir), self.task, spec, params, "the standard ESN recipe (ridge readout)", tests)
             atomic_write_json(run_dir / "summary.json", summary)
             reporting.end(summary)
         finally:
             reporting.close()
-        return TrainResult(run_dir, summary, np.zeros(0), None, history)
+        return TrainResult(run_dir, summary, params, spec, history)
 
 
 class ESNRecipeBaseline(Baseline):
@@ -141,6 +162,7 @@ class ESNRecipeBaseline(Baseline):
     }
     spread = "reservoir seeds"
     median_metrics = ("test_nrmse", "test_nrmse_free_run")
+    plotted_metric = "test_nrmse"
     passes_counting = (
         "evolution: evaluations x reservoir steps per evaluation; ESN recipe: reservoir steps over washout+train+val; "
         "gradient-descent readout: those steps + readout samples seen x 2 (forward + backward)"

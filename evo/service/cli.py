@@ -23,10 +23,27 @@ from typing import Any
 SERVICE_COMMANDS = ("serve", "submit", "runs", "status", "watch", "stop", "cancel", "resume", "fetch")
 
 
+def add_client_options(parser: argparse.ArgumentParser) -> None:
+    """Where the service is and how to sign in: --server, --token, --home."""
+    parser.add_argument("--server", help="the service's URL (default: EVO_SERVER or http://127.0.0.1:8765)")
+    parser.add_argument("--token", help="the service's token (default: EVO_TOKEN, else <home>/token)")
+    parser.add_argument("--home", help="the local service's home, for its token file (default: EVO_HOME or ~/.evo)")
+
+
+def add_runs_filters(parser: argparse.ArgumentParser, positive_int: Callable[[str], int]) -> None:
+    """The service's run-list filters (`evo runs` with any of them asks the service)."""
+    parser.add_argument("--status", choices=["queued", "running", "stopping", "stopped", "succeeded", "failed", "cancelled"])
+    parser.add_argument("--name")
+    parser.add_argument("--limit", type=positive_int, default=50)
+
+
 def add_service_commands(
-    sub: argparse._SubParsersAction, positive_int: Callable[[str], int], non_negative_int: Callable[[str], int]
+    sub: argparse._SubParsersAction,
+    positive_int: Callable[[str], int],
+    non_negative_int: Callable[[str], int],
+    exclude: tuple[str, ...] = (),
 ) -> None:
-    """Add ``serve`` and the client verbs to the `evo` parser's subcommands."""
+    """Add ``serve`` and the client verbs to the `evo` parser's subcommands (but those in ``exclude``: another module adds them)."""
     serve = sub.add_parser(
         "serve",
         help="run the optimiser as a service: HTTP API, database, runs on Ray",
@@ -50,9 +67,7 @@ def add_service_commands(
 
     def client_parser(name: str, help_text: str) -> argparse.ArgumentParser:
         parser = sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
-        parser.add_argument("--server", help="the service's URL (default: EVO_SERVER or http://127.0.0.1:8765)")
-        parser.add_argument("--token", help="the service's token (default: EVO_TOKEN, else <home>/token)")
-        parser.add_argument("--home", help="the local service's home, for its token file (default: EVO_HOME or ~/.evo)")
+        add_client_options(parser)
         return parser
 
     submit = client_parser("submit", "submit a run config to the service")
@@ -63,11 +78,10 @@ def add_service_commands(
     submit.add_argument("--population", type=positive_int)
     submit.add_argument("--workers", type=positive_int, help="Ray workers the run's fitness is spread over")
     submit.add_argument("--watch", action="store_true", help="follow the run with a progress bar until it ends")
-    runs = client_parser("runs", "list the service's runs, newest first")
-    runs.add_argument("--status", choices=["queued", "running", "stopping", "stopped", "succeeded", "failed", "cancelled"])
-    runs.add_argument("--name")
-    runs.add_argument("--limit", type=positive_int, default=50)
-    runs.add_argument("--json", action="store_true", help="print the JSON answer")
+    if "runs" not in exclude:
+        runs = client_parser("runs", "list the service's runs, newest first")
+        add_runs_filters(runs, positive_int)
+        runs.add_argument("--json", action="store_true", help="print the JSON answer")
     for name, help_text in (
         ("status", "show a run: status, latest metrics, summary or error"),
         ("watch", "follow a run live with a progress bar"),

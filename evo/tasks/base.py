@@ -8,6 +8,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from networks.preprocessing import Preprocessing
+
 
 class Task(ABC):
     """A problem that scores a stack of genomes of one network spec.
@@ -48,6 +50,14 @@ class Task(ABC):
     def describe(self) -> dict:
         """JSON-able description recorded in the run directory."""
         return {"name": self.name, "kind": self.kind}
+
+    def preprocessing(self) -> Preprocessing:
+        """How raw inputs become what the network reads (saved with the model; none by default)."""
+        return Preprocessing(n_features=self.n_inputs)
+
+    def outputs(self) -> dict[str, Any]:
+        """What the network's outputs mean, for a saved model: ``kind`` and what turns them into answers (see networks.model)."""
+        return {"kind": "regression", "activation": self.output_activation}
 
     def close(self) -> None:
         """Release resources (environments)."""

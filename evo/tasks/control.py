@@ -226,6 +226,22 @@ class ControlTask(Task):
             "vectorized": self.vectorized,
         }
 
+    def outputs(self) -> dict[str, Any]:
+        """The environment and how outputs become its actions (argmax, or tanh outputs mapped onto [low, high])."""
+        env = {"env_id": self.env_id, "env_kwargs": self.env_kwargs, "max_steps": self.max_steps, "observation_shape": list(self.obs_shape)}
+        if self.action_kind == "discrete":
+            return {"kind": "control", **env, "action": "discrete", "decision": "argmax", "action_start": self._action_start}
+        return {
+            "kind": "control",
+            **env,
+            "action": "box",
+            "decision": "low + (output + 1) / 2 * (high - low), clipped",
+            "low": self._action_low.tolist(),
+            "high": self._action_high.tolist(),
+            "shape": list(self._action_shape),
+            "dtype": str(np.dtype(self._action_dtype)),
+        }
+
     def close(self) -> None:
         """Close and forget this process's cached envs for this task's configuration."""
         close_envs(self.env_id, self.max_steps, self.env_kwargs)

@@ -80,7 +80,7 @@ from networks.cnn_search.layout import (
     Architecture,
     is_int,
 )
-from networks.spec import Decodable, HasComplexity
+from networks.spec import CountsParameters, Decodable, HasComplexity
 
 
 class DecodedArchitecture(NamedTuple):
@@ -91,7 +91,7 @@ class DecodedArchitecture(NamedTuple):
 
 
 @dataclass(frozen=True)
-class CNNSearchSpace(Decodable, HasComplexity):
+class CNNSearchSpace(Decodable, HasComplexity, CountsParameters):
     """Search space of CNN architectures with a weight slab; a network spec over fixed-length genomes.
 
     The interface matches the other specs (``n_params``, ``n_inputs``,
@@ -357,6 +357,10 @@ class CNNSearchSpace(Decodable, HasComplexity):
     def predict(self, genome: np.ndarray, x: np.ndarray) -> np.ndarray:
         """Outputs ``(B, n_outputs)`` of one genome ``(n_params,)``."""
         return self.forward(np.asarray(genome)[None, :], x)[0]
+
+    def used_params(self, params: np.ndarray) -> int:
+        """Parameters of the CNN the genome decodes to."""
+        return int(self.complexity(np.asarray(params)[None])[0])
 
     def complexity(self, genomes: np.ndarray) -> np.ndarray:
         """Parameter count ``(P,)`` (int64) of each genome's decoded CNN."""

@@ -80,7 +80,7 @@ def draw(spec: NEATSpec, params: np.ndarray, path: str | Path, title: str | None
     for x, members in columns.items():
         for k, node in enumerate(members):
             position[node["id"]] = (float(x), (k + 1) / (len(members) + 1))
-    fig, ax = plt.subplots(figsize=(2.0 + 1.6 * out_x, 4.0))
+    fig, ax = plt.subplots(figsize=(max(6.0, 2.0 + 1.6 * out_x), 4.4))
     biggest = max([abs(c["weight"]) for c in graph["connections"]] + [1e-9])
     for c in graph["connections"]:
         (x0, y0), (x1, y1) = position[c["in"]], position[c["out"]]
@@ -103,6 +103,16 @@ def draw(spec: NEATSpec, params: np.ndarray, path: str | Path, title: str | None
         x, y = position[node["id"]]
         ax.scatter([x], [y], s=420, c=face[node["kind"]], edgecolors="black", zorder=3)
         ax.text(x, y, str(node["id"]), ha="center", va="center", fontsize=8, zorder=4)
+    from matplotlib.lines import Line2D
+
+    legend = [
+        Line2D([], [], marker="o", ls="", markerfacecolor=face["input"], markeredgecolor="black", markersize=9, label="input"),
+        Line2D([], [], marker="o", ls="", markerfacecolor=face["hidden"], markeredgecolor="black", markersize=9, label="hidden"),
+        Line2D([], [], marker="o", ls="", markerfacecolor=face["output"], markeredgecolor="black", markersize=9, label="output"),
+        Line2D([], [], color="tab:red", lw=2, label="weight > 0"),
+        Line2D([], [], color="tab:blue", lw=2, label="weight < 0 (width ~ |weight|)"),
+    ]
+    ax.legend(handles=legend, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=5, fontsize=7, frameon=False)
     ax.set_xlim(-0.5, out_x + 0.5)
     ax.set_ylim(0.0, 1.0)
     ax.axis("off")

@@ -18,11 +18,11 @@ from networks.neat.layout import (
     Conn,
     Node,
 )
-from networks.spec import GraphExportable, HasComplexity, Trainable
+from networks.spec import CountsParameters, GraphExportable, HasComplexity, Trainable
 
 
 @dataclass(frozen=True)
-class NEATSpec(Trainable, GraphExportable, HasComplexity):
+class NEATSpec(Trainable, GraphExportable, HasComplexity, CountsParameters):
     """A NEAT network spec: input/output sizes, slot capacities and activations, no genes.
 
     Genomes are flat vectors of :attr:`n_params` floats in the layout of
@@ -163,6 +163,11 @@ class NEATSpec(Trainable, GraphExportable, HasComplexity):
         """Enabled connections of each genome ``(..., n_params)``."""
         _, conns = self.split(params)
         return (conns[..., Conn.STATE] > 0.5).sum(axis=-1)
+
+    def used_params(self, params: np.ndarray) -> int:
+        """Enabled connection weights plus the biases of the nodes that exist beyond the inputs (hidden and output)."""
+        params = np.asarray(params, dtype=np.float64)
+        return int(self.count_enabled(params)) + int(self.count_hidden(params)) + self.n_outputs
 
     # ------------------------------------------------------------ compile / run
     def compile(self, params: np.ndarray) -> CompiledPopulation:
