@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from evo.config import ConfigError, RunConfig
+from evo.config import CNNConfig, CNNSearchConfig, ConfigError, ESNConfig, MLPConfig, NEATNetworkConfig, RunConfig, expect_section
+from evo.config.strategies import ArchitectureTrainingSettings
+from evo.config.tasks import DatasetTaskConfig, PythonTaskConfig, TimeSeriesTaskConfig
 from evo.seeding import STREAM_INIT, STREAM_STRATEGY, stream_seed
-from evo.tasks.base import DefinesGenome
+from evo.tasks.base import DefinesGenome, Task, TaskShape
 from evo.tasks.genome import GenomeSpace
 from networks import CNN, MLP
+from networks.layers.conv import ConvBlock
 from networks.preprocessing import Preprocessing
 from networks.spec import NetworkSpec
 
@@ -19,10 +23,11 @@ from networks.spec import NetworkSpec
 def build_task(config: RunConfig):
     """The task the config names; a missing file or unknown environment raises ConfigError."""
     task = _build_base_task(config)
-    s = config.strategy
-    if s.type == "cnn_arch" and s.mode == "train_weights":
+    if config.strategy.type == "cnn_arch" and config.strategy_params().get("mode") == "train_weights":
         from evo.tasks.arch_training import ArchitectureTrainingTask
 
+        # cnn_arch's section carries the backprop budget beside the strategy's own parameters.
+        s = expect_section(config.strategy, ArchitectureTrainingSettings, "strategy")
         try:
             return ArchitectureTrainingTask(
                 task, epochs=s.train_epochs, batch_size=s.train_batch_size, lr=s.train_lr, max_train=s.train_max_samples
@@ -86,11 +91,10 @@ def _build_base_task(config: RunConfig):
             if t.series == "file" and not t.path:
                 raise ConfigError("config error: task.path: required when task.series = 'file'")
             extra = {"tau": t.tau} if t.series == "mackey_glass" else {}
-            data = make_series_split(t.series, t.washout, t.n_train, t.n_val, t.n_test, path=t.path, column=t.column, key=t.key, **extra)
-            return TimeSeriesTask(data, fitness=t.fitness, horizon=t.horizon, starts=t.starts)
+            series = make_series_split(t.series, t.washout, t.n_train, t.n_val, t.n_test, path=t.path, column=t.column, key=t.key, **extra)
+            return TimeSeriesTask(series, fitness=t.fitness, horizon=t.horizon, starts=t.starts)
         if t.type == "function":
             from evo.tasks.function import FunctionTask
-            from evo.tasks.genome import GenomeSpace
 
             lower, upper = t.bounds if t.bounds is not None else (None, None)
             space = GenomeSpace(t.dimension, lower, upper, t.representation, x0=None if t.x0 is None else np.array(t.x0))
@@ -124,9 +128,8 @@ def _build_base_task(config: RunConfig):
     raise ConfigError(f"config error: task.type = {t.type!r}: not known")
 
 
-def _python_task(t, code_dir: str | None):
+def _python_task(t: PythonTaskConfig, code_dir: str | None) -> Task:
     """A user's Task subclass built with its kwargs; a constructor that raises ValueError is a config error naming it."""
-    from evo.tasks.base import Task
     from evo.tasks.user_code import import_object
 
     cls = import_object(t.task_class, "task.class", code_dir)
@@ -143,7 +146,7 @@ def _python_task(t, code_dir: str | None):
     return task
 
 
-def _regression_task(t):
+def _regression_task(t: DatasetTaskConfig) -> Task:
     """A ``dataset`` task with ``target = "regression"``: numeric targets, standardised unless turned off."""
     from evo.tasks.datasets import load_dataset_file
     from evo.tasks.regression import RegressionTask, regression_split
@@ -156,80 +159,27 @@ def _regression_task(t):
     return RegressionTask(split, name=f"dataset:{t.path}", batch_size=t.batch_size)
 
 
-def _file_format(t) -> dict[str, Any]:
+def _file_format(t: DatasetTaskConfig) -> dict[str, Any]:
     """Where a dataset file of this config keeps its features and labels (so `evo predict` reads new files the same way)."""
     if str(t.path).lower().endswith(".npz"):
         return {"type": "npz", "x_key": t.x_key, "y_key": t.y_key}
     return {"type": "csv", "label_column": t.label_column}
 
 
-def build_network(config: RunConfig, task):
+def build_network(config: RunConfig, task: TaskShape) -> NetworkSpec:
     """The network spec: layers from the config, input/output shapes from the task (a solution task's genome space)."""
     if isinstance(task, DefinesGenome):
         return task.genome_space()  # the genome is the solution: no network
-    n = config.network
-    if n.type == "esn":
-        from networks.esn import ESNSpec
+    try:
+        return NETWORK_BUILDERS[config.network.type](config, task)
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(f"config error: network: {exc}") from None
 
-        t = config.task  # what the genome encodes (mode) and its ranges are [task] settings of the timeseries task
-        try:
-            return ESNSpec.from_settings(
-                t.mode,
-                task.n_inputs,
-                task.n_outputs,
-                **n.model_dump(exclude={"type"}),
-                n_reservoirs=t.n_reservoirs,
-                min_units=t.min_units,
-                max_units=t.max_units,
-                rescale=t.rescale,
-            )
-        except ValueError as exc:
-            raise ConfigError(f"config error: {exc}") from None
-    if n.type == "neat":
-        from networks.neat import NEATSpec
 
-        try:
-            return NEATSpec(
-                task.n_inputs,
-                task.n_outputs,
-                max_nodes=n.max_nodes,
-                max_connections=n.max_connections,
-                output_activation=n.output_activation or task.output_activation,
-                hidden_activation=n.hidden_activation,
-            )
-        except ValueError as exc:
-            raise ConfigError(f"config error: network: {exc}") from None
-    if n.type == "cnn_search":
-        from networks.cnn_search import CNNSearchSpace
-
-        shape = _image_shape(n, task)
-        try:
-            return CNNSearchSpace(
-                tuple(shape),
-                task.n_outputs,
-                max_blocks=n.max_blocks,
-                filter_choices=tuple(n.filter_choices),
-                kernel_choices=tuple(n.kernel_choices),
-                max_dense=n.max_dense,
-                dense_choices=tuple(n.dense_choices),
-                activation=n.activation,
-                output_activation=n.output_activation or task.output_activation,
-            )
-        except ValueError as exc:
-            raise ConfigError(f"config error: network: {exc}") from None
-    if n.type == "cnn":
-        shape = _image_shape(n, task)
-        try:
-            return CNN(
-                input_shape=tuple(shape),
-                conv_blocks=tuple(b.model_dump() for b in n.conv),
-                output_size=task.n_outputs,
-                hidden=tuple(n.hidden),
-                activation=n.activation,
-                output_activation=n.output_activation or task.output_activation,
-            )
-        except ValueError as exc:
-            raise ConfigError(f"config error: network: {exc}") from None
+def _mlp(config: RunConfig, task: TaskShape) -> NetworkSpec:
+    n = expect_section(config.network, MLPConfig, "network")
     return MLP(
         layer_sizes=(task.n_inputs, *n.hidden, task.n_outputs),
         activation=n.activation,
@@ -237,9 +187,84 @@ def build_network(config: RunConfig, task):
     )
 
 
-def _image_shape(n, task) -> tuple[int, int, int]:
+def _cnn(config: RunConfig, task: TaskShape) -> NetworkSpec:
+    n = expect_section(config.network, CNNConfig, "network")
+    return CNN(
+        input_shape=_image_shape(n, task),
+        conv_blocks=tuple(ConvBlock.parse(b.model_dump(), f"conv block {i}") for i, b in enumerate(n.conv)),
+        output_size=task.n_outputs,
+        hidden=tuple(n.hidden),
+        activation=n.activation,
+        output_activation=n.output_activation or task.output_activation,
+    )
+
+
+def _neat(config: RunConfig, task: TaskShape) -> NetworkSpec:
+    from networks.neat import NEATSpec
+
+    n = expect_section(config.network, NEATNetworkConfig, "network")
+    return NEATSpec(
+        task.n_inputs,
+        task.n_outputs,
+        max_nodes=n.max_nodes,
+        max_connections=n.max_connections,
+        output_activation=n.output_activation or task.output_activation,
+        hidden_activation=n.hidden_activation,
+    )
+
+
+def _cnn_search(config: RunConfig, task: TaskShape) -> NetworkSpec:
+    from networks.cnn_search import CNNSearchSpace
+
+    n = expect_section(config.network, CNNSearchConfig, "network")
+    return CNNSearchSpace(
+        _image_shape(n, task),
+        task.n_outputs,
+        max_blocks=n.max_blocks,
+        filter_choices=tuple(n.filter_choices),
+        kernel_choices=tuple(n.kernel_choices),
+        max_dense=n.max_dense,
+        dense_choices=tuple(n.dense_choices),
+        activation=n.activation,
+        output_activation=n.output_activation or task.output_activation,
+    )
+
+
+def _esn(config: RunConfig, task: TaskShape) -> NetworkSpec:
+    from networks.esn import ESNSpec
+
+    n, t = (
+        expect_section(config.network, ESNConfig, "network"),
+        expect_section(config.task, TimeSeriesTaskConfig, "task"),
+    )  # what the genome encodes (mode) and its ranges are [task] settings of the timeseries task
+    try:
+        return ESNSpec.from_settings(
+            t.mode,
+            task.n_inputs,
+            task.n_outputs,
+            **n.model_dump(exclude={"type"}),
+            n_reservoirs=t.n_reservoirs,
+            min_units=t.min_units,
+            max_units=t.max_units,
+            rescale=t.rescale,
+        )
+    except ValueError as exc:  # its errors name their own [task] / [network] fields
+        raise ConfigError(f"config error: {exc}") from None
+
+
+#: How each ``network.type`` is built from the config and the task (a ValueError becomes a ConfigError).
+NETWORK_BUILDERS: dict[str, Callable[[RunConfig, TaskShape], NetworkSpec]] = {
+    "mlp": _mlp,
+    "cnn": _cnn,
+    "neat": _neat,
+    "cnn_search": _cnn_search,
+    "esn": _esn,
+}
+
+
+def _image_shape(n: CNNConfig | CNNSearchConfig, task: TaskShape) -> tuple[int, int, int]:
     """The (C, H, W) a convolutional network reads: the config's, else the task's images."""
-    shape = n.input_shape or getattr(task, "input_shape", None)
+    shape = n.input_shape or task.input_shape
     if shape is None:
         raise ConfigError(
             f"config error: network.input_shape: task {task.name!r} has flat features; give input_shape = [C, H, W] "
@@ -249,7 +274,8 @@ def _image_shape(n, task) -> tuple[int, int, int]:
         raise ConfigError(
             f"config error: network.input_shape = {list(shape)}: holds {int(np.prod(shape))} values, the task's samples have {task.n_inputs}"
         )
-    return tuple(int(v) for v in shape)  # type: ignore[return-value]
+    channels, height, width = (int(v) for v in shape)  # both sources are (C, H, W): the config's and the task's
+    return (channels, height, width)
 
 
 def initial_genome(config: RunConfig, network: NetworkSpec) -> np.ndarray:
@@ -258,9 +284,8 @@ def initial_genome(config: RunConfig, network: NetworkSpec) -> np.ndarray:
     genome = network.init_params(rng, 1)[0]
     if isinstance(network, GenomeSpace):
         return genome  # a solution: x0, or a uniform draw in its box
-    # init_scale scales weights; a topology genome also holds structure genes, and an ESN genome encodes its
-    # reservoir (the default recipe): left as they are.
-    return genome if config.network.type in ("neat", "cnn_search", "esn") else genome * config.init_scale
+    # init_scale scales weights; a genome that also holds structure genes, or encodes a recipe, is left as it is.
+    return genome if network.structural_genome else genome * config.init_scale
 
 
 def build_strategy(config: RunConfig, network: NetworkSpec):
@@ -270,6 +295,9 @@ def build_strategy(config: RunConfig, network: NetworkSpec):
     params = config.strategy_params()
     init = initial_genome(config, network)
     if config.strategy.type == "neat":
+        from networks.neat import NEATSpec
+
+        assert isinstance(network, NEATSpec), "the config pairs strategy 'neat' with network 'neat'"
         params.update(
             n_inputs=network.n_inputs,
             n_outputs=network.n_outputs,
@@ -306,7 +334,7 @@ def _solution_params(config: RunConfig, space: GenomeSpace) -> dict[str, Any]:
     if space.bounds is not None:
         extra["bounds"] = space.bounds
         # Unset step sizes follow the box (pycma's advice: about a quarter to a third of its width).
-        if kind in ("cmaes", "snes") and config.strategy.sigma is None:
+        if kind in ("cmaes", "snes") and "sigma" not in config.strategy_params():
             extra["sigma"] = 0.3 * float(np.mean(space.bounds[1] - space.bounds[0]))
     if kind == "ga":
         extra["representation"] = space.representation

@@ -167,9 +167,9 @@ class CNN(NetworkSpec, Trainable):
         """The activation after each dense layer, first to last."""
         return tuple(self.dense_activation(i) for i in range(len(self.dense_shapes)))
 
-    def _layer_slices(self):
+    def _layer_slices(self) -> list[tuple[str, tuple[int, ...], slice, slice]]:
         """Per layer: ``(kind, weight shape, weight slice, bias slice)`` in the flat layout."""
-        out = []
+        out: list[tuple[str, tuple[int, ...], slice, slice]] = []
         n_conv = len(self.geometry)
         for i, geo in enumerate(self.geometry):
             start = self.offsets[i]
@@ -186,7 +186,8 @@ class CNN(NetworkSpec, Trainable):
         """Split ``(P, n_params)`` into per-layer tensors.
 
         Conv layers: ``W (P, F, C, k, k)``, ``b (P, F)``; dense layers:
-        ``W (P, n_in, n_out)``, ``b (P, 1, n_out)`` (as the MLP).
+        ``W (P, n_in, n_out)``, ``b (P, 1, n_out)`` (as the MLP). The inverse is
+        :func:`networks.layers.dense.flatten_layers`.
         """
         params = np.asarray(params)
         if params.ndim != 2 or params.shape[1] != self.n_params:
@@ -197,15 +198,6 @@ class CNN(NetworkSpec, Trainable):
             bias_shape = (P, shape[0]) if kind == "conv" else (P, 1, shape[1])
             layers.append((params[:, w].reshape((P,) + shape), params[:, b].reshape(bias_shape)))
         return layers
-
-    def flatten(self, layers: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-        """Inverse of :meth:`unflatten`: per-layer tensors back to ``(P, n_params)``."""
-        P = layers[0][0].shape[0]
-        parts = []
-        for W, b in layers:
-            parts.append(W.reshape(P, -1))
-            parts.append(b.reshape(P, -1))
-        return np.concatenate(parts, axis=1)
 
     def weight_mask(self) -> np.ndarray:
         """Boolean ``(n_params,)``: True on weights, False on biases (L2 decays weights only)."""
@@ -282,12 +274,7 @@ class CNN(NetworkSpec, Trainable):
         return out
 
     def forward_train(
-        self,
-        params: np.ndarray,
-        X: np.ndarray,
-        dropout: float = 0.0,
-        rng: np.random.Generator | None = None,
-        return_logits: bool = True,
+        self, params: np.ndarray, X: np.ndarray, dropout: float = 0.0, rng: np.random.Generator | None = None, return_logits: bool = True
     ) -> tuple[np.ndarray, CNNCache]:
         """Outputs ``(B, n_out)`` of one network and the cache :meth:`backward` needs.
 
@@ -353,7 +340,7 @@ class CNN(NetworkSpec, Trainable):
             np.sum(d_pre, axis=1, out=db)
             # No gradient w.r.t. the data: the first block skips col2im.
             dW[...], d_padded = conv_pool_backward(d_pre, record.padded, weights[i][0], record.argmax, geo, input_grad=i > 0)
-            if i:
+            if d_padded is not None:  # i > 0
                 d = unpad_gradient(d_padded, geo).reshape(geo.channels, -1)
         return grad
 
@@ -380,7 +367,7 @@ class CNN(NetworkSpec, Trainable):
         """Rebuild from :meth:`describe` output."""
         return cls(
             input_shape=tuple(description["input_shape"]),
-            conv_blocks=tuple(dict(block) for block in description["conv_blocks"]),
+            conv_blocks=tuple(ConvBlock.parse(dict(block), f"conv block {i}") for i, block in enumerate(description["conv_blocks"])),
             output_size=description["output_size"],
             hidden=tuple(description.get("hidden", ())),
             activation=description.get("activation", "relu"),

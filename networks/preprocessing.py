@@ -83,7 +83,7 @@ class Preprocessing:
     @classmethod
     def scaling(cls, divide_by: float, n_features: int, note: str = "", **fields: Any) -> Preprocessing:
         """Every feature divided by one number (pixels / 16, / 255)."""
-        return cls(n_features=n_features, scale=np.float64(divide_by), note=note or f"features / {divide_by:g}", **fields)
+        return cls(n_features=n_features, scale=np.asarray(divide_by, dtype=np.float64), note=note or f"features / {divide_by:g}", **fields)
 
     @classmethod
     def standardize(cls, X_train: np.ndarray, **fields: Any) -> Preprocessing:

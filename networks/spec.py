@@ -21,12 +21,15 @@ Capabilities:
   multi-objective (Pareto) selection.
 - :class:`Bindable`: its own forward for one genome stack run many times on
   per-genome inputs (a control rollout's steps), weights prepared once.
+- :class:`CountsParameters`: a padded genome (NEAT's slots, a search
+  space's maximum architecture) that says how many parameters one genome
+  really uses, the figure reports show instead of the genome length.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -37,6 +40,10 @@ if TYPE_CHECKING:
 @runtime_checkable
 class NetworkSpec(Protocol):
     """What every network type provides: sizes, the genome layout, a batched forward and a description."""
+
+    #: True when a genome holds structure genes or encodes a recipe besides weights (NEAT, cnn_search, ESN): a
+    #: weight scale such as a run's ``init_scale`` must leave its initial genome as it is.
+    structural_genome: ClassVar[bool] = False
 
     @property
     def n_inputs(self) -> int:
@@ -135,4 +142,13 @@ class HasComplexity(Protocol):
 
     def complexity(self, genomes: np.ndarray) -> np.ndarray:
         """Size ``(P,)`` of each genome of a stack ``(P, n_params)``; smaller is simpler."""
+        ...
+
+
+@runtime_checkable
+class CountsParameters(Protocol):
+    """A padded genome that counts the parameters one genome really uses (NEAT: enabled connections and used biases)."""
+
+    def used_params(self, params: np.ndarray) -> int:
+        """Parameters genome ``params (n_params,)`` uses; at most ``n_params``."""
         ...

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from networks import NETWORK_TYPES, network_from_description, network_type
-from networks.spec import Bindable, Decodable, GraphExportable, HasComplexity, NetworkSpec, Trainable
+from networks.spec import Bindable, CountsParameters, Decodable, GraphExportable, HasComplexity, NetworkSpec, Trainable
 
 CAPABILITIES = {
     Trainable: ("forward_train", "backward", "weight_mask"),
@@ -16,6 +16,7 @@ CAPABILITIES = {
     GraphExportable: ("save_graph", "draw"),
     HasComplexity: ("complexity",),
     Bindable: ("bind",),
+    CountsParameters: ("used_params",),
 }
 
 

@@ -33,15 +33,13 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 from deap import base, tools
 
-from evo.strategies.base import Strategy, random_state_from_json, random_state_to_json
+from evo.strategies.base import PrivateRandom, Strategy, random_state_from_json, random_state_to_json
 from evo.strategies.bounds import check_bounds, clip, uniform_in
 from evo.strategies.params import param
 
@@ -104,16 +102,12 @@ class GAParams:
     bounds: Any = param(None, config=False, doc="(lower, upper) of every gene (from the task); None: unbounded")
 
 
-class GeneticAlgorithm(Strategy):
+class GeneticAlgorithm(Strategy, PrivateRandom, name="ga", params_type=GAParams, default_population=100):
     """Generational GA: tournament selection, blend/SBX crossover, Gaussian mutation, elitism."""
 
-    name = "ga"
-    params_type = GAParams
-    default_population = 100
     params: GAParams
 
-    def __init__(self, n_params: int, population: int, seed: int, init: np.ndarray, **params: Any) -> None:
-        super().__init__(n_params, population, seed, init, **params)
+    def _setup(self) -> None:
         p = self.params
         self.elite = p.elite
         if self.elite >= self.population:
@@ -235,17 +229,6 @@ class GeneticAlgorithm(Strategy):
     def _genes(self, genome: np.ndarray) -> list:
         """A genome as the list DEAP's operators edit: floats, or ints for a discrete representation."""
         return [int(v) for v in np.rint(genome)] if self.discrete else genome.tolist()
-
-    @contextmanager
-    def _private_random(self) -> Iterator[None]:
-        """Run DEAP's operators on this strategy's own `random` state, then restore the caller's."""
-        caller_state = random.getstate()
-        random.setstate(self._py_state)
-        try:
-            yield
-        finally:
-            self._py_state = random.getstate()
-            random.setstate(caller_state)
 
     # ------------------------------------------------------------------ results
     def best(self) -> tuple[np.ndarray, float]:

@@ -13,6 +13,7 @@ drew it, and the reported mean is clipped into the box.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -24,14 +25,14 @@ from evo.strategies.bounds import check_bounds, clip, mirror
 class MeanSearch(Strategy):
     """Base of SNES and OpenAI-ES: the mean, the pending noise, their state."""
 
-    def __init__(self, n_params: int, population: int, seed: int, init: np.ndarray, **params: Any) -> None:
-        super().__init__(n_params, population, seed, init, **params)
+    def _setup(self) -> None:
+        """The mean at ``init`` (clipped into the bounds) and the noise generator; a subclass's ``_setup`` calls this first."""
         self.bounds = check_bounds(self.name, getattr(self.params, "bounds", None), self.n_params)
         self.mean_ = clip(self.init.copy(), self.bounds)
         self.rng_ = np.random.Generator(np.random.PCG64(self.seed))
         # Standard-normal noise behind the pending population (what ask() drew).
         self._noise: np.ndarray | None = None
-        self._rng_state_before_ask: dict[str, Any] | None = None
+        self._rng_state_before_ask: Mapping[str, Any] | None = None
 
     def _draw_noise(self, rows: int) -> np.ndarray:
         """The pending noise ``(rows, n_params)``, drawn once per generation."""

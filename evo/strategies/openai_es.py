@@ -46,16 +46,13 @@ class OpenAIESParams:
     bounds: Any = param(None, config=False, doc="(lower, upper) of every gene (from the task): samples are mirrored into the box")
 
 
-class OpenAIES(MeanSearch):
+class OpenAIES(MeanSearch, name="openai_es", params_type=OpenAIESParams, default_population=50):
     """OpenAI-ES: antithetic sampling, centred ranks, Adam on the mean, fixed sigma."""
 
-    name = "openai_es"
-    params_type = OpenAIESParams
-    default_population = 50
     params: OpenAIESParams
 
-    def __init__(self, n_params: int, population: int, seed: int, init: np.ndarray, **params: Any) -> None:
-        super().__init__(n_params, population, seed, init, **params)
+    def _setup(self) -> None:
+        super()._setup()
         if self.population % 2:
             raise ValueError(f"openai_es: antithetic sampling needs an even population, got {self.population}")
         # The pending noise is half the population; the other half is its mirror. Adam moments and step count:

@@ -52,22 +52,18 @@ class SNESParams:
     bounds: Any = param(None, config=False, doc="(lower, upper) of every gene (from the task): samples are mirrored into the box")
 
 
-class SNES(MeanSearch):
+class SNES(MeanSearch, name="snes", params_type=SNESParams, default_population=50):
     """Separable NES: diagonal Gaussian search distribution, natural-gradient updates."""
 
-    name = "snes"
-    params_type = SNESParams
-    default_population = 50
     params: SNESParams
 
-    def __init__(self, n_params: int, population: int, seed: int, init: np.ndarray, **params: Any) -> None:
-        super().__init__(n_params, population, seed, init, **params)
+    def _setup(self) -> None:
+        super()._setup()
         if self.params.antithetic and self.population % 2:
             raise ValueError(f"snes: antithetic sampling needs an even population, got {self.population}")
         #: The step sizes' learning rate in use (the given one, or the paper's default for n_params).
-        self.lr_sigma = self.params.lr_sigma
-        if self.lr_sigma is None:
-            self.lr_sigma = (3.0 + math.log(self.n_params)) / (5.0 * math.sqrt(self.n_params))
+        lr_sigma = self.params.lr_sigma
+        self.lr_sigma = (3.0 + math.log(self.n_params)) / (5.0 * math.sqrt(self.n_params)) if lr_sigma is None else lr_sigma
         self.sigma_ = np.full(self.n_params, self.params.sigma)
 
     # ------------------------------------------------------------------ ask / tell

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -23,6 +24,8 @@ class Task(ABC):
     n_inputs: int
     n_outputs: int
     output_activation: str = "identity"
+    #: (C, H, W) when the samples are images (what a convolutional network reads), else None
+    input_shape: tuple[int, int, int] | None = None
     #: ``"classification"`` (test_accuracy), ``"control"`` (test_mean_return), ``"timeseries"`` (test_nrmse)
     kind: str = "classification"
     #: what `evo train` runs and `evo compare` sets beside evolution: a key of ``evo.baselines.BASELINES``
@@ -95,3 +98,24 @@ class DefinesGenome(Protocol):
     def solution_summary(self, genome: np.ndarray, fitness: float) -> dict[str, Any]:
         """``best_value`` (in the user's sign) and ``best_solution`` (in the user's terms) of a genome and its fitness."""
         ...
+
+
+class TaskShape(Protocol):
+    """What a network is built from: a task's name, sizes and output activation (every Task has them)."""
+
+    name: str
+    n_inputs: int
+    n_outputs: int
+    output_activation: str
+    input_shape: tuple[int, int, int] | None
+
+
+@dataclass
+class Shape:
+    """A :class:`TaskShape` without a task: what an ask/tell study's client declares."""
+
+    n_inputs: int
+    n_outputs: int
+    output_activation: str = "identity"
+    input_shape: tuple[int, int, int] | None = None
+    name: str = "study"

@@ -71,7 +71,7 @@ def _ladder_size(n: int) -> int:
     return three_quarters if three_quarters >= n else power
 
 
-def _rows_to_keep(live_rows: np.ndarray, size: int) -> np.ndarray:
+def _rows_to_keep(live_rows: np.ndarray | np.bool_, size: int) -> np.ndarray:
     """Batch rows to keep on compaction: the live ones, padded with finished ones up to ``size`` rows."""
     live = np.flatnonzero(live_rows)
     padding = np.flatnonzero(~live_rows)[: size - len(live)]
@@ -296,12 +296,17 @@ class ControlTask(Task):
         scaled = np.clip(scaled, self._action_low, self._action_high)
         return scaled.astype(self._action_dtype).reshape((len(out), *self._action_shape))
 
-    def _compacted_size(self, live_rows: int, batch_rows: int, ladder: bool) -> int | None:
-        """Rows to narrow the batch to, once that saves at least a quarter of them; None to keep it."""
+    def _rows_to_compact(self, active: np.ndarray, ladder: bool) -> np.ndarray | None:
+        """Batch rows to keep after a step that ended episodes (``active`` ``(rows, E)``): none once every episode
+        has ended, the live ones (padded to a ``ladder`` size) when that saves at least a quarter of the rows, else None."""
+        live_rows: np.ndarray = np.asarray(active.any(axis=1))
+        n_live = int(np.count_nonzero(live_rows))
+        if n_live == 0:
+            return np.flatnonzero(live_rows)
         if not self.compaction:
             return None
-        size = _ladder_size(live_rows) if ladder else live_rows
-        return size if 4 * size <= 3 * batch_rows else None
+        size = _ladder_size(n_live) if ladder else n_live
+        return _rows_to_keep(live_rows, size) if 4 * size <= 3 * len(live_rows) else None
 
     def _load_vector_env(self, state: np.ndarray, steps: np.ndarray, prev_done: np.ndarray) -> Any:
         """The cached vector env of this size with its per-slot state, step counters and autoreset flags set."""
@@ -338,13 +343,10 @@ class ControlTask(Task):
             if not (broke or done.any()):
                 continue  # nobody finished: nothing to count or compact
             flat_active &= ~done
-            live_rows = active.any(axis=1)
-            n_live = int(np.count_nonzero(live_rows))
-            if n_live == 0:
-                break
-            size = self._compacted_size(n_live, len(rows), ladder=True)
-            if size is not None:
-                keep = _rows_to_keep(live_rows, size)
+            keep = self._rows_to_compact(active, ladder=True)
+            if keep is not None:
+                if len(keep) == 0:
+                    break
                 final[rows] = returns
                 slots = (keep[:, None] * E + np.arange(E)).reshape(-1)
                 core = env.unwrapped
@@ -364,9 +366,9 @@ class ControlTask(Task):
         envs = single_env_pool(self.env_id, self.max_steps, self.env_kwargs, N)
         obs = np.zeros((P, E, self.n_inputs))
         flat_obs = obs.reshape(N, -1)
-        for i, (env, key) in enumerate(zip(envs, keys.reshape(-1))):
+        for slot, (env, key) in enumerate(zip(envs, keys.reshape(-1))):
             first, _ = env.reset(seed=to_int32_seed(key))
-            flat_obs[i] = np.asarray(first, dtype=np.float64).reshape(-1)
+            flat_obs[slot] = np.asarray(first, dtype=np.float64).reshape(-1)
         policy = bind_genomes(network, genomes)
 
         final = np.zeros((P, E))
@@ -390,13 +392,10 @@ class ControlTask(Task):
                     ended = True
             if not ended:
                 continue
-            live_rows = active.any(axis=1)
-            n_live = int(np.count_nonzero(live_rows))
-            if n_live == 0:
-                break
-            size = self._compacted_size(n_live, len(rows), ladder=False)
-            if size is not None:
-                keep = _rows_to_keep(live_rows, size)
+            keep = self._rows_to_compact(active, ladder=False)
+            if keep is not None:
+                if len(keep) == 0:
+                    break
                 final[rows] = returns
                 env_index = env_index.reshape(-1, E)[keep].reshape(-1)
                 rows, returns, active, obs = rows[keep], returns[keep], active[keep], obs[keep]

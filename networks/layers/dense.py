@@ -35,6 +35,16 @@ import numpy as np
 from networks.activations import OUTPUT_ACTIVATIONS, Activation
 
 
+def flatten_layers(layers: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """A stack's per-layer ``(W, b)`` (population axis first) back to the flat ``(P, n_params)``: each W, then its b."""
+    P = layers[0][0].shape[0]
+    parts = []
+    for W, b in layers:
+        parts.append(W.reshape(P, -1))
+        parts.append(b.reshape(P, -1))
+    return np.concatenate(parts, axis=1)
+
+
 # ------------------------------------------------------------ one layer
 def dense_forward(h: np.ndarray, W: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``z = h W + b`` (into ``out`` when given); stacked operands broadcast as ``np.matmul`` does."""
@@ -68,7 +78,7 @@ def dense_stack_forward(
     h: np.ndarray,
     layers: Sequence[tuple[np.ndarray, np.ndarray]],
     activations: Sequence[Activation],
-    buffers: Sequence[np.ndarray] | None = None,
+    buffers: Sequence[np.ndarray | None] | None = None,
 ) -> np.ndarray:
     """Outputs of dense layers ``W (P, n_in, n_out)``, ``b (P, 1, n_out)`` on ``h (B, n_in)`` or ``(P, B, n_in)``.
 
@@ -117,6 +127,7 @@ def dense_train_forward(
     for i, ((W, b), name) in enumerate(zip(layers, activations)):  # noqa: B905 (see dense_stack_forward)
         mask = None
         if dropout and (i or drop_first_input):
+            assert rng is not None, "dropout > 0 needs a random generator (check_dropout)"
             mask = dropout_mask(h.shape, dropout, rng)
             h = h * mask
         z = dense_forward(h, W, b)

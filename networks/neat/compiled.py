@@ -20,21 +20,15 @@ one; an evaluator then scores the offending genome alone as a failure).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, overload
 
 import numpy as np
 
 from networks.neat.layout import (
     ACTIVATION_CODES,
-    ACTIVATION_FUNCTIONS,
-    CONN_IN,
-    CONN_OUT,
-    CONN_STATE,
-    CONN_WEIGHT,
-    NODE_ACTIVATION,
-    NODE_BIAS,
-    NODE_EXISTS,
-    NODE_RESPONSE,
+    ACTIVATION_NAMES,
+    Conn,
+    Node,
     activate,
 )
 
@@ -91,7 +85,7 @@ class CompiledPopulation:
     conn_dst: np.ndarray  # (E,) int
     conn_weight: np.ndarray  # (E,)
     level_starts: np.ndarray  # (depth + 2,) int
-    conn_slot: np.ndarray | None = None  # (E,) int: each listed connection's slot in its genome (for the gradient)
+    conn_slot: np.ndarray  # (E,) int: each listed connection's slot in its genome (for the gradient)
 
 
 def compile_population(spec: NEATSpec, params: np.ndarray) -> CompiledPopulation:
@@ -101,14 +95,14 @@ def compile_population(spec: NEATSpec, params: np.ndarray) -> CompiledPopulation
         raise ValueError(f"expected NEAT genomes of shape (P, {spec.n_params}), got {params.shape}")
     P = params.shape[0]
     nodes, conns = spec.split(params)
-    exists = nodes[..., NODE_EXISTS] > 0.5
+    exists = nodes[..., Node.EXISTS] > 0.5
     # Work on the slots some genome uses: most genomes are far below capacity.
     used_nodes = np.flatnonzero(exists.any(axis=0))
     N = max(int(used_nodes[-1]) + 1 if len(used_nodes) else 0, spec.n_inputs + spec.n_outputs)
     exists = exists[:, :N]
-    rows, cols = np.nonzero(conns[..., CONN_STATE] > 0.5)  # genome-major, then slot order
-    src_f = conns[rows, cols, CONN_IN]
-    dst_f = conns[rows, cols, CONN_OUT]
+    rows, cols = np.nonzero(conns[..., Conn.STATE] > 0.5)  # genome-major, then slot order
+    src_f = conns[rows, cols, Conn.IN]
+    dst_f = conns[rows, cols, Conn.OUT]
     src = src_f.astype(np.int64)
     dst = dst_f.astype(np.int64)
     bad = (src_f != src) | (dst_f != dst) | (src < 0) | (dst < 0) | (src >= N) | (dst >= N)
@@ -133,30 +127,34 @@ def compile_population(spec: NEATSpec, params: np.ndarray) -> CompiledPopulation
     depth = int(level.max()) if level.size else 0
     conn_level = level[rows, dst]
     by_level = np.argsort(conn_level, kind="stable")  # stable: genome and slot order kept within a level
-    codes = nodes[:, :N, NODE_ACTIVATION].astype(np.int64)
+    codes = nodes[:, :N, Node.ACTIVATION].astype(np.int64)
     out_slice = slice(spec.n_inputs, spec.n_inputs + spec.n_outputs)
     out_name = spec.output_activation
     codes[:, out_slice] = ACTIVATION_CODES["identity"] if out_name == "softmax" else ACTIVATION_CODES[out_name]
     codes[:, : spec.n_inputs] = ACTIVATION_CODES["identity"]
     hidden_codes = codes[:, spec.n_inputs + spec.n_outputs :][exists[:, spec.n_inputs + spec.n_outputs :]]
-    unknown = np.setdiff1d(hidden_codes, list(ACTIVATION_FUNCTIONS))
+    unknown = np.setdiff1d(hidden_codes, list(ACTIVATION_NAMES))
     if len(unknown):
         raise ValueError(f"NEAT genome: unknown activation code(s) {unknown.tolist()}; known: {ACTIVATION_CODES}")
     return CompiledPopulation(
         level=level,
         depth=depth,
-        bias=nodes[:, :N, NODE_BIAS],
-        response=nodes[:, :N, NODE_RESPONSE],
+        bias=nodes[:, :N, Node.BIAS],
+        response=nodes[:, :N, Node.RESPONSE],
         codes=codes,
         conn_genome=rows[by_level],
         conn_src=src[by_level],
         conn_dst=dst[by_level],
-        conn_weight=conns[rows, cols, CONN_WEIGHT][by_level],
+        conn_weight=conns[rows, cols, Conn.WEIGHT][by_level],
         level_starts=np.searchsorted(conn_level[by_level], np.arange(depth + 2)),
         conn_slot=cols[by_level],
     )
 
 
+@overload
+def propagate(spec: NEATSpec, net: CompiledPopulation, x: np.ndarray, keep_pre: Literal[True]) -> tuple[np.ndarray, np.ndarray]: ...
+@overload
+def propagate(spec: NEATSpec, net: CompiledPopulation, x: np.ndarray, keep_pre: bool) -> tuple[np.ndarray, np.ndarray | None]: ...
 def propagate(spec: NEATSpec, net: CompiledPopulation, x: np.ndarray, keep_pre: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Node values ``(P, N, B)`` (output slots before a softmax) and, with ``keep_pre``, the pre-activations ``z``."""
     P, N = net.level.shape
@@ -177,7 +175,7 @@ def propagate(spec: NEATSpec, net: CompiledPopulation, x: np.ndarray, keep_pre: 
             # bincount adds in input order: each node's inputs in its genome's slot order.
             total += np.bincount(target, weights=contributions.ravel(), minlength=len(total))
         z = net.bias[node_genome, node_slot, None] + net.response[node_genome, node_slot, None] * total.reshape(-1, B)
-        if keep_pre:
+        if pre is not None:  # keep_pre
             pre[node_genome, node_slot, :] = z
         values[node_genome, node_slot, :] = activate(net.codes[node_genome, node_slot, None], z)
     return values, pre
