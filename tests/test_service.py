@@ -59,16 +59,17 @@ def reference(config: dict[str, Any], tmp_path: Path) -> tuple[list[dict[str, An
 class ServiceProcess:
     """``evo serve`` in a subprocess (its own session) on a free loopback port."""
 
-    def __init__(self, home: Path, args: list[str]) -> None:
+    def __init__(self, home: Path, args: list[str], env: dict[str, str] | None = None) -> None:
         self.home = home
         self.args = args
+        self.extra_env = env or {}
         self.process: subprocess.Popen | None = None
         self.lines: list[str] = []
         self.url = ""
 
     def start(self, timeout: float = 60.0) -> None:
         env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "EVO_SERVER", "EVO_TOKEN")}
-        env.update(PYTHONPATH=str(ROOT), RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
+        env.update(PYTHONPATH=str(ROOT), RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", **self.extra_env)
         command = [sys.executable, "-m", "evo.cli", "serve", "--home", str(self.home), "--port", "0", *self.args]
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True
@@ -490,3 +491,43 @@ def test_no_request_the_schema_allows_gets_a_server_error(service):
                 assert "error" in response.json()
 
         no_server_error()
+
+
+# --------------------------------------------------------------------------- joining a cluster
+EXTERNAL_HEAD = """
+import sys, ray
+ray.init(address="local", _node_ip_address="127.0.0.1", num_cpus=1, include_dashboard=False, object_store_memory=100 * 2**20)
+print(ray.get_runtime_context().gcs_address, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_the_service_joins_an_external_cluster_with_token_auth(tmp_path):
+    """A head started by plain ray.init (token auth on by default, token in ~/.ray/auth_token); RAY_ADDRESS=it evo serve."""
+    from evo.service.processes import terminate_group
+
+    user_home = tmp_path / "user"  # Ray writes its token under ~: a private HOME keeps the real one untouched
+    user_home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH") and k != "RAY_ADDRESS"}
+    env.update(HOME=str(user_home), PYTHONPATH=str(ROOT), RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
+    head = subprocess.Popen(
+        [sys.executable, "-c", EXTERNAL_HEAD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, start_new_session=True
+    )
+    service = None
+    try:
+        assert head.stdout is not None
+        address = head.stdout.readline().strip()
+        assert address.startswith("127.0.0.1:"), address
+        assert (user_home / ".ray" / "auth_token").is_file()  # the cluster uses token authentication
+        service = ServiceProcess(tmp_path / "home", ["--max-concurrent", "1"], env={"RAY_ADDRESS": address, "HOME": str(user_home)})
+        service.start()
+        assert any(f"Ray at {address}" in line for line in service.lines)
+        with service.client() as client:
+            run = client.wait(client.submit(ROOT / "configs" / "xor.toml")["id"], timeout=120)
+        assert run["status"] == "succeeded", run
+        assert run["summary"]["evaluator"]["type"] == "ray"
+        assert any("auth mode token" in line for line in service.lines)
+    finally:
+        if service is not None:
+            service.cleanup()
+        terminate_group(head.pid, grace_seconds=15)

@@ -39,7 +39,7 @@ from sqlalchemy import func, select, update
 
 from evo.service.db import ACTIVE, FAILED, QUEUED, RUNNING, STOPPED, STOPPING, Database, Run, rows_changed
 from evo.service.processes import is_ours, kill_group, process_alive, python_env, spawn_python, terminate_group
-from evo.service.ray_head import RayHead, adopt_or_start
+from evo.service.ray_head import RayHead, adopt_or_start, cluster_auth_env
 from evo.service.settings import ServiceSettings, standby_ready_path
 
 log = logging.getLogger("evo.service")
@@ -161,7 +161,10 @@ class Scheduler:
             self.ray_address = self.ray_head.address
             self.worker_env = dict(self.ray_head.env)
         else:
-            self.worker_env = python_env()
+            auth = cluster_auth_env()
+            self.worker_env = python_env(auth)
+            mode = self.worker_env.get("RAY_AUTH_MODE", "disabled")
+            log.info("joining the Ray cluster at %s (auth mode %s%s)", self.ray_address, mode, " from a token found" if auth else "")
         self.worker_env["EVO_SERVICE_DB"] = settings.database_url
         self._recover()
 
