@@ -231,6 +231,34 @@ def test_bad_input_gets_a_json_error_naming_it_and_nothing_is_written(service, c
     assert (run_count(service), sorted(os.listdir(service.home / "runs"))) == before
 
 
+def test_configs_that_fail_to_build_or_name_files_outside_the_data_folder_are_refused(service, client):
+    url, auth = service.url, {"Authorization": f"Bearer {service.token}"}
+    strategy = {"type": "cmaes", "population": 8}
+    unknown_env = {"name": "env", "generations": 2, "task": {"type": "control", "env_id": "Nope-v9"}, "strategy": strategy}
+    with pytest.raises(ConfigError) as built:
+        EvolutionRun(parse_config(unknown_env), progress=False)  # what `evo run` prints for it
+    before = run_count(service), sorted(os.listdir(service.home / "runs"))
+    response = httpx.post(f"{url}/api/runs", json={"config": unknown_env}, headers=auth)
+    assert response.status_code == 422 and response.json() == {"error": str(built.value)}
+    dataset = {"name": "data", "generations": 2, "strategy": strategy, "network": {"hidden": [2]}}
+    for path in ("/etc/passwd", "../token", "../../../../etc/passwd", str(service.home / "token")):
+        config = dataset | {"task": {"type": "dataset", "path": path}}
+        response = httpx.post(f"{url}/api/runs", json={"config": config}, headers=auth)
+        assert response.status_code == 422, (path, response.text)
+        assert response.json()["error"].startswith(f"config error: task.path = {path!r}: the service reads data files only")
+    (service.home / "data" / "out").symlink_to(service.home)
+    mnist = dataset | {"task": {"type": "mnist", "dir": "out"}}
+    assert "task.dir = 'out'" in httpx.post(f"{url}/api/runs", json={"config": mnist}, headers=auth).json()["error"]
+    missing = httpx.post(f"{url}/api/runs", json={"config": dataset | {"task": {"type": "dataset", "path": "none.csv"}}}, headers=auth)
+    assert missing.status_code == 422 and missing.json()["error"] == "config error: task.path = 'none.csv': file does not exist"
+    assert (run_count(service), sorted(os.listdir(service.home / "runs"))) == before
+    rows = [f"{i % 7 / 7:.3f},{i % 5 / 5:.3f},{i % 2}" for i in range(80)]
+    (service.home / "data" / "tiny.csv").write_text("a,b,label\n" + "\n".join(rows) + "\n")
+    run = client.wait(client.submit(dataset | {"task": {"type": "dataset", "path": "tiny.csv"}})["id"])
+    assert run["status"] == "succeeded", run
+    assert run["config"]["task"]["path"] == str((service.home / "data" / "tiny.csv").resolve())
+
+
 # --------------------------------------------------------------------------- a run's life
 def test_a_run_through_the_api_gives_the_numbers_of_evo_run(service, client, tmp_path):
     config = xor_config("life", 300, target=0.95)

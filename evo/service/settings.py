@@ -5,6 +5,7 @@
 <home>/runs/<id>/     each run's directory (config, metrics, checkpoint, plots, summary)
 <home>/logs/          each worker's output, and the Ray head's
 <home>/ray/           the local Ray head's address and its own auth token
+<home>/data/          the data files submitted configs may name (task.path, task.dir): nothing outside it
 """
 
 from __future__ import annotations
@@ -69,9 +70,14 @@ class ServiceSettings:
         """The local Ray head's address file and auth token."""
         return self.home / "ray"
 
+    @property
+    def data_dir(self) -> Path:
+        """The only folder a submitted config's data-file fields may name (see evo.service.validation)."""
+        return self.home / "data"
+
     def prepare_home(self) -> None:
         """Create the home folder and its subfolders (private to the user)."""
-        for folder in (self.home, self.runs_dir, self.logs_dir, self.ray_dir):
+        for folder in (self.home, self.runs_dir, self.logs_dir, self.ray_dir, self.data_dir):
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
 
 

@@ -32,13 +32,14 @@ from evo.service.schemas import (
     brief,
     detail,
 )
+from evo.service.validation import check_buildable, confine_data_paths
 
 router = APIRouter(prefix="/api/runs", tags=["runs"], dependencies=[Depends(bearer_scheme)], responses=ERRORS)
 Db = Annotated[Database, Depends(database)]
 
 
-def resolve_config(config: str | dict[str, Any], overrides: Overrides | None) -> RunConfig:
-    """The submitted config (TOML text or a JSON object) with its overrides, validated as `evo run` validates a file."""
+def resolve_config(config: str | dict[str, Any], overrides: Overrides | None, data_dir: Path) -> RunConfig:
+    """The submitted config (TOML text or a JSON object) with its overrides, validated and built as `evo run` does (data files from ``data_dir`` only)."""
     if isinstance(config, str):
         try:
             data = tomllib.loads(config)
@@ -47,7 +48,9 @@ def resolve_config(config: str | dict[str, Any], overrides: Overrides | None) ->
     else:
         data = dict(config)
     extra = overrides.model_dump(exclude_none=True) if overrides is not None else {}
-    return parse_config(apply_overrides(data, **extra))
+    resolved = parse_config(confine_data_paths(apply_overrides(data, **extra), data_dir))
+    check_buildable(resolved, data_dir)
+    return resolved
 
 
 def _wake(request: Request) -> None:
@@ -63,7 +66,7 @@ def _wake(request: Request) -> None:
 )
 def submit_run(body: SubmitRequest, request: Request, response: Response, db: Db) -> RunRef:
     """Validate a config and queue a run; the same ``run_id`` again returns the existing run."""
-    config = json_safe(resolve_config(body.config, body.overrides).to_dict())
+    config = json_safe(resolve_config(body.config, body.overrides, request.app.state.settings.data_dir).to_dict())
     run_id = body.run_id or secrets.token_hex(6)
     now = time.time()
     try:
