@@ -209,6 +209,7 @@ def test_bad_input_gets_a_json_error_naming_it_and_nothing_is_written(service, c
     cases = [
         (dict(content=b'{"config": ', headers={**auth, "Content-Type": "application/json"}), 400, "malformed JSON"),
         (dict(content=b"x" * (1024 * 1024 + 1), headers={**auth, "Content-Type": "application/json"}), 413, "1 MiB"),
+        (dict(content=(b"x" * 65536 for _ in range(17)), headers={**auth, "Content-Type": "application/json"}), 413, "1 MiB"),
         (dict(json={"config": xor_config("x", 5), "colour": "red"}, headers=auth), 422, "colour: unknown field"),
         (dict(json={"config": bad_config}, headers=auth), 422, cli_message),
         (dict(json={"config": "generations = [", "run_id": "t"}, headers=auth), 422, "not valid TOML"),

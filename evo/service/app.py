@@ -64,47 +64,51 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodyLimit:
-    """Refuse request bodies over ``max_bytes`` with 413, by the Content-Length header or by counting a chunked body."""
+    """Refuse request bodies over ``max_bytes`` with 413, by the Content-Length header or by counting a chunked body.
+
+    The body is read here, counted as it arrives, before the application sees
+    it: an error raised from inside the application's receive would reach
+    FastAPI's body parser, which turns any error into 400.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass the request on with a receive that counts the body; 413 when it is over the limit."""
+        """Read and count the body; 413 once it is over the limit, else pass the request on with the body replayed."""
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         message = f"request body over {self.max_bytes} bytes (1 MiB)"
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             return await _send_error(scope, receive, send, 413, message)
+        chunks: list[bytes] = []
         received = 0
-        started = False
-
-        async def counting_receive() -> Message:
-            nonlocal received
+        while True:
             item = await receive()
-            if item["type"] == "http.request":
-                received += len(item.get("body", b""))
-                if received > self.max_bytes:
-                    raise _TooLarge
-            return item
+            if item["type"] != "http.request":  # the client went away: let the application see it
+                return await self.app(scope, _replay([item], receive), send)
+            body = item.get("body", b"")
+            received += len(body)
+            if received > self.max_bytes:
+                return await _send_error(scope, receive, send, 413, message)
+            chunks.append(body)
+            if not item.get("more_body", False):
+                break
+        whole: Message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        await self.app(scope, _replay([whole], receive), send)
 
-        async def tracking_send(item: Message) -> None:
-            nonlocal started
-            started = started or item["type"] == "http.response.start"
-            await send(item)
 
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await _send_error(scope, receive, send, 413, message)
+def _replay(items: list[Message], receive: Receive) -> Receive:
+    """A receive that hands out ``items`` first, then whatever ``receive`` gets (a disconnect, for a stream)."""
+    pending = list(items)
+
+    async def replaying() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replaying
 
 
 def _describe_validation_error(item: dict[str, Any]) -> str:
