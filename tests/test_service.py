@@ -326,6 +326,9 @@ def test_files_outside_the_run_directory_are_refused(service, client):
     assert {f["path"] for f in client.files(run["id"])}.isdisjoint({"leak", "leakdir/token"})
     assert httpx.get(f"{service.url}/api/runs/{run['id']}/files/config.toml", headers=auth).status_code == 200
     assert httpx.get(f"{service.url}/api/runs/{run['id']}/files/nothing.txt", headers=auth).status_code == 404
+    for path, status in (("a" * 300, 400), ("checkpoint/" + "b" * 300 + "/x", 400), ("summary.json/x", 404)):
+        response = httpx.get(f"{service.url}/api/runs/{run['id']}/files/{path}", headers=auth)
+        assert response.status_code == status and str(service.home) not in response.text, (path, response.text)
 
 
 # --------------------------------------------------------------------------- stop, resume, cancel, failure

@@ -139,9 +139,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
-    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error")
-        return JSONResponse({"error": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The detail (server paths, SQL text) goes to the service's log, never to the client.
+        log.error("internal error answering %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"error": "internal error"}, status_code=500)
 
 
 def create_app(settings: ServiceSettings, db: Database, token: str, scheduler: SchedulerHandle | None = None) -> FastAPI:
