@@ -563,3 +563,42 @@ def test_the_service_joins_an_external_cluster_with_token_auth(tmp_path):
         if service is not None:
             service.cleanup()
         terminate_group(head.pid, grace_seconds=15)
+
+
+# --------------------------------------------------------------------------- a busy database
+@pytest.fixture(scope="module")
+def impatient(tmp_path_factory):
+    """A second service whose database gives up on a lock after 0.5 s (EVO_DB_BUSY_TIMEOUT), one run at a time."""
+    proc = ServiceProcess(
+        tmp_path_factory.mktemp("evo-impatient"),
+        ["--max-concurrent", "1", "--ray-cpus", "1", "--ray-object-store-mb", "100"],
+        env={"EVO_DB_BUSY_TIMEOUT": "0.5"},
+    )
+    try:
+        proc.start()
+        yield proc
+    finally:
+        proc.cleanup()
+
+
+def test_a_locked_database_gets_503_and_a_running_run_waits_instead_of_failing(impatient, tmp_path):
+    service, auth = impatient, {"Authorization": f"Bearer {impatient.token}"}
+    config = xor_config("locked", 300)
+    with service.client() as client:
+        run_id = client.submit(config)["id"]
+        wait_for(lambda: client.get(run_id)["generation"] >= 2, what="the run under way")
+        connection = sqlite3.connect(service.home / "evo.db", isolation_level=None, timeout=30)
+        connection.execute("BEGIN IMMEDIATE")  # what a long transaction of another process does to every writer
+        try:
+            response = httpx.post(f"{service.url}/api/runs", json={"config": xor_config("x", 5)}, headers=auth, timeout=30)
+            time.sleep(2.0)  # the worker's generation writes are refused meanwhile
+        finally:
+            connection.execute("ROLLBACK")
+            connection.close()
+        assert response.status_code == 503 and response.json() == {"error": "database busy, retry"}
+        assert response.headers["retry-after"] == "5"
+        run = client.wait(run_id)
+        assert run["status"] == "succeeded", run
+        assert without_time(client.metrics(run_id)) == reference(config, tmp_path)[0]
+    assert "database busy writing generation" in (service.home / "logs" / f"{run_id}.log").read_text()
+    assert run_count(service) == 1

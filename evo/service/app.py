@@ -17,11 +17,12 @@ from typing import Any, Protocol
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from evo.config import ConfigError
-from evo.service.db import Database
+from evo.service.db import Database, is_busy
 from evo.service.settings import MAX_BODY_BYTES, ServiceSettings
 from evo.service.streams import EventHub
 
@@ -137,6 +138,14 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(OperationalError)
+    async def database_error(request: Request, exc: OperationalError) -> JSONResponse:
+        if is_busy(exc):  # another process held the lock past the busy timeout: transient
+            log.warning("database busy answering %s %s", request.method, request.url.path)
+            return JSONResponse({"error": "database busy, retry"}, status_code=503, headers={"Retry-After": "5"})
+        log.error("database error answering %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"error": "internal error"}, status_code=500)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -194,15 +194,24 @@ class Scheduler:
             finished = [(run_id, h) for run_id, h in self._workers.items() if h.exited()]
             for run_id, _ in finished:
                 del self._workers[run_id]
-        for run_id, handle in finished:
-            with self.db.write() as session:
-                run = session.get(Run, run_id)
-                if run is None or run.status not in ACTIVE or run.worker_pid not in (None, handle.pid):
-                    continue  # it recorded its end, was cancelled, or another attempt owns it now
-                tail = log_tail(self.settings.logs_dir / f"{run_id}.log")
-                message = f"the run's worker process exited with status {handle.exit_status()} without recording an end"
-                message += f"; its log ends: {tail}" if tail else ""
-                self.db.transition(session, run_id, FAILED, ACTIVE, message, error=message, finished_at=time.time())
+        for index, (run_id, handle) in enumerate(finished):
+            try:
+                self._record_exit(run_id, handle)
+            except Exception:
+                with self._lock:  # the database refused (busy): look at these again at the next tick
+                    self._workers.update({r: h for r, h in finished[index:] if r not in self._workers})
+                raise
+
+    def _record_exit(self, run_id: str, handle: WorkerHandle) -> None:
+        """Mark the run of a worker that exited without recording an end as failed, with its exit status and log tail."""
+        with self.db.write() as session:
+            run = session.get(Run, run_id)
+            if run is None or run.status not in ACTIVE or run.worker_pid not in (None, handle.pid):
+                return  # it recorded its end, was cancelled, or another attempt owns it now
+            tail = log_tail(self.settings.logs_dir / f"{run_id}.log")
+            message = f"the run's worker process exited with status {handle.exit_status()} without recording an end"
+            message += f"; its log ends: {tail}" if tail else ""
+            self.db.transition(session, run_id, FAILED, ACTIVE, message, error=message, finished_at=time.time())
 
     def _queue_length(self) -> int:
         with self.db.read() as session:
