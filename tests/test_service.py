@@ -342,6 +342,10 @@ def test_stop_then_resume_is_identical_to_an_uninterrupted_run(service, client, 
     assert 3 <= stopped["generation"] < 150
     with pytest.raises(ServiceError, match="already ended"):
         client.stop(run_id)
+    for fewer in (stopped["generation"] - 1, stopped["generation"]):
+        with pytest.raises(ServiceError, match=f"already at generation {stopped['generation']}; give generations > ") as less:
+            client.resume(run_id, generations=fewer)
+        assert less.value.status == 409 and client.get(run_id)["status"] == "stopped"
     assert client.resume(run_id)["status"] == "queued"
     with pytest.raises(ServiceError, match="only a stopped, failed, cancelled or finished run can be resumed") as busy:
         client.resume(run_id)

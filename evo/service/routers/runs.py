@@ -184,6 +184,13 @@ def resume_run(run_id: str, request: Request, db: Db, body: ResumeRequest | None
             raise HTTPException(
                 409, f"run {run_id!r} already finished at generation {run.generation}; give generations > {run.generation} to continue it"
             )
+        if body.generations is not None and body.generations <= run.generation:
+            # Its generations up to run.generation are reported already: a shorter run would contradict them.
+            raise HTTPException(
+                409,
+                f"run {run_id!r} is already at generation {run.generation}; give generations > {run.generation} to continue it "
+                f"(it was asked for {body.generations})",
+            )
         config = json_safe(parse_config(config).to_dict())
         db.transition(
             session,
