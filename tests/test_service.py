@@ -25,6 +25,7 @@ import pytest
 from evo.client import Client, ServiceError
 from evo.config import ConfigError, parse_config
 from evo.run import EvolutionRun
+from evo.service.processes import command_line, process_alive
 
 ROOT = Path(__file__).resolve().parent.parent
 TERMINAL = ("stopped", "succeeded", "failed", "cancelled")
@@ -572,10 +573,10 @@ def test_the_service_joins_an_external_cluster_with_token_auth(tmp_path):
 # --------------------------------------------------------------------------- a busy database
 @pytest.fixture(scope="module")
 def impatient(tmp_path_factory):
-    """A second service whose database gives up on a lock after 0.5 s (EVO_DB_BUSY_TIMEOUT), one run at a time."""
+    """A second service whose database gives up on a lock after 0.5 s (EVO_DB_BUSY_TIMEOUT) and whose workers time out after 8 s."""
     proc = ServiceProcess(
         tmp_path_factory.mktemp("evo-impatient"),
-        ["--max-concurrent", "1", "--ray-cpus", "1", "--ray-object-store-mb", "100"],
+        ["--max-concurrent", "1", "--ray-cpus", "1", "--ray-object-store-mb", "100", "--worker-timeout", "8"],
         env={"EVO_DB_BUSY_TIMEOUT": "0.5"},
     )
     try:
@@ -606,3 +607,49 @@ def test_a_locked_database_gets_503_and_a_running_run_waits_instead_of_failing(i
         assert without_time(client.metrics(run_id)) == reference(config, tmp_path)[0]
     assert "database busy writing generation" in (service.home / "logs" / f"{run_id}.log").read_text()
     assert run_count(service) == 1
+
+
+def test_a_hung_worker_is_killed_and_its_run_failed_resumable(impatient):
+    with impatient.client() as client:
+        run_id = client.submit(xor_config("hung", 100000, checkpoint_every=5))["id"]
+        wait_for(lambda: client.get(run_id)["generation"] >= 6, what="a checkpoint")
+        pid = _db_run(impatient, run_id)["worker_pid"]
+        os.kill(pid, signal.SIGSTOP)  # alive but silent: no generation, no heartbeat
+        stopped_at = time.monotonic()
+        run = client.wait(run_id, timeout=60)
+        assert run["status"] == "failed" and "sent no heartbeat" in run["error"] and "--worker-timeout 8 s" in run["error"]
+        assert time.monotonic() - stopped_at >= 6  # not before the timeout (8 s after the last heartbeat)
+        wait_for(lambda: not process_alive(pid), timeout=10, what="the hung worker killed")
+        assert client.resume(run_id, generations=100000 + 1)["status"] == "queued"  # its checkpoint is there to continue from
+        wait_for(lambda: client.get(run_id)["generation"] > run["generation"], what="the resumed run going on")
+        client.cancel(run_id)
+
+
+def test_only_this_homes_worker_for_this_run_is_taken_for_ours(tmp_path):
+    """A pid read back from the database is re-attached or killed only if its command line names the worker, the home and the run."""
+    from evo.service.scheduler import worker_is_ours, worker_pid_path
+
+    home = tmp_path / "home"
+    (home / "logs").mkdir(parents=True)
+    sleeper = "import time; time.sleep(60)"
+
+    def start(*args: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-c", sleeper, "evo.service.worker", *args])
+
+    named = start("--home", str(home), "--run-id", "r1")
+    standby = start("--home", str(home))
+    other = subprocess.Popen([sys.executable, "-c", sleeper, "--home", str(home), "--run-id", "r1"])
+    try:
+        wait_for(lambda: all(command_line(p.pid) and len(command_line(p.pid) or []) > 3 for p in (named, standby, other)), timeout=10)
+        assert worker_is_ours(named.pid, home, "r1")
+        assert not worker_is_ours(named.pid, home, "r2")  # another run's worker
+        assert not worker_is_ours(named.pid, tmp_path / "elsewhere", "r1")  # another service's worker
+        assert not worker_is_ours(other.pid, home, "r1")  # not a worker at all (a reused pid)
+        assert not worker_is_ours(standby.pid, home, "r1")  # a standby never handed r1
+        worker_pid_path(home, "r1").write_text(f"{standby.pid}\n")
+        assert worker_is_ours(standby.pid, home, "r1") and not worker_is_ours(standby.pid, home, "r2")
+    finally:
+        for process in (named, standby, other):
+            process.kill()
+            process.wait(10)
+    assert not worker_is_ours(named.pid, home, "r1")

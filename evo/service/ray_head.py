@@ -91,7 +91,7 @@ def adopt_or_start(ray_dir: Path, log_path: Path, num_cpus: int | None, object_s
     if info_path.is_file():
         try:
             info = json.loads(info_path.read_text())
-            if is_ours(info["pid"], _MODULE) and _reachable(info["address"]):
+            if is_ours(info["pid"], _MODULE, "--ray-dir", str(ray_dir)) and _reachable(info["address"]):
                 return RayHead(info["address"], int(info["pid"]), env)
         except (ValueError, KeyError, TypeError):
             pass

@@ -44,6 +44,8 @@ class ServiceSettings:
     #: CPUs of the local Ray instance (None: every core)
     ray_cpus: int | None = None
     ray_object_store_mb: int = 512
+    #: a run whose worker wrote no heartbeat for this long is hung: killed, marked failed (resumable)
+    worker_timeout: float = 120.0
     #: keep one worker process started and connected to Ray, so a run starts without paying the imports
     standby_worker: bool = True
 
@@ -54,6 +56,11 @@ class ServiceSettings:
     def database_url(self) -> str:
         """The URL the service and its workers connect to."""
         return self.db_url or f"sqlite:///{self.home / 'evo.db'}"
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        """How often a worker writes its heartbeat: several times within the timeout, at most every 5 s."""
+        return min(5.0, self.worker_timeout / 4)
 
     @property
     def runs_dir(self) -> Path:

@@ -45,7 +45,8 @@ from evo.run_state import RunInfo, RunState
 from evo.service.db import ACTIVE, FAILED, STOPPED, SUCCEEDED, Database, Run, json_safe
 from evo.service.settings import standby_ready_path
 
-HEARTBEAT_SECONDS = 5.0
+#: the scheduler sets it from --worker-timeout (EVO_HEARTBEAT_SECONDS)
+HEARTBEAT_SECONDS = float(os.environ.get("EVO_HEARTBEAT_SECONDS") or 5.0)
 
 
 class RunCancelled(Exception):
@@ -238,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         if not run_id:
             return 0  # the service went away before handing over a run
         _redirect_output(Path(args.home) / "logs" / f"{run_id}.log")
+    # The service checks this before re-attaching to or killing this process (a standby's command line lacks the run id).
+    atomic_write_text(Path(args.home) / "logs" / f"{run_id}.pid", f"{os.getpid()}\n")
     print(f"worker {os.getpid()}: run {run_id}", flush=True)
     return execute(db, run_id, args.ray_address)
 

@@ -125,7 +125,8 @@ def delete_run(run_id: str, request: Request, db: Db) -> Response:
         session.execute(delete(Event).where(Event.run_id == run_id))
         session.delete(run)
     shutil.rmtree(run_dir, ignore_errors=True)
-    (request.app.state.settings.logs_dir / f"{run_id}.log").unlink(missing_ok=True)
+    for suffix in (".log", ".pid"):
+        (request.app.state.settings.logs_dir / f"{run_id}{suffix}").unlink(missing_ok=True)
     return Response(status_code=204)
 
 
