@@ -653,3 +653,43 @@ def test_only_this_homes_worker_for_this_run_is_taken_for_ours(tmp_path):
             process.kill()
             process.wait(10)
     assert not worker_is_ours(named.pid, home, "r1")
+
+
+# --------------------------------------------------------------------------- the client's own guards
+def test_fetch_refuses_server_paths_that_would_write_outside_the_folder(tmp_path):
+    """A hostile or broken server (a stand-in answering over httpx's transport: the real one never sends such paths)."""
+    listed: list[str] = []
+
+    def hostile(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/files"):
+            return httpx.Response(
+                200, json={"run_id": "r", "files": [{"path": p, "size": 1, "modified": "2026-01-01T00:00:00Z"} for p in listed]}
+            )
+        return httpx.Response(200, content=b"x")
+
+    client = Client(server="http://evo.test", token="t")
+    client.http = httpx.Client(base_url="http://evo.test", transport=httpx.MockTransport(hostile))
+    to = tmp_path / "to"
+    (to / "r").mkdir(parents=True)
+    (to / "r" / "link").symlink_to(tmp_path)
+    for path in ("../../escape", "/tmp/escape", "a/../../escape", "link/escape", "a\\..\\escape"):
+        listed[:] = ["ok.txt", path]
+        with pytest.raises(ServiceError, match="refusing to fetch"):
+            client.fetch("r", to)
+        assert not (to / "r" / "ok.txt").exists() and not (tmp_path / "escape").exists()  # nothing written
+    listed[:] = ["ok.txt"]
+    with pytest.raises(ServiceError, match="its id would write outside"):
+        client.fetch("..", to)
+    assert (client.fetch("r", to) / "ok.txt").read_bytes() == b"x"
+
+
+def test_a_closed_pipe_ends_the_command_line_client_quietly(service):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "EVO_SERVER": service.url, "EVO_TOKEN": service.token}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "evo.cli", "runs"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    assert process.stdout is not None
+    process.stdout.close()  # `evo runs | head -0`: the reader is gone before anything is written
+    _, stderr = process.communicate(timeout=60)
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+    assert process.returncode == 141

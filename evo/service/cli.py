@@ -118,6 +118,12 @@ def run_service_command(args: argparse.Namespace) -> int:
     client = Client(server=args.server, token=args.token, home=args.home)
     try:
         return _CLIENT_COMMANDS[args.command](client, args)
+    except BrokenPipeError:
+        # The reader went away (`evo runs | head`): stop quietly, and keep the interpreter's final flush from failing too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 141  # 128 + SIGPIPE, as a shell reports a command that a closed pipe ended
     except ServiceError as exc:
         print(f"evo {args.command}: {exc.message}", file=sys.stderr)
         return 1 if exc.status == 0 or exc.status >= 500 else 2
