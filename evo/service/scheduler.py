@@ -263,7 +263,7 @@ class Scheduler:
             handle = watched[run_id]
             if worker_is_ours(handle.pid, self.settings.home, run_id):
                 kill_group(handle.pid)
-            silent = time.time() - heartbeat_at
+            silent = time.time() - (heartbeat_at or 0.0)
             message = (
                 f"the run's worker sent no heartbeat for {silent:.0f} s (--worker-timeout {timeout:g} s): it hung and was killed; "
                 "resume the run to continue from its last checkpoint"
