@@ -452,8 +452,9 @@ def _status_times(service: ServiceProcess, run_id: str) -> tuple[float, float]:
 
 
 def test_a_sigkilled_service_comes_back_with_every_run(service, client, tmp_path):
-    # Long enough (about 6 ms a generation here) that neither running run ends before the other is past its checkpoint.
-    configs = [xor_config(f"crash{i}", generations, checkpoint_every=10, seed=i) for i, generations in enumerate((800, 800, 100))]
+    # Long enough (about 6 ms a generation here) that neither running run ends before the other is past its checkpoint,
+    # even when one worker starts seconds after the other on a loaded machine (800 generations was not, at load 20 on 2 cores).
+    configs = [xor_config(f"crash{i}", generations, checkpoint_every=10, seed=i) for i, generations in enumerate((2000, 2000, 100))]
     ids = [client.submit(config, run_id=f"crash-{i}")["id"] for i, config in enumerate(configs)]
     wait_for(lambda: all(client.get(i)["generation"] >= 12 for i in ids[:2]), what="two runs past their first checkpoint")
     assert client.get(ids[2])["status"] == "queued"
