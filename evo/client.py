@@ -26,7 +26,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import httpx
@@ -63,6 +63,11 @@ def read_config(config: str | Path | dict[str, Any]) -> str | dict[str, Any]:
 
         return read_toml(config)
     return config  # TOML text
+
+
+def _is_within(root: Path, candidate: Path) -> bool:
+    """``candidate`` resolves (symlinks followed) inside ``root``."""
+    return candidate.resolve().is_relative_to(root.resolve())
 
 
 class Client:
@@ -158,9 +163,24 @@ class Client:
         return self._request("GET", f"/api/runs/{run_id}/files/{path}").content
 
     def fetch(self, run_id: str, to: str | Path = ".") -> Path:
-        """Download the whole run directory into ``to/<run id>``; returns that folder."""
+        """Download the whole run directory into ``to/<run id>``; returns that folder.
+
+        A path from the server that would write outside that folder (absolute,
+        with ``..``, or through a symlink already there) is refused before
+        anything is written: a client must not trust the server with its disk.
+        """
         target = Path(to) / run_id
-        for entry in self.files(run_id):
+        entries = self.files(run_id)
+        if not _is_within(Path(to), target) or target.resolve() == Path(to).resolve():
+            raise ServiceError(400, f"refusing to fetch run {run_id!r}: its id would write outside {str(to)!r}")
+        for entry in entries:
+            relative = str(entry["path"])
+            pure = PurePosixPath(relative)
+            if not relative or pure.is_absolute() or ".." in pure.parts or "\\" in relative or "\0" in relative:
+                raise ServiceError(400, f"refusing to fetch {relative!r}: the server named a path outside the run directory")
+            if not _is_within(target, target / pure):
+                raise ServiceError(400, f"refusing to fetch {relative!r}: it would be written outside {str(target)!r}")
+        for entry in entries:
             destination = target / entry["path"]
             destination.parent.mkdir(parents=True, exist_ok=True)
             destination.write_bytes(self.download(run_id, entry["path"]))

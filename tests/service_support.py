@@ -50,16 +50,17 @@ def reference(config: dict[str, Any], tmp_path: Path) -> tuple[list[dict[str, An
 class ServiceProcess:
     """``evo serve`` in a subprocess (its own session) on a free loopback port."""
 
-    def __init__(self, home: Path, args: list[str]) -> None:
+    def __init__(self, home: Path, args: list[str], env: dict[str, str] | None = None) -> None:
         self.home = home
         self.args = args
+        self.extra_env = env or {}
         self.process: subprocess.Popen | None = None
         self.lines: list[str] = []
         self.url = ""
 
     def start(self, timeout: float = 60.0) -> None:
         env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "EVO_SERVER", "EVO_TOKEN")}
-        env.update(PYTHONPATH=str(ROOT), RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
+        env.update(PYTHONPATH=str(ROOT), RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", **self.extra_env)
         command = [sys.executable, "-m", "evo.cli", "serve", "--home", str(self.home), "--port", "0", *self.args]
         self.process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True

@@ -64,6 +64,14 @@ def add_service_commands(
     )
     serve.add_argument("--ray-cpus", type=positive_int, help="CPUs of the local Ray instance (default: every core)")
     serve.add_argument("--ray-object-store-mb", type=positive_int, default=512, help="object store of the local Ray instance (default 512)")
+    serve.add_argument(
+        "--worker-timeout",
+        type=positive_int,
+        default=120,
+        metavar="SECONDS",
+        help="a run whose worker sends no heartbeat for this long is hung: its worker is killed and the run marked failed, "
+        "resumable from its last checkpoint (default 120)",
+    )
 
     def client_parser(name: str, help_text: str) -> argparse.ArgumentParser:
         parser = sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
@@ -116,6 +124,7 @@ def run_service_command(args: argparse.Namespace) -> int:
             max_concurrent=args.max_concurrent,
             ray_cpus=args.ray_cpus,
             ray_object_store_mb=args.ray_object_store_mb,
+            worker_timeout=float(args.worker_timeout),
         )
         return serve(settings)
     from evo.client import Client, ServiceError
@@ -123,6 +132,12 @@ def run_service_command(args: argparse.Namespace) -> int:
     client = Client(server=args.server, token=args.token, home=args.home)
     try:
         return _CLIENT_COMMANDS[args.command](client, args)
+    except BrokenPipeError:
+        # The reader went away (`evo runs | head`): stop quietly, and keep the interpreter's final flush from failing too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 141  # 128 + SIGPIPE, as a shell reports a command that a closed pipe ended
     except ServiceError as exc:
         print(f"evo {args.command}: {exc.message}", file=sys.stderr)
         return 1 if exc.status == 0 or exc.status >= 500 else 2

@@ -16,15 +16,18 @@ transactions start with ``BEGIN IMMEDIATE``: the writer waits for the lock
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import numpy as np
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, create_engine, event, func, select, update
 from sqlalchemy.engine import CursorResult, Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 # Final: each constant keeps its literal type, so the API's Status literal accepts it.
@@ -36,6 +39,19 @@ SUCCEEDED: Final = "succeeded"
 FAILED: Final = "failed"
 CANCELLED: Final = "cancelled"
 STATUSES = (QUEUED, RUNNING, STOPPING, STOPPED, SUCCEEDED, FAILED, CANCELLED)
+log = logging.getLogger("evo.service")
+T = TypeVar("T")
+#: how long a SQLite writer waits for another's lock before "database is locked" (EVO_DB_BUSY_TIMEOUT, seconds)
+BUSY_TIMEOUT_SECONDS = float(os.environ.get("EVO_DB_BUSY_TIMEOUT") or 60)
+#: how long a worker keeps retrying a write the database refused as busy before the run fails
+WRITE_RETRY_SECONDS = 900.0
+
+
+def is_busy(exc: BaseException) -> bool:
+    """True for SQLite's transient refusal of a write: another process held the lock past the busy timeout."""
+    return isinstance(exc, OperationalError) and any(text in str(exc.orig) for text in ("database is locked", "database is busy"))
+
+
 #: a worker process is (or should be) executing the run
 ACTIVE = (RUNNING, STOPPING)
 #: nothing happens to the run until someone resumes it
@@ -144,7 +160,7 @@ class Database:
 
     @staticmethod
     def _sqlite_engine(url: str, immediate: bool) -> Engine:
-        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection, _record) -> None:
@@ -153,7 +169,7 @@ class Database:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across a process kill
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=60000")
+            cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -183,6 +199,20 @@ class Database:
         """A write transaction, committed on success and rolled back on error."""
         with self._write_sessions() as session, session.begin():
             yield session
+
+    def write_retrying(self, work: Callable[[Session], T], what: str, give_up_after: float = WRITE_RETRY_SECONDS) -> T:
+        """``work(session)`` in a write transaction, run again (backing off) while the database is busy, up to ``give_up_after`` seconds."""
+        delay, deadline = 0.5, time.monotonic() + give_up_after
+        while True:
+            try:
+                with self.write() as session:
+                    return work(session)
+            except OperationalError as exc:
+                if not is_busy(exc) or time.monotonic() + delay > deadline:
+                    raise
+                log.warning("database busy writing %s; retrying in %.1f s", what, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
 
     @contextmanager
     def read(self) -> Iterator[Session]:

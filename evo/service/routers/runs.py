@@ -47,13 +47,14 @@ from evo.service.schemas import (
     brief,
     detail,
 )
+from evo.service.validation import check_buildable, confine_data_paths
 
 router = APIRouter(prefix="/api/runs", tags=["runs"], dependencies=[Depends(bearer_scheme)], responses=ERRORS)
 Db = Annotated[Database, Depends(database)]
 
 
-def resolve_config(config: str | dict[str, Any], overrides: Overrides | None) -> RunConfig:
-    """The submitted config (TOML text or a JSON object) with its overrides, validated as `evo run` validates a file."""
+def resolve_config(config: str | dict[str, Any], overrides: Overrides | None, data_dir: Path) -> RunConfig:
+    """The submitted config (TOML text or a JSON object) with its overrides, validated and built as `evo run` does (data files from ``data_dir`` only)."""
     if isinstance(config, str):
         try:
             data = tomllib.loads(config)
@@ -62,7 +63,9 @@ def resolve_config(config: str | dict[str, Any], overrides: Overrides | None) ->
     else:
         data = dict(config)
     extra = overrides.model_dump(exclude_none=True) if overrides is not None else {}
-    return parse_config(apply_overrides(data, **extra))
+    resolved = parse_config(confine_data_paths(apply_overrides(data, **extra), data_dir))
+    check_buildable(resolved, data_dir)
+    return resolved
 
 
 def _wake(request: Request) -> None:
@@ -78,7 +81,7 @@ def _wake(request: Request) -> None:
 )
 def submit_run(body: SubmitRequest, request: Request, response: Response, db: Db) -> RunRef:
     """Validate a config and queue a run; the same ``run_id`` again returns the existing run."""
-    config = json_safe(resolve_config(body.config, body.overrides).to_dict())
+    config = json_safe(resolve_config(body.config, body.overrides, request.app.state.settings.data_dir).to_dict())
     run_id = body.run_id or secrets.token_hex(6)
     now = time.time()
     try:
@@ -139,7 +142,8 @@ def delete_run(run_id: str, request: Request, db: Db) -> Response:
         session.delete(run)
     request.app.state.studies.forget(run_id)
     shutil.rmtree(run_dir, ignore_errors=True)
-    (request.app.state.settings.logs_dir / f"{run_id}.log").unlink(missing_ok=True)
+    for suffix in (".log", ".pid"):
+        (request.app.state.settings.logs_dir / f"{run_id}{suffix}").unlink(missing_ok=True)
     return Response(status_code=204)
 
 
@@ -204,6 +208,13 @@ def resume_run(run_id: str, request: Request, db: Db, body: ResumeRequest | None
         if run.status == SUCCEEDED and (body.generations is None or body.generations <= run.generation):
             raise HTTPException(
                 409, f"run {run_id!r} already finished at generation {run.generation}; give generations > {run.generation} to continue it"
+            )
+        if body.generations is not None and body.generations <= run.generation:
+            # Its generations up to run.generation are reported already: a shorter run would contradict them.
+            raise HTTPException(
+                409,
+                f"run {run_id!r} is already at generation {run.generation}; give generations > {run.generation} to continue it "
+                f"(it was asked for {body.generations})",
             )
         config = json_safe(parse_config(config).to_dict())
         db.transition(
