@@ -133,6 +133,8 @@ def build_network(config: RunConfig, task):
             )
         except ValueError as exc:
             raise ConfigError(f"config error: network: {exc}") from None
+    if n.type == "rnn":
+        return _build_rnn(n, task)
     if n.type == "cnn":
         shape = _image_shape(n, task)
         try:
@@ -151,6 +153,32 @@ def build_network(config: RunConfig, task):
         activation=n.activation,
         output_activation=n.output_activation or task.output_activation,
     )
+
+
+def _build_rnn(n, task) -> NetworkSpec:
+    """A recurrent network reading each sample in ``steps`` slices (the config's, else the task's own)."""
+    from networks.rnn import RNN
+
+    steps = n.steps or task.sequence_steps
+    if task.n_inputs % steps:
+        raise ConfigError(
+            f"config error: network.steps = {steps}: the task's samples hold {task.n_inputs} values, not a whole number of steps of equal width"
+        )
+    try:
+        return RNN(
+            input_size=task.n_inputs // steps,
+            hidden=tuple(n.hidden),
+            output_size=task.n_outputs,
+            cell=n.cell,
+            steps=steps,
+            activation=n.activation,
+            readout=tuple(n.readout),
+            readout_activation=n.readout_activation,
+            output_activation=n.output_activation or task.output_activation,
+            bptt_truncate=n.bptt_truncate,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"config error: network: {exc}") from None
 
 
 def _image_shape(n, task) -> tuple[int, int, int]:

@@ -102,6 +102,7 @@ def trainer_from_config(network, loss: str, train, seed: int, dropout: float | N
         dropout=train.dropout if dropout is None else dropout,
         patience=train.patience or None,
         seed=seed,
+        clip_norm=train.clip_norm,
     )
 
 

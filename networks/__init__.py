@@ -27,6 +27,7 @@ NETWORK_TYPES: dict[str, str] = {
     "cnn_search": "networks.cnn_search:CNNSearchSpace",
     "esn": "networks.esn:ESNSpec",  # an ESN genome (best_genome.json)
     "esn_readout": "networks.esn:ESNReadoutSpec",  # its fitted network (best_trained.json)
+    "rnn": "networks.rnn:RNN",
 }
 
 

@@ -25,6 +25,8 @@ class Task(ABC):
     kind: str = "classification"
     #: what `evo train` runs and `evo compare` sets beside evolution: a key of ``evo.baselines.BASELINES``
     baseline: str = "backprop"
+    #: time steps a recurrent network reads one sample in, unless its config says (1: a sample is one step)
+    sequence_steps: int = 1
 
     @abstractmethod
     def evaluate(self, network, genomes: np.ndarray, seeds: np.ndarray, generation_seed: int) -> np.ndarray:
