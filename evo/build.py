@@ -64,6 +64,15 @@ def _build_base_task(config: RunConfig):
             extra = {"tau": t.tau} if t.series == "mackey_glass" else {}
             data = make_series_split(t.series, t.washout, t.n_train, t.n_val, t.n_test, path=t.path, column=t.column, key=t.key, **extra)
             return TimeSeriesTask(data, fitness=t.fitness, horizon=t.horizon, starts=t.starts)
+        if t.type == "forecast":
+            from evo.tasks.forecast import ForecastTask
+            from evo.tasks.series import make_series_split
+
+            if t.series == "file" and not t.path:
+                raise ConfigError("config error: task.path: required when task.series = 'file'")
+            extra = {"tau": t.tau} if t.series == "mackey_glass" else {}
+            data = make_series_split(t.series, t.washout, t.n_train, t.n_val, t.n_test, path=t.path, column=t.column, key=t.key, **extra)
+            return ForecastTask(data, window=t.window, fitness=t.fitness, batch_size=t.batch_size, horizon=t.horizon, starts=t.starts)
         if t.type == "control":
             from evo.tasks.control import ControlTask
 
