@@ -74,15 +74,20 @@ def _build_base_task(config: RunConfig):
             data = make_series_split(t.series, t.washout, t.n_train, t.n_val, t.n_test, path=t.path, column=t.column, key=t.key, **extra)
             return ForecastTask(data, window=t.window, fitness=t.fitness, batch_size=t.batch_size, horizon=t.horizon, starts=t.starts)
         if t.type == "control":
+            from evo.envs import DOUBLE_POLE_IDS
             from evo.tasks.control import ControlTask
+            from evo.tasks.double_pole import DoublePoleTask
 
-            return ControlTask(
+            # A double pole's task adds the benchmark's 100,000-step and generalisation tests.
+            task_type = DoublePoleTask if t.env_id in DOUBLE_POLE_IDS else ControlTask
+            return task_type(
                 t.env_id,
                 episodes=t.episodes,
                 max_steps=t.max_steps,
                 test_episodes=t.test_episodes,
                 val_episodes=t.val_episodes,
                 env_kwargs=dict(t.env_kwargs),
+                observe=t.observe,
             )
     except ValueError as exc:
         message = str(exc)

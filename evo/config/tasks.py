@@ -116,6 +116,8 @@ class ControlTaskConfig(Section):
     #: fresh episodes (their own seeds) that pick the genome to keep among candidates
     val_episodes: Annotated[int, Field(ge=1, le=100000)] = 20
     env_kwargs: dict[str, Any] = Field(default_factory=dict)
+    #: observation indices the network sees (None: all); e.g. [0, 2] hides CartPole's velocities
+    observe: list[Annotated[int, Field(ge=0)]] | None = None
 
 
 TaskConfig = Annotated[
