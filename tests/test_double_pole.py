@@ -27,7 +27,9 @@ def wieland(state, force):
     for i in range(2):
         theta, omega = poles[2 * i], poles[2 * i + 1]
         m, half = masses[i], halves[i]
-        eff_force.append(m * half * omega**2 * math.sin(theta) + 0.75 * m * math.cos(theta) * (mu_p * omega / (m * half) + g * math.sin(theta)))
+        eff_force.append(
+            m * half * omega**2 * math.sin(theta) + 0.75 * m * math.cos(theta) * (mu_p * omega / (m * half) + g * math.sin(theta))
+        )
         eff_mass.append(m * (1 - 0.75 * math.cos(theta) ** 2))
     x_acc = (force + sum(eff_force)) / (m_cart + sum(eff_mass))
     out = [x_dot, x_acc]
@@ -114,7 +116,12 @@ def lqr_controller() -> tuple[MLP, np.ndarray]:
     """A linear-quadratic regulator of the linearised equations, as a 6-1 network (tanh output: force = 10 tanh)."""
     eps = 1e-6
     zero = np.zeros((6, 1))
-    A = np.column_stack([(derivatives(zero + eps * e[:, None], np.zeros(1)) - derivatives(zero - eps * e[:, None], np.zeros(1)))[:, 0] / (2 * eps) for e in np.eye(6)])
+    A = np.column_stack(
+        [
+            (derivatives(zero + eps * e[:, None], np.zeros(1)) - derivatives(zero - eps * e[:, None], np.zeros(1)))[:, 0] / (2 * eps)
+            for e in np.eye(6)
+        ]
+    )
     B = (derivatives(zero, np.array([eps])) - derivatives(zero, np.array([-eps]))) / (2 * eps)
     # Exact zero-order-hold discretisation over one action (0.02 s): expm of the augmented matrix.
     augmented = scipy.linalg.expm(np.block([[A, B], [np.zeros((1, 7))]]) * 0.02)

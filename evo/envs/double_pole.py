@@ -205,10 +205,7 @@ class DoublePoleVectorEnv(VectorEnv):
         self.steps += 1
         terminated = failed(physical)
         truncated = self.steps >= self.max_episode_steps
-        if self.reward_kind == "steps":
-            reward = (~terminated).astype(np.float64)
-        else:
-            reward = self._anti_wiggle(physical, terminated, truncated)
+        reward = (~terminated).astype(np.float64) if self.reward_kind == "steps" else self._anti_wiggle(physical, terminated, truncated)
         restart = self.prev_done
         if restart.any():
             self.state[:, restart] = 0.0

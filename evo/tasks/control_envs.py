@@ -39,6 +39,7 @@ def first_observations(env_id: str, initial: np.ndarray) -> np.ndarray:
     # CartPole observes its state, as float32.
     return initial.astype(np.float32).astype(np.float64)
 
+
 # Per-process caches: Ray workers reuse their processes across tasks, and
 # creating hundreds of envs per chunk would otherwise dominate the run time.
 # A rollout touches its full size plus the ladder sizes (see evo.tasks.control._ladder_size) it compacts to.
