@@ -116,10 +116,10 @@ def build_network(config: RunConfig, task):
         except ValueError as exc:
             raise ConfigError(f"config error: {exc}") from None
     if n.type == "neat":
-        from networks.neat import NEATSpec
+        from networks.neat import NEATSpec, RecurrentNEATSpec
 
         try:
-            return NEATSpec(
+            return (NEATSpec if n.feed_forward else RecurrentNEATSpec)(
                 task.n_inputs,
                 task.n_outputs,
                 max_nodes=n.max_nodes,
@@ -232,6 +232,7 @@ def build_strategy(config: RunConfig, network: NetworkSpec):
             max_nodes=network.max_nodes,
             max_connections=network.max_connections,
             hidden_activation=network.hidden_activation,
+            feed_forward=network.feed_forward,
         )
     elif config.strategy.type == "cnn_arch":
         params["space"] = network

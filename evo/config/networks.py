@@ -82,6 +82,8 @@ class NEATNetworkConfig(Section):
     max_connections: Annotated[int, Field(ge=1, le=65536)] = 256
     hidden_activation: HiddenActivation = "tanh"
     output_activation: OutputActivation | None = None
+    #: false: recurrent NEAT (cycles and self-connections; one synchronous update per step, state kept per episode)
+    feed_forward: bool = True
 
 
 class CNNSearchConfig(Section):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -33,15 +33,19 @@ from networks.spec import GraphExportable, HasComplexity, Trainable
 
 
 @dataclass(frozen=True)
-class NEATSpec(Trainable, GraphExportable, HasComplexity):
-    """A NEAT network spec: input/output sizes, slot capacities and activations, no genes.
+class NEATLayout(GraphExportable, HasComplexity):
+    """What every NEAT network spec shares: sizes, slot capacities, activations, the flat layout and the graph.
 
     Genomes are flat vectors of :attr:`n_params` floats in the layout of
-    :mod:`networks.neat.layout`. A :class:`~networks.spec.NetworkSpec` (checked
-    structurally: its sizes are dataclass fields, which a protocol base's
-    properties would shadow) that declares its capabilities: trainable by
-    backprop, exportable as a graph, and a complexity (enabled connections).
+    :mod:`networks.neat.layout`. :class:`NEATSpec` runs them as feedforward
+    graphs, :class:`~networks.neat.recurrent.RecurrentNEATSpec` as recurrent
+    ones (``feed_forward`` False: cycles and self-connections allowed).
     """
+
+    #: whether the graphs are acyclic and run in one pass (else one synchronous update per time step)
+    feed_forward: ClassVar[bool] = True
+    #: the ``type`` its description is registered under (``networks.NETWORK_TYPES``)
+    type_name: ClassVar[str] = "neat"
 
     n_inputs: int
     n_outputs: int
@@ -174,6 +178,67 @@ class NEATSpec(Trainable, GraphExportable, HasComplexity):
         _, conns = self.split(params)
         return (conns[..., CONN_STATE] > 0.5).sum(axis=-1)
 
+    def complexity(self, genomes: np.ndarray) -> np.ndarray:
+        """Enabled connections of each genome ``(P, n_params)`` -> ``(P,)`` int (the size objective of NSGA-II)."""
+        return self.count_enabled(np.asarray(genomes)).astype(np.int64)
+
+    # ----------------------------------------------------------- description
+    def describe(self) -> dict:
+        """JSON-able description, enough to rebuild the spec."""
+        return {
+            "type": self.type_name,
+            "feed_forward": self.feed_forward,
+            "n_inputs": self.n_inputs,
+            "n_outputs": self.n_outputs,
+            "max_nodes": self.max_nodes,
+            "max_connections": self.max_connections,
+            "output_activation": self.output_activation,
+            "hidden_activation": self.hidden_activation,
+            "n_params": self.n_params,
+            "layout": (
+                "max_nodes node slots [exists, activation code, bias, response], then max_connections "
+                "connection slots [state (1 enabled, -1 disabled, 0 empty), in slot, out slot, weight]; "
+                "slots 0..n_inputs-1 are inputs, then outputs, then hidden nodes"
+            ),
+            "activation_codes": dict(ACTIVATION_CODES),
+        }
+
+    @classmethod
+    def from_description(cls, description: dict) -> Any:
+        """Rebuild from :meth:`describe` output."""
+        return cls(
+            n_inputs=int(description["n_inputs"]),
+            n_outputs=int(description["n_outputs"]),
+            max_nodes=int(description["max_nodes"]),
+            max_connections=int(description["max_connections"]),
+            output_activation=description["output_activation"],
+            hidden_activation=description.get("hidden_activation", "tanh"),
+        )
+
+    # ------------------------------------------------------------- the graph
+    def to_graph(self, params: np.ndarray) -> dict[str, Any]:
+        """One genome as a JSON-able graph: nodes (id, kind, activation, bias, response, level) and enabled connections."""
+        return to_graph(self, params)
+
+    def save_graph(self, params: np.ndarray, path: str | Path) -> Path:
+        """Write :meth:`to_graph` as JSON (readable by :func:`load_graph_json` without the evolution code)."""
+        return save_graph(self, params, path)
+
+    def draw(self, params: np.ndarray, path: str | Path, title: str | None = None) -> Path:
+        """PNG drawing of one genome: inputs left, hidden nodes by level, outputs right; red/blue edges by weight sign."""
+        return draw(self, params, path, title)
+
+
+@dataclass(frozen=True)
+class NEATSpec(NEATLayout, Trainable, GraphExportable, HasComplexity):
+    """A feedforward NEAT network spec: input/output sizes, slot capacities and activations, no genes.
+
+    A :class:`~networks.spec.NetworkSpec` (checked structurally: its sizes are
+    dataclass fields, which a protocol base's properties would shadow) that
+    declares its capabilities: trainable by backprop, exportable as a graph,
+    and a complexity (enabled connections).
+    """
+
     # ------------------------------------------------------------ compile / run
     def compile(self, params: np.ndarray) -> CompiledPopulation:
         """Levels, connection lists and node data of a stack ``(P, n_params)``; ValueError on a bad or cyclic graph."""
@@ -226,52 +291,3 @@ class NEATSpec(Trainable, GraphExportable, HasComplexity):
         _, conns = self.split(mask)
         conns[:, CONN_WEIGHT] = True
         return mask
-
-    def complexity(self, genomes: np.ndarray) -> np.ndarray:
-        """Enabled connections of each genome ``(P, n_params)`` -> ``(P,)`` int (the size objective of NSGA-II)."""
-        return self.count_enabled(np.asarray(genomes)).astype(np.int64)
-
-    # ----------------------------------------------------------- description
-    def describe(self) -> dict:
-        """JSON-able description, enough to rebuild the spec."""
-        return {
-            "type": "neat",
-            "n_inputs": self.n_inputs,
-            "n_outputs": self.n_outputs,
-            "max_nodes": self.max_nodes,
-            "max_connections": self.max_connections,
-            "output_activation": self.output_activation,
-            "hidden_activation": self.hidden_activation,
-            "n_params": self.n_params,
-            "layout": (
-                "max_nodes node slots [exists, activation code, bias, response], then max_connections "
-                "connection slots [state (1 enabled, -1 disabled, 0 empty), in slot, out slot, weight]; "
-                "slots 0..n_inputs-1 are inputs, then outputs, then hidden nodes"
-            ),
-            "activation_codes": dict(ACTIVATION_CODES),
-        }
-
-    @classmethod
-    def from_description(cls, description: dict) -> NEATSpec:
-        """Rebuild from :meth:`describe` output."""
-        return cls(
-            n_inputs=int(description["n_inputs"]),
-            n_outputs=int(description["n_outputs"]),
-            max_nodes=int(description["max_nodes"]),
-            max_connections=int(description["max_connections"]),
-            output_activation=description["output_activation"],
-            hidden_activation=description.get("hidden_activation", "tanh"),
-        )
-
-    # ------------------------------------------------------------- the graph
-    def to_graph(self, params: np.ndarray) -> dict[str, Any]:
-        """One genome as a JSON-able graph: nodes (id, kind, activation, bias, response, level) and enabled connections."""
-        return to_graph(self, params)
-
-    def save_graph(self, params: np.ndarray, path: str | Path) -> Path:
-        """Write :meth:`to_graph` as JSON (readable by :func:`load_graph_json` without the evolution code)."""
-        return save_graph(self, params, path)
-
-    def draw(self, params: np.ndarray, path: str | Path, title: str | None = None) -> Path:
-        """PNG drawing of one genome: inputs left, hidden nodes by level, outputs right; red/blue edges by weight sign."""
-        return draw(self, params, path, title)
