@@ -89,30 +89,44 @@ def derivatives(s: np.ndarray, force: np.ndarray) -> np.ndarray:
     return out
 
 
+_ML1, _ML2 = HALF_LENGTH[0] * MASS_POLE[0], HALF_LENGTH[1] * MASS_POLE[1]
+_FR1, _FR2 = POLE_FRICTION / _ML1, POLE_FRICTION / _ML2
+_M1, _M2 = MASS_POLE
+_HM1, _HM2 = 0.75 * MASS_POLE[0], 0.75 * MASS_POLE[1]
+_A1, _A2 = -0.75 / HALF_LENGTH[0], -0.75 / HALF_LENGTH[1]
+
+
 def _derivatives_scalar(x_dot: float, t1: float, t1_dot: float, t2: float, t2_dot: float, force: float) -> tuple[float, ...]:
     """:func:`derivatives` of one state in Python floats: the same operations in the same order."""
-    ml1, ml2 = HALF_LENGTH[0] * MASS_POLE[0], HALF_LENGTH[1] * MASS_POLE[1]
     c1, s1, c2, s2 = math.cos(t1), math.sin(t1), math.cos(t2), math.sin(t2)
     g1, g2 = GRAVITY * s1, GRAVITY * s2
-    f1, f2 = (POLE_FRICTION / ml1) * t1_dot, (POLE_FRICTION / ml2) * t2_dot
-    e1 = ml1 * t1_dot * t1_dot * s1 + (0.75 * MASS_POLE[0]) * c1 * (f1 + g1)
-    e2 = ml2 * t2_dot * t2_dot * s2 + (0.75 * MASS_POLE[1]) * c2 * (f2 + g2)
-    m1, m2 = MASS_POLE[0] * (1.0 - 0.75 * c1 * c1), MASS_POLE[1] * (1.0 - 0.75 * c2 * c2)
-    x_acc = (force + (e1 + e2)) / ((m1 + m2) + MASS_CART)
-    a1 = (-0.75 / HALF_LENGTH[0]) * (x_acc * c1 + g1 + f1)
-    a2 = (-0.75 / HALF_LENGTH[1]) * (x_acc * c2 + g2 + f2)
-    return x_dot, x_acc, t1_dot, a1, t2_dot, a2
+    f1, f2 = _FR1 * t1_dot, _FR2 * t2_dot
+    e1 = _ML1 * t1_dot * t1_dot * s1 + _HM1 * c1 * (f1 + g1)
+    e2 = _ML2 * t2_dot * t2_dot * s2 + _HM2 * c2 * (f2 + g2)
+    x_acc = (force + (e1 + e2)) / ((_M1 * (1.0 - 0.75 * c1 * c1) + _M2 * (1.0 - 0.75 * c2 * c2)) + MASS_CART)
+    return x_dot, x_acc, t1_dot, _A1 * (x_acc * c1 + g1 + f1), t2_dot, _A2 * (x_acc * c2 + g2 + f2)
 
 
 def _advance_scalar(s: list[float], force: float) -> list[float]:
-    """:func:`advance` of one state in Python floats (five times faster on one episode: no per-call NumPy overhead)."""
+    """:func:`advance` of one state in Python floats (several times faster on one episode: no per-call NumPy overhead)."""
+    half, sixth = 0.5 * TAU, TAU / 6.0
+    x, xd, t1, t1d, t2, t2d = s
     for _ in range(STEPS_PER_ACTION):
-        k1 = _derivatives_scalar(*s[1:], force)
-        k2 = _derivatives_scalar(*[v + 0.5 * TAU * k for v, k in zip(s, k1)][1:], force)
-        k3 = _derivatives_scalar(*[v + 0.5 * TAU * k for v, k in zip(s, k2)][1:], force)
-        k4 = _derivatives_scalar(*[v + TAU * k for v, k in zip(s, k3)][1:], force)
-        s = [v + (TAU / 6.0) * (a + 2.0 * b + 2.0 * c + d) for v, a, b, c, d in zip(s, k1, k2, k3, k4)]
-    return s
+        a0, a1, a2, a3, a4, a5 = _derivatives_scalar(xd, t1, t1d, t2, t2d, force)
+        b0, b1, b2, b3, b4, b5 = _derivatives_scalar(
+            xd + half * a1, t1 + half * a2, t1d + half * a3, t2 + half * a4, t2d + half * a5, force
+        )
+        c0, c1, c2, c3, c4, c5 = _derivatives_scalar(
+            xd + half * b1, t1 + half * b2, t1d + half * b3, t2 + half * b4, t2d + half * b5, force
+        )
+        d0, d1, d2, d3, d4, d5 = _derivatives_scalar(xd + TAU * c1, t1 + TAU * c2, t1d + TAU * c3, t2 + TAU * c4, t2d + TAU * c5, force)
+        x = x + sixth * (a0 + 2.0 * b0 + 2.0 * c0 + d0)
+        xd = xd + sixth * (a1 + 2.0 * b1 + 2.0 * c1 + d1)
+        t1 = t1 + sixth * (a2 + 2.0 * b2 + 2.0 * c2 + d2)
+        t1d = t1d + sixth * (a3 + 2.0 * b3 + 2.0 * c3 + d3)
+        t2 = t2 + sixth * (a4 + 2.0 * b4 + 2.0 * c4 + d4)
+        t2d = t2d + sixth * (a5 + 2.0 * b5 + 2.0 * c5 + d5)
+    return [x, xd, t1, t1d, t2, t2d]
 
 
 _scalar_agrees: bool | None = None
