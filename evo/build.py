@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from evo.config import ConfigError, RunConfig
+from evo.config import ConfigError, RunConfig, expect_section
+from evo.config.strategies import ArchitectureTrainingSettings
+from evo.config.tasks import TimeSeriesTaskConfig
 from evo.seeding import STREAM_INIT, STREAM_STRATEGY, stream_seed
 from networks import CNN, MLP
+from networks.layers.conv import ConvBlock
 from networks.spec import NetworkSpec
 
 
 def build_task(config: RunConfig):
     """The task the config names; a missing file or unknown environment raises ConfigError."""
     task = _build_base_task(config)
-    s = config.strategy
-    if s.type == "cnn_arch" and s.mode == "train_weights":
+    if config.strategy.type == "cnn_arch" and config.strategy_params().get("mode") == "train_weights":
         from evo.tasks.arch_training import ArchitectureTrainingTask
 
+        # cnn_arch's section carries the backprop budget beside the strategy's own parameters.
+        s = expect_section(config.strategy, ArchitectureTrainingSettings, "strategy")
         try:
             return ArchitectureTrainingTask(
                 task, epochs=s.train_epochs, batch_size=s.train_batch_size, lr=s.train_lr, max_train=s.train_max_samples
@@ -62,8 +66,8 @@ def _build_base_task(config: RunConfig):
             if t.series == "file" and not t.path:
                 raise ConfigError("config error: task.path: required when task.series = 'file'")
             extra = {"tau": t.tau} if t.series == "mackey_glass" else {}
-            data = make_series_split(t.series, t.washout, t.n_train, t.n_val, t.n_test, path=t.path, column=t.column, key=t.key, **extra)
-            return TimeSeriesTask(data, fitness=t.fitness, horizon=t.horizon, starts=t.starts)
+            series = make_series_split(t.series, t.washout, t.n_train, t.n_val, t.n_test, path=t.path, column=t.column, key=t.key, **extra)
+            return TimeSeriesTask(series, fitness=t.fitness, horizon=t.horizon, starts=t.starts)
         if t.type == "forecast":
             from evo.tasks.forecast import ForecastTask
             from evo.tasks.series import make_series_split
@@ -71,8 +75,8 @@ def _build_base_task(config: RunConfig):
             if t.series == "file" and not t.path:
                 raise ConfigError("config error: task.path: required when task.series = 'file'")
             extra = {"tau": t.tau} if t.series == "mackey_glass" else {}
-            data = make_series_split(t.series, t.washout, t.n_train, t.n_val, t.n_test, path=t.path, column=t.column, key=t.key, **extra)
-            return ForecastTask(data, window=t.window, fitness=t.fitness, batch_size=t.batch_size, horizon=t.horizon, starts=t.starts)
+            series = make_series_split(t.series, t.washout, t.n_train, t.n_val, t.n_test, path=t.path, column=t.column, key=t.key, **extra)
+            return ForecastTask(series, window=t.window, fitness=t.fitness, batch_size=t.batch_size, horizon=t.horizon, starts=t.starts)
         if t.type == "control":
             from evo.envs import DOUBLE_POLE_IDS
             from evo.tasks.control import ControlTask
@@ -101,7 +105,8 @@ def build_network(config: RunConfig, task):
     if n.type == "esn":
         from networks.esn import ESNSpec
 
-        t = config.task  # what the genome encodes (mode) and its ranges are [task] settings of the timeseries task
+        # What the genome encodes (mode) and its ranges are [task] settings of the timeseries task (the config pairs the two).
+        t = expect_section(config.task, TimeSeriesTaskConfig, "task")
         try:
             return ESNSpec.from_settings(
                 t.mode,
@@ -135,7 +140,7 @@ def build_network(config: RunConfig, task):
         shape = _image_shape(n, task)
         try:
             return CNNSearchSpace(
-                tuple(shape),
+                shape,
                 task.n_outputs,
                 max_blocks=n.max_blocks,
                 filter_choices=tuple(n.filter_choices),
@@ -153,8 +158,8 @@ def build_network(config: RunConfig, task):
         shape = _image_shape(n, task)
         try:
             return CNN(
-                input_shape=tuple(shape),
-                conv_blocks=tuple(b.model_dump() for b in n.conv),
+                input_shape=shape,
+                conv_blocks=tuple(ConvBlock.parse(b.model_dump(), f"conv block {i}") for i, b in enumerate(n.conv)),
                 output_size=task.n_outputs,
                 hidden=tuple(n.hidden),
                 activation=n.activation,
@@ -207,7 +212,8 @@ def _image_shape(n, task) -> tuple[int, int, int]:
         raise ConfigError(
             f"config error: network.input_shape = {list(shape)}: holds {int(np.prod(shape))} values, the task's samples have {task.n_inputs}"
         )
-    return tuple(int(v) for v in shape)  # type: ignore[return-value]
+    channels, height, width = (int(v) for v in shape)  # both sources are (C, H, W): the config's and the task's
+    return (channels, height, width)
 
 
 def initial_genome(config: RunConfig, network: NetworkSpec) -> np.ndarray:
@@ -226,6 +232,9 @@ def build_strategy(config: RunConfig, network: NetworkSpec):
     params = config.strategy_params()
     init = initial_genome(config, network)
     if config.strategy.type == "neat":
+        from networks.neat import NEATSpec
+
+        assert isinstance(network, NEATSpec), "the config pairs strategy 'neat' with network 'neat'"
         params.update(
             n_inputs=network.n_inputs,
             n_outputs=network.n_outputs,

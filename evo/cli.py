@@ -4,6 +4,7 @@
             [--workers N] [--ray-address ADDR] [--out DIR] [--resume RUN_DIR]
     evo train CONFIG.toml [--seed N] [--epochs N] [--out DIR] [--init-from RUN_DIR]
     evo compare CONFIG.toml [--seeds N] [--seed N] [--generations N] [--epochs N] [--out DIR]
+    evo serve | submit | runs | status | watch | stop | cancel | resume | fetch   (the service: see evo.service.cli)
 
 Exit status 0 on success, 2 on bad input (with one line per problem), 1 on
 an unexpected error.
@@ -16,8 +17,10 @@ import json
 import sys
 import tomllib
 from collections.abc import Sequence
+from typing import NoReturn
 
 from evo.config import ConfigError, apply_overrides, field_bounds, load_config, parse_config
+from evo.service.cli import SERVICE_COMMANDS, add_service_commands, run_service_command
 
 
 def _int_in(low: int, high: int | None = None):
@@ -42,10 +45,11 @@ def _config_int(path: str):
 
 
 _positive_int = _int_in(1)
+_non_negative_int = _int_in(0)
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse already exits 2; keep it one line
+    def error(self, message: str) -> NoReturn:  # argparse already exits 2; keep it one line
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
@@ -118,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--epochs", type=_config_int("train.epochs"), help="backprop maximum epochs")
     comp.add_argument("--out", metavar="DIR", help="parent folder of the comparison directory (default: runs/)")
     comp.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_service_commands(sub, _positive_int, _non_negative_int)
     return parser
 
 
@@ -212,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_run(args)
         if args.command == "train":
             return cmd_train(args)
+        if args.command in SERVICE_COMMANDS:
+            return run_service_command(args)
         if args.command == "compare":
             return cmd_compare(args)
     except ConfigError as exc:

@@ -9,14 +9,19 @@ generation seed, the chunking and the placement of chunks cannot change it.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from evo.seeding import generation_seed, individual_seeds
+
+if TYPE_CHECKING:
+    from ray import ObjectRef
 
 WORST_FITNESS = -np.inf
 
@@ -109,7 +114,7 @@ def start_local_ray(num_cpus: int, object_store_mb: int = 256) -> None:
         num_cpus=num_cpus,
         include_dashboard=False,
         object_store_memory=object_store_mb * 1024 * 1024,
-        logging_level="ERROR",
+        logging_level=logging.ERROR,
         log_to_driver=True,
         _node_ip_address="127.0.0.1",
     )
@@ -182,7 +187,7 @@ class RayEvaluator:
                 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
                 try:
                     _check_reachable(address)
-                    ray.init(address=address, logging_level="ERROR")
+                    ray.init(address=address, logging_level=logging.ERROR)
                 except Exception as exc:  # noqa: BLE001 - Ray raises several types for a bad address
                     from evo.config import ConfigError
 
@@ -195,7 +200,7 @@ class RayEvaluator:
                 start_local_ray(self.workers)
             self._started_ray = True
         self.address = address
-        self._payload_ref = None
+        self._payload_ref: ObjectRef[tuple[Any, Any]] | None = None
         self._payload_key: tuple[int, int] | None = None
         self._seconds_per_individual: float | None = None
         self.tasks_submitted = 0

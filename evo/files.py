@@ -30,7 +30,7 @@ def atomic_save_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
     """``np.savez`` through a temporary file."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez(tmp, **{k: np.asarray(v) for k, v in arrays.items()})
+    np.savez(tmp, allow_pickle=False, **{k: np.asarray(v) for k, v in arrays.items()})
     os.replace(tmp, path)
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,7 +64,7 @@ from evo.tasks.base import TrainsWeights
 from networks.spec import Decodable, GraphExportable, NetworkSpec
 
 #: metrics.csv: each column and how its cells are written
-METRIC_CELLS = {
+METRIC_CELLS: dict[str, Callable[[Any], str]] = {
     "generation": str,
     "evaluations": str,
     "best": finite_cell,
@@ -162,8 +162,8 @@ class EvolutionRun:
             run_dir = self.run_dir = open_run_dir(self.run_dir, cfg.out, cfg.name, tomli_w.dumps(cfg.to_dict()))
         else:
             state, strategy_state = self._checkpoint
+            assert self.run_dir is not None  # a resumed run was given its directory
             run_dir = self.run_dir
-            assert run_dir is not None
             atomic_write_text(run_dir / "config.toml", tomli_w.dumps(cfg.to_dict()))
             self.strategy.load_state_dict(strategy_state)
         info = RunInfo(run_dir, cfg, cfg.name, cfg.generations, "evolution", resumed=self._checkpoint is not None)

@@ -33,7 +33,8 @@ def splitmix64(x: np.ndarray) -> np.ndarray:
 
 def mix(*keys: int | np.ndarray) -> np.ndarray:
     """Hash a sequence of integer keys (scalars or arrays, broadcast) into uint64."""
-    h = np.uint64(0x243F6A8885A308D3)
+    # A 0-d array: the same values (and, from the first key on, the same result types) as the bare scalar.
+    h: np.ndarray = np.asarray(np.uint64(0x243F6A8885A308D3))
     for k in keys:
         k = np.asarray(k).astype(np.uint64)
         h = splitmix64(h ^ splitmix64(k))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ from evo.tasks.base import Task
 
 STREAM_TRAIN = 7
 #: metrics.csv of a training run: each column and how its cells are written
-TRAIN_CELLS = {
+TRAIN_CELLS: dict[str, Callable[[Any], str]] = {
     "epoch": str,
     "train_loss": float_cell,
     "val_loss": float_cell,

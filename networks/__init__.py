@@ -32,17 +32,17 @@ NETWORK_TYPES: dict[str, str] = {
 }
 
 
-def network_type(kind: str) -> type[Any]:
+def network_type(kind: object) -> type[Any]:
     """The network spec class registered as ``kind``; ValueError naming the allowed types."""
-    try:
-        module, _, name = NETWORK_TYPES[kind].partition(":")
-    except (KeyError, TypeError):
-        raise ValueError(f"network type {kind!r} is not known; allowed: {sorted(NETWORK_TYPES)}") from None
+    path = NETWORK_TYPES.get(kind) if isinstance(kind, str) else None
+    if path is None:
+        raise ValueError(f"network type {kind!r} is not known; allowed: {sorted(NETWORK_TYPES)}")
+    module, _, name = path.partition(":")
     cls: type[Any] = getattr(import_module(module), name)
     return cls
 
 
 def network_from_description(description: dict[str, Any]) -> NetworkSpec:
     """Rebuild a network spec from the JSON description it wrote (``describe()``)."""
-    spec: NetworkSpec = network_type(description.get("type")).from_description(description)  # type: ignore[arg-type]
+    spec: NetworkSpec = network_type(description.get("type")).from_description(description)
     return spec

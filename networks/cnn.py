@@ -167,9 +167,9 @@ class CNN(NetworkSpec, Trainable):
         """The activation after each dense layer, first to last."""
         return tuple(self.dense_activation(i) for i in range(len(self.dense_shapes)))
 
-    def _layer_slices(self):
+    def _layer_slices(self) -> list[tuple[str, tuple[int, ...], slice, slice]]:
         """Per layer: ``(kind, weight shape, weight slice, bias slice)`` in the flat layout."""
-        out = []
+        out: list[tuple[str, tuple[int, ...], slice, slice]] = []
         n_conv = len(self.geometry)
         for i, geo in enumerate(self.geometry):
             start = self.offsets[i]
@@ -353,7 +353,7 @@ class CNN(NetworkSpec, Trainable):
             np.sum(d_pre, axis=1, out=db)
             # No gradient w.r.t. the data: the first block skips col2im.
             dW[...], d_padded = conv_pool_backward(d_pre, record.padded, weights[i][0], record.argmax, geo, input_grad=i > 0)
-            if i:
+            if d_padded is not None:  # i > 0
                 d = unpad_gradient(d_padded, geo).reshape(geo.channels, -1)
         return grad
 
@@ -380,7 +380,7 @@ class CNN(NetworkSpec, Trainable):
         """Rebuild from :meth:`describe` output."""
         return cls(
             input_shape=tuple(description["input_shape"]),
-            conv_blocks=tuple(dict(block) for block in description["conv_blocks"]),
+            conv_blocks=tuple(ConvBlock.parse(dict(block), f"conv block {i}") for i, block in enumerate(description["conv_blocks"])),
             output_size=description["output_size"],
             hidden=tuple(description.get("hidden", ())),
             activation=description.get("activation", "relu"),

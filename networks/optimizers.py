@@ -49,10 +49,7 @@ class SGD:
         if self.momentum == 0.0:
             params -= self.lr * grad
             return
-        if self.velocity is None:
-            self.velocity = np.zeros_like(params)
-            self._scratch = np.empty_like(params)
-        v, tmp = self.velocity, self._scratch
+        v, tmp = self._buffers(params)
         v *= self.momentum
         v += grad
         if self.nesterov:
@@ -62,6 +59,13 @@ class SGD:
             np.copyto(tmp, v)
         tmp *= self.lr
         params -= tmp
+
+    def _buffers(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Velocity and scratch buffers, allocated like ``params`` on the first step."""
+        if self.velocity is None or self._scratch is None:
+            self.velocity = np.zeros_like(params)
+            self._scratch = np.empty_like(params)
+        return self.velocity, self._scratch
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """The momentum buffer (empty before the first step)."""
@@ -89,11 +93,7 @@ class Adam:
 
     def step(self, params: np.ndarray, grad: np.ndarray) -> None:
         """One update of ``params`` (in place) along ``grad``."""
-        if self.m is None:
-            self.m = np.zeros_like(params)
-            self.v = np.zeros_like(params)
-            self._scratch = np.empty_like(params)
-        m, v, tmp = self.m, self.v, self._scratch
+        m, v, tmp = self._buffers(params)
         self.t += 1
         b1, b2 = self.beta1, self.beta2
         # m += (1 - b1)(g - m)  is  m = b1 m + (1 - b1) g, in place.
@@ -114,6 +114,14 @@ class Adam:
         np.divide(m, tmp, out=tmp)
         tmp *= step_size
         params -= tmp
+
+    def _buffers(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """First and second moments and a scratch buffer, allocated like ``params`` on the first step."""
+        if self.m is None or self.v is None or self._scratch is None:
+            self.m = np.zeros_like(params)
+            self.v = np.zeros_like(params)
+            self._scratch = np.empty_like(params)
+        return self.m, self.v, self._scratch
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Step count and both moment estimates (empty before the first step)."""

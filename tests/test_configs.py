@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from evo import EvolutionRun, load_config
+from evo.config import ESNConfig, MLPConfig, expect_section
 
 CONFIGS = sorted((Path(__file__).resolve().parent.parent / "configs").glob("*.toml"))
 
@@ -25,3 +26,10 @@ def test_config_builds(path):
     genomes = run.strategy.ask()
     assert genomes.shape == (config.strategy.population, run.network.n_params)
     run.task.close()
+
+
+def test_expect_section_reads_one_member_of_a_section_union():
+    config = load_config(next(p for p in CONFIGS if p.stem == "xor"))
+    assert expect_section(config.network, MLPConfig, "network") is config.network
+    with pytest.raises(TypeError, match="network: expected section type ESNConfig, got MLPConfig"):
+        expect_section(config.network, ESNConfig, "network")

@@ -23,16 +23,21 @@ import tomli_w
 
 from evo.baselines.base import Baseline, pick_figures
 from evo.build import build_task
-from evo.config import ConfigError, RunConfig
+from evo.config import ConfigError, ESNConfig, RunConfig, expect_section
 from evo.files import atomic_write_json, open_run_dir
 from evo.tasks.timeseries import score_on_test
 from evo.train import TrainResult, trainer_from_config
 from networks.esn import Reservoir, ReservoirStack, readout_features
 
 
+def esn_section(config: RunConfig) -> ESNConfig:
+    """The config's ``[network]`` section, an ESN's (these baselines run for ``network.type = "esn"`` only)."""
+    return expect_section(config.network, ESNConfig, "network")
+
+
 def recipe_reservoir(config: RunConfig, n_inputs: int) -> Reservoir:
     """The config's default-recipe reservoir."""
-    n = config.network
+    n = esn_section(config)
     return Reservoir(
         units=n.units,
         connectivity=n.connectivity,
@@ -49,7 +54,7 @@ def run_recipe(config: RunConfig, task) -> dict[str, Any]:
     """Figures of the standard recipe: build the reservoir, ridge readout, score on val and test."""
     t0 = time.perf_counter()
     weights = recipe_reservoir(config, task.n_inputs).build()
-    figures = score_on_test(task.data, weights, config.network.ridge, task.horizon, task.starts)
+    figures = score_on_test(task.data, weights, esn_section(config).ridge, task.horizon, task.starts)
     return {"wall_seconds": time.perf_counter() - t0, "n_params": _readout_size(config, task), **figures}
 
 
@@ -69,7 +74,7 @@ def run_gd_readout(config: RunConfig, task, on_epoch: Callable[[dict], None] | N
     ((W, b),) = readout.unflatten(np.asarray(trainer.params_)[None])
     W_out = np.concatenate([b[0].T, W[0].T], axis=1)  # (n_out, 1 + n_in + units), the ridge readout's layout
     wall = time.perf_counter() - t0
-    figures = score_on_test(data, weights, config.network.ridge, task.horizon, task.starts, W_out=W_out)
+    figures = score_on_test(data, weights, esn_section(config).ridge, task.horizon, task.starts, W_out=W_out)
     return {
         "wall_seconds": wall,
         "epochs": len(trainer.history_),
@@ -81,7 +86,7 @@ def run_gd_readout(config: RunConfig, task, on_epoch: Callable[[dict], None] | N
 
 
 def _readout_size(config: RunConfig, task) -> int:
-    return (1 + task.n_inputs + config.network.units) * task.n_outputs
+    return (1 + task.n_inputs + esn_section(config).units) * task.n_outputs
 
 
 def _opt(value: Any) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 from annotated_types import Ge, Gt, Le, Lt
 from pydantic import BaseModel, ValidationError
 
-from evo.config.base import ConfigError, Section
+from evo.config.base import ConfigError, Section, expect_section
 from evo.config.errors import format_validation_error, union_members
 from evo.config.networks import (
     CNNConfig,
@@ -53,6 +53,7 @@ __all__ = [
     "TaskConfig",
     "TrainConfig",
     "apply_overrides",
+    "expect_section",
     "field_bounds",
     "format_validation_error",
     "load_config",
@@ -135,14 +136,22 @@ def _members(annotation: Any) -> list[type[BaseModel]]:
 
 
 def _bounds(metadata: list) -> tuple[float | None, float | None]:
-    low = high = None
+    low: float | None = None
+    high: float | None = None
     for item in metadata:
         if isinstance(item, Ge):
-            low = item.ge
+            low = _number(item.ge)
         elif isinstance(item, Gt):
-            low = item.gt + 1 if isinstance(item.gt, int) else item.gt
+            low = item.gt + 1 if isinstance(item.gt, int) else _number(item.gt)
         elif isinstance(item, Le):
-            high = item.le
+            high = _number(item.le)
         elif isinstance(item, Lt):
-            high = item.lt - 1 if isinstance(item.lt, int) else item.lt
+            high = item.lt - 1 if isinstance(item.lt, int) else _number(item.lt)
     return low, high
+
+
+def _number(bound: object) -> float:
+    """A numeric bound of a config field (annotated-types allows any comparable; ours are all numbers)."""
+    if not isinstance(bound, (int, float)):
+        raise TypeError(f"config field bound {bound!r} is not a number")
+    return bound

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,3 +25,17 @@ class Section(BaseModel):
 
 Positive = Annotated[float, Field(gt=0.0)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+S = TypeVar("S", bound=Section)
+
+
+def expect_section(section: Section, kind: type[S], where: str) -> S:
+    """``section`` as the section type ``kind``, which the config's rules guarantee where this is called.
+
+    The typed way to read one member of a section union (``network``, ``task``,
+    ``strategy``) once a pairing rule or the caller's dispatch has fixed its
+    type; a TypeError naming ``where`` if that guarantee is ever broken.
+    """
+    if not isinstance(section, kind):
+        raise TypeError(f"{where}: expected section type {kind.__name__}, got {type(section).__name__}")
+    return section

@@ -28,7 +28,7 @@ def _allowed_keys(loc: tuple) -> list[str]:
 
 def union_members(annotation: Any) -> list[type]:
     """The section models of a (possibly nested) union annotation."""
-    out = []
+    out: list[Any] = []
     for arg in get_args(annotation):
         out.extend(union_members(arg) if get_args(arg) else [arg])
     return [a for a in out if isinstance(a, type) and issubclass(a, BaseModel)]

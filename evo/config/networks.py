@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field
 
 from evo.config.base import Section
 from networks.activations import OUTPUT_ACTIVATIONS, activation_names
 
-HiddenActivation = Literal[tuple(activation_names())]  # type: ignore[valid-type]
-OutputActivation = Literal[tuple(OUTPUT_ACTIVATIONS)]  # type: ignore[valid-type]
+if TYPE_CHECKING:
+    # The names are known only at run time; to the type checker an activation is a string.
+    HiddenActivation = str
+    OutputActivation = str
+else:
+    HiddenActivation = Literal[tuple(activation_names())]
+    OutputActivation = Literal[tuple(OUTPUT_ACTIVATIONS)]
 #: (channels, height, width), read from a TOML array
 ImageShape = Annotated[tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]], Field(strict=False)]
 

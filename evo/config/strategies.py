@@ -11,7 +11,7 @@ names a base section in :data:`SECTION_BASES`.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Literal, Union
 
 from pydantic import Field, create_model
 
@@ -63,8 +63,17 @@ def strategy_section(strategy: type[Strategy]) -> type[Section]:
 
 #: Every registered strategy's section, by its type.
 STRATEGY_SECTIONS: dict[str, type[Section]] = {name: strategy_section(cls) for name, cls in STRATEGIES.items()}
-# Union over a runtime tuple: the X | Y spelling cannot be built from a tuple.
-StrategyConfig = Annotated[Union[tuple(STRATEGY_SECTIONS.values())], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
+if TYPE_CHECKING:
+
+    class StrategyConfig(Section):
+        """What every strategy section has, as the type checker sees it (at run time: the union below)."""
+
+        type: str
+        population: int
+
+else:
+    # Union over a runtime tuple: the X | Y spelling cannot be built from a tuple.
+    StrategyConfig = Annotated[Union[tuple(STRATEGY_SECTIONS.values())], Field(discriminator="type")]  # noqa: UP007
 
 
 def section_only_fields(section: type[Section]) -> set[str]:

@@ -59,13 +59,14 @@ __all__ = [
 ]
 
 #: Individuals per generation, for every strategy, the run config and the CLI.
-POPULATION = Range(ge=2, le=1_000_000)
+_POPULATION_MIN, _POPULATION_MAX = 2, 1_000_000
+POPULATION = Range(ge=_POPULATION_MIN, le=_POPULATION_MAX)
 
 
 def check_common(owner: str, n_params: Any, population: Any, seed: Any, init: Any) -> tuple[int, int, int, np.ndarray]:
     """The constructor arguments every strategy shares, checked: (n_params, population, seed, init)."""
     n_params = check_integer(owner, "n_params", n_params, 1)
-    population = check_integer(owner, "population", population, int(POPULATION.ge), int(POPULATION.le))
+    population = check_integer(owner, "population", population, _POPULATION_MIN, _POPULATION_MAX)
     seed = check_integer(owner, "seed", seed, 0)
     init = np.asarray(init, dtype=np.float64)
     if init.shape != (n_params,) or not np.all(np.isfinite(init)):

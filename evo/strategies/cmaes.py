@@ -25,6 +25,9 @@ from deap import cma
 from evo.strategies.base import Strategy
 from evo.strategies.params import param
 
+#: NumPy's legacy MT19937 state: ("MT19937", keys, pos, has_gauss, cached_gaussian)
+LegacyState = tuple[str, np.ndarray, int, int, float]
+
 # Attributes of deap.cma.Strategy that change after construction. Everything
 # else (weights, mu, cs, damps, ...) follows from (n_params, population, sigma).
 _CMA_STATE = ("centroid", "sigma", "pc", "ps", "C", "diagD", "B", "BD", "cond", "update_count")
@@ -64,10 +67,10 @@ class CMAES(Strategy):
         self.cma_.sigma = np.float64(sigma)
         # Private legacy MT19937 state (the global-RNG API DEAP calls), seeded
         # through SeedSequence so any 64-bit seed works.
-        self._np_state: tuple = np.random.RandomState(np.random.MT19937(self.seed)).get_state(legacy=True)
+        self._np_state = _legacy_tuple(np.random.RandomState(np.random.MT19937(self.seed)).get_state(legacy=True))
         # RNG state just before the pending population was drawn: saving that
         # (not the pending genomes) lets a restored run redraw them exactly.
-        self._np_state_before_ask: tuple | None = None
+        self._np_state_before_ask: LegacyState | None = None
         self._sampled: np.ndarray | None = None
 
     # ------------------------------------------------------------------ ask / tell
@@ -100,7 +103,7 @@ class CMAES(Strategy):
         try:
             yield
         finally:
-            self._np_state = np.random.get_state(legacy=True)
+            self._np_state = _legacy_tuple(np.random.get_state(legacy=True))
             np.random.set_state(caller_state)
 
     # ------------------------------------------------------------------ results
@@ -117,7 +120,8 @@ class CMAES(Strategy):
         """CMA state and private RNG state."""
         # A pending population is not saved: the RNG state from before it was
         # drawn is, so the restored strategy's next ask() draws it again.
-        rng_state = self._np_state_before_ask if self._sampled is not None else self._np_state
+        before_ask = self._np_state_before_ask  # set and cleared together with the pending population
+        rng_state = before_ask if self._sampled is not None and before_ask is not None else self._np_state
         _, keys, pos, has_gauss, cached_gaussian = rng_state
         cma_state = {name: getattr(self.cma_, name) for name in _CMA_STATE}
         state: dict[str, Any] = {
@@ -155,3 +159,10 @@ class CMAES(Strategy):
         )
         self._np_state_before_ask = None
         self._sampled = None
+
+
+def _legacy_tuple(state: dict[str, Any] | LegacyState) -> LegacyState:
+    """``get_state(legacy=True)`` of an MT19937 generator, which is always the tuple form."""
+    if not isinstance(state, tuple):
+        raise TypeError(f"expected a legacy MT19937 state tuple, got {type(state).__name__}")
+    return state

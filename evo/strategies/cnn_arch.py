@@ -65,7 +65,7 @@ nothing registered in ``deap.creator``). Random state: a private
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -74,11 +74,11 @@ import numpy as np
 from deap import base, tools
 
 from evo.strategies.base import MultiObjective, Strategy, random_state_from_json, random_state_to_json
-from evo.strategies.params import param
+from evo.strategies.params import Bounds, param
 from evo.strategies.pareto import ParetoArchive, nsga2_survivors, tournament_winners
 from networks.cnn_search import CNNSearchSpace
 
-_PROBABILITY = {"ge": 0.0, "le": 1.0}  # the range of a probability
+_PROBABILITY: Bounds = {"ge": 0.0, "le": 1.0}  # the range of a probability
 
 
 class _MaxFitness(base.Fitness):
@@ -351,7 +351,7 @@ class ArchitectureSearch(Strategy, MultiObjective):
         self.archive.load_state_dict(state)
 
 
-def _bit_generator_state_to_json(state: dict) -> dict:
+def _bit_generator_state_to_json(state: Mapping[str, Any]) -> dict:
     """A NumPy bit generator's state (nested dicts of ints and strings) as JSON-able data."""
     return {
         k: (_bit_generator_state_to_json(v) if isinstance(v, dict) else (int(v) if isinstance(v, (int, np.integer)) else v))

@@ -8,6 +8,7 @@ population. The best sample and the generation count are the base class's.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ class MeanSearch(Strategy):
         self.rng_ = np.random.Generator(np.random.PCG64(self.seed))
         # Standard-normal noise behind the pending population (what ask() drew).
         self._noise: np.ndarray | None = None
-        self._rng_state_before_ask: dict[str, Any] | None = None
+        self._rng_state_before_ask: Mapping[str, Any] | None = None
 
     def _draw_noise(self, rows: int) -> np.ndarray:
         """The pending noise ``(rows, n_params)``, drawn once per generation."""

@@ -30,9 +30,18 @@ import math
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, TypedDict, Union, get_args, get_origin
 
 import numpy as np
+
+
+class Bounds(TypedDict, total=False):
+    """Bounds of a number as keyword arguments of :func:`param` and ``pydantic.Field``."""
+
+    ge: float
+    gt: float
+    le: float
+    lt: float
 
 
 @dataclass(frozen=True)
@@ -58,9 +67,18 @@ class Range:
         parts = [f"{op} {_number_text(v)}" for op, v in ((">=", self.ge), (">", self.gt), ("<=", self.le), ("<", self.lt)) if v is not None]
         return " and ".join(parts)
 
-    def constraints(self) -> dict[str, float]:
+    def constraints(self) -> Bounds:
         """The bounds as keyword arguments of ``pydantic.Field``."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        bounds: Bounds = {}
+        if self.ge is not None:
+            bounds["ge"] = self.ge
+        if self.gt is not None:
+            bounds["gt"] = self.gt
+        if self.le is not None:
+            bounds["le"] = self.le
+        if self.lt is not None:
+            bounds["lt"] = self.lt
+        return bounds
 
 
 def _number_text(value: float) -> str:

@@ -27,7 +27,8 @@ The rules both :mod:`evo.strategies.neat` and :mod:`evo.strategies.cnn_arch` fol
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from deap import base, tools
@@ -67,7 +68,8 @@ def non_dominated(fitness: np.ndarray, complexity: np.ndarray) -> np.ndarray:
     return order[ranked > best_before].astype(np.int64)
 
 
-class Survivors(NamedTuple):
+@dataclass(frozen=True)  # not a NamedTuple: its ``index`` field would shadow tuple.index
+class Survivors:
     """Who survives NSGA-II selection, with the (front rank, crowding distance) its tournaments compare."""
 
     index: np.ndarray  # (k,) int: indices into the points selected from

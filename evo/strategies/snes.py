@@ -64,9 +64,8 @@ class SNES(MeanSearch):
         if self.params.antithetic and self.population % 2:
             raise ValueError(f"snes: antithetic sampling needs an even population, got {self.population}")
         #: The step sizes' learning rate in use (the given one, or the paper's default for n_params).
-        self.lr_sigma = self.params.lr_sigma
-        if self.lr_sigma is None:
-            self.lr_sigma = (3.0 + math.log(self.n_params)) / (5.0 * math.sqrt(self.n_params))
+        lr_sigma = self.params.lr_sigma
+        self.lr_sigma = (3.0 + math.log(self.n_params)) / (5.0 * math.sqrt(self.n_params)) if lr_sigma is None else lr_sigma
         self.sigma_ = np.full(self.n_params, self.params.sigma)
 
     # ------------------------------------------------------------------ ask / tell

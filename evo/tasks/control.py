@@ -78,7 +78,7 @@ def _ladder_size(n: int) -> int:
     return three_quarters if three_quarters >= n else power
 
 
-def _rows_to_keep(live_rows: np.ndarray, size: int) -> np.ndarray:
+def _rows_to_keep(live_rows: np.ndarray | np.bool_, size: int) -> np.ndarray:
     """Batch rows to keep on compaction: the live ones, padded with finished ones up to ``size`` rows."""
     live = np.flatnonzero(live_rows)
     padding = np.flatnonzero(~live_rows)[: size - len(live)]
@@ -355,9 +355,9 @@ class ControlTask(Task):
         envs = single_env_pool(self.env_id, self.max_steps, self.env_kwargs, N)
         obs = np.zeros((P, E, int(np.prod(self.obs_shape))))
         flat_obs = obs.reshape(N, -1)
-        for i, (env, key) in enumerate(zip(envs, keys.reshape(-1))):
+        for slot, (env, key) in enumerate(zip(envs, keys.reshape(-1))):
             first, _ = env.reset(seed=to_int32_seed(key))
-            flat_obs[i] = np.asarray(first, dtype=np.float64).reshape(-1)
+            flat_obs[slot] = np.asarray(first, dtype=np.float64).reshape(-1)
         policy = bind_genomes(network, genomes)
 
         final = np.zeros((P, E))

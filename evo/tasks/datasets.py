@@ -87,7 +87,8 @@ def encode_labels(y: np.ndarray) -> tuple[np.ndarray, tuple[str, ...]]:
 def image_shape_of(X: np.ndarray) -> tuple[int, int, int] | None:
     """``(C, H, W)`` of an image array ``(N, C, H, W)`` or ``(N, H, W)``; None for flat features."""
     if X.ndim == 4:
-        return tuple(int(v) for v in X.shape[1:])  # type: ignore[return-value]
+        _, channels, height, width = X.shape
+        return (int(channels), int(height), int(width))
     if X.ndim == 3:
         return (1, int(X.shape[1]), int(X.shape[2]))
     return None

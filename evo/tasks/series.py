@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.signal import lfilter
@@ -276,7 +277,18 @@ def make_series_split(
     ``"narma10"`` (``seed``) or ``"file"`` (``path``, ``column``, ``key``)."""
     total = washout + n_train + n_val + n_test + 1
     if series == "mackey_glass":
-        mg = {"tau": 17.0, "beta": 0.2, "gamma": 0.1, "n_exp": 10.0, "dt": 1.0, "x0": 1.2, "seed": None, "substeps": 10, "discard": 500}
+        # Defaults, then the caller's values (checked by mackey_glass itself).
+        mg: dict[str, Any] = {
+            "tau": 17.0,
+            "beta": 0.2,
+            "gamma": 0.1,
+            "n_exp": 10.0,
+            "dt": 1.0,
+            "x0": 1.2,
+            "seed": None,
+            "substeps": 10,
+            "discard": 500,
+        }
         unknown = set(params) - set(mg)
         if unknown:
             raise ValueError(f"mackey_glass: unknown parameters {sorted(unknown)}; allowed: {sorted(mg)}")

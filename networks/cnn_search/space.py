@@ -181,7 +181,8 @@ class CNNSearchSpace(Decodable, HasComplexity):
         C, H, W = self.input_shape
         F, K, U = self.f_max, self.k_max, self.u_max
         offset = self.n_arch_genes
-        regions = []
+        regions: list[tuple[int, tuple[int, ...], int, int]] = []
+        shape: tuple[int, ...]
         for s in range(self.max_blocks):
             shape = (F, C if s == 0 else max(C, F), K, K)
             regions.append((offset, shape, offset + math.prod(shape), F))

@@ -65,7 +65,7 @@ class HyperparameterSpace:
         degree = d_min * (d_max / d_min) ** float(_sigmoid(z[3]))
         return {
             "spectral_radius": float(self.max_spectral_radius * _sigmoid(z[0])),
-            "leak_rate": float(max(_sigmoid(z[1]), 1e-3)),
+            "leak_rate": max(float(_sigmoid(z[1])), 1e-3),
             "input_scaling": float(10.0 ** np.clip(z[2], -4.0, 2.0)),
             "connectivity": float(min(1.0, degree / self.units)),
             "ridge": float(10.0 ** np.clip(z[4], -16.0, 4.0)),
@@ -91,8 +91,11 @@ class Encoding(ABC):
 
     #: ``"hyperparameters"``, ``"topology"`` or ``"weights"`` (the config's ``task.mode``)
     name: ClassVar[str]
-    #: input width of the reservoirs
-    n_inputs: int
+
+    @property
+    @abstractmethod
+    def n_inputs(self) -> int:
+        """Input width of the reservoirs."""
 
     @property
     @abstractmethod
@@ -384,7 +387,10 @@ class WeightsEncoding(Encoding):
         }
 
 
-ENCODINGS: dict[str, type[Encoding]] = {e.name: e for e in (HyperparameterEncoding, TopologyEncoding, WeightsEncoding)}
+# Typed as the dataclasses they are (not type[Encoding]), so their fields can be read back.
+ENCODINGS: dict[str, type[HyperparameterEncoding | WeightsEncoding]] = {
+    e.name: e for e in (HyperparameterEncoding, TopologyEncoding, WeightsEncoding)
+}
 
 
 def encoding_from_description(description: dict[str, Any]) -> Encoding:
@@ -395,5 +401,5 @@ def encoding_from_description(description: dict[str, Any]) -> Encoding:
     if name not in ENCODINGS:
         raise ValueError(f"ESN encoding {name!r} is not known; allowed: {sorted(ENCODINGS)}")
     cls = ENCODINGS[name]
-    fields = {k: v for k, v in description.items() if k in cls.__dataclass_fields__}  # type: ignore[attr-defined]
+    fields = {k: v for k, v in description.items() if k in cls.__dataclass_fields__}
     return cls(**{**fields, "degree_range": tuple(fields["degree_range"])})

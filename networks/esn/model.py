@@ -135,7 +135,7 @@ class ESN:
         """Description (JSON string) and arrays in one ``.npz``, written atomically; no pickle."""
         path = Path(path)
         tmp = path.with_name(f".{path.name}.tmp.npz")
-        np.savez(tmp, description=np.array(json.dumps(self.describe())), **self.readout_arrays())
+        np.savez(tmp, allow_pickle=False, description=np.array(json.dumps(self.describe())), **self.readout_arrays())
         os.replace(tmp, path)
 
     @classmethod

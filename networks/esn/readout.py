@@ -170,6 +170,8 @@ def fit_readouts(
             acc.add(readout_features(inputs[lo:hi], block[:, 0, lo - t : hi - t]), targets[lo:hi])
         last = block[:, :, -1]
         t += L
+    if last is None:
+        raise ValueError("fit_readouts: inputs hold no time steps")
     return acc.solve(ridges), last
 
 

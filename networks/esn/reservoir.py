@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from typing import TypeGuard
 
 import numpy as np
 import scipy.sparse as sp
@@ -86,12 +87,17 @@ class ReservoirWeights:
         return int(self.W_in.shape[1])
 
 
+def _is_sparse(W: sp.spmatrix | np.ndarray) -> TypeGuard[sp.spmatrix]:
+    """``sp.issparse`` as a type guard (scipy has no type information)."""
+    return bool(sp.issparse(W))
+
+
 def spectral_radius(W: sp.spmatrix | np.ndarray, seed: int = 0) -> float:
     """Largest eigenvalue modulus of ``W``: ARPACK with a seeded start vector, dense for small ``W``."""
     n = W.shape[0]
     if n == 0:
         return 0.0
-    if sp.issparse(W) and W.nnz == 0:
+    if _is_sparse(W) and W.nnz == 0:
         return 0.0
     if n > DENSE_EIGVALS_MAX_UNITS:
         v0 = _rng(seed, _STREAM_V0).uniform(-1.0, 1.0, size=n)
@@ -100,7 +106,7 @@ def spectral_radius(W: sp.spmatrix | np.ndarray, seed: int = 0) -> float:
             return float(np.max(np.abs(values)))
         except (ArpackNoConvergence, RuntimeError, ValueError):
             pass  # fall through to the dense solver
-    dense = W.toarray() if sp.issparse(W) else np.asarray(W)
+    dense = W.toarray() if _is_sparse(W) else np.asarray(W)
     return float(np.max(np.abs(np.linalg.eigvals(dense))))
 
 

@@ -68,6 +68,8 @@ class ReservoirStack:
         self.W_in = np.concatenate([w.W_in for w in weights], axis=0)  # (P*units, n_in)
         self.bias = np.concatenate([w.bias for w in weights])  # (P*units,)
         leaks = np.array([float(w.leak_rate) for w in weights])
+        self._leak: float | np.ndarray  # one rate for all reservoirs, or a column of per-row rates
+        self._keep: float | np.ndarray
         if np.all(leaks == leaks[0]):
             self._leak = float(leaks[0])
             self._keep = 1.0 - self._leak

@@ -49,7 +49,7 @@ Backward (one network), beside each forward below:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, TypeGuard, cast
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -86,7 +86,7 @@ class ConvGeometry(NamedTuple):
 _BLOCK_KEYS = ("filters", "kernel_size", "stride", "padding", "activation", "pool")
 
 
-def is_int(value: object) -> bool:
+def is_int(value: object) -> TypeGuard[int | np.integer]:
     """An integer (Python or NumPy), not a bool."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
@@ -161,7 +161,7 @@ class ConvBlock:
             pad_w = max((out_w - 1) * s + k - width, 0)
             pad = (pad_h // 2, pad_h - pad_h // 2, pad_w // 2, pad_w - pad_w // 2)
         else:
-            pad = (self.padding,) * 4
+            pad = (cast(int, self.padding),) * 4  # not "same": validate() allows only an integer besides
         padded_h, padded_w = height + pad[0] + pad[1], width + pad[2] + pad[3]
         if k > padded_h or k > padded_w:
             raise ValueError(
@@ -304,12 +304,13 @@ def conv_pool_backward(
     hit = np.empty(d_pooled.shape, dtype=bool) if pooling else None
     cols = d_cols = None
     for o in range(geo.pool * geo.pool):
-        if pooling:
+        if hit is not None:  # pooling
+            assert argmax is not None, "a pooled forward records its argmax"
             np.equal(argmax, o, out=hit)
             np.multiply(d_pooled, hit, out=dz)
         cols = im2col(padded, geo, o, out=cols)
         dW += np.matmul(dz, cols.T, out=dW_offset)
-        if input_grad:
+        if d_padded is not None:  # input_grad
             d_cols = np.matmul(W.T, dz, out=d_cols)
             col2im_add(d_padded, d_cols, geo, o)
     return dW, d_padded

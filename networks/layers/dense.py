@@ -68,7 +68,7 @@ def dense_stack_forward(
     h: np.ndarray,
     layers: Sequence[tuple[np.ndarray, np.ndarray]],
     activations: Sequence[Activation],
-    buffers: Sequence[np.ndarray] | None = None,
+    buffers: Sequence[np.ndarray | None] | None = None,
 ) -> np.ndarray:
     """Outputs of dense layers ``W (P, n_in, n_out)``, ``b (P, 1, n_out)`` on ``h (B, n_in)`` or ``(P, B, n_in)``.
 
@@ -117,6 +117,7 @@ def dense_train_forward(
     for i, ((W, b), name) in enumerate(zip(layers, activations)):  # noqa: B905 (see dense_stack_forward)
         mask = None
         if dropout and (i or drop_first_input):
+            assert rng is not None, "dropout > 0 needs a random generator (check_dropout)"
             mask = dropout_mask(h.shape, dropout, rng)
             h = h * mask
         z = dense_forward(h, W, b)

@@ -20,7 +20,7 @@ one; an evaluator then scores the offending genome alone as a failure).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, overload
 
 import numpy as np
 
@@ -91,7 +91,7 @@ class CompiledPopulation:
     conn_dst: np.ndarray  # (E,) int
     conn_weight: np.ndarray  # (E,)
     level_starts: np.ndarray  # (depth + 2,) int
-    conn_slot: np.ndarray | None = None  # (E,) int: each listed connection's slot in its genome (for the gradient)
+    conn_slot: np.ndarray  # (E,) int: each listed connection's slot in its genome (for the gradient)
 
 
 def compile_population(spec: NEATSpec, params: np.ndarray) -> CompiledPopulation:
@@ -157,6 +157,10 @@ def compile_population(spec: NEATSpec, params: np.ndarray) -> CompiledPopulation
     )
 
 
+@overload
+def propagate(spec: NEATSpec, net: CompiledPopulation, x: np.ndarray, keep_pre: Literal[True]) -> tuple[np.ndarray, np.ndarray]: ...
+@overload
+def propagate(spec: NEATSpec, net: CompiledPopulation, x: np.ndarray, keep_pre: bool) -> tuple[np.ndarray, np.ndarray | None]: ...
 def propagate(spec: NEATSpec, net: CompiledPopulation, x: np.ndarray, keep_pre: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Node values ``(P, N, B)`` (output slots before a softmax) and, with ``keep_pre``, the pre-activations ``z``."""
     P, N = net.level.shape
@@ -177,7 +181,7 @@ def propagate(spec: NEATSpec, net: CompiledPopulation, x: np.ndarray, keep_pre: 
             # bincount adds in input order: each node's inputs in its genome's slot order.
             total += np.bincount(target, weights=contributions.ravel(), minlength=len(total))
         z = net.bias[node_genome, node_slot, None] + net.response[node_genome, node_slot, None] * total.reshape(-1, B)
-        if keep_pre:
+        if pre is not None:  # keep_pre
             pre[node_genome, node_slot, :] = z
         values[node_genome, node_slot, :] = activate(net.codes[node_genome, node_slot, None], z)
     return values, pre

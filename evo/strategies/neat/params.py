@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from evo.strategies.params import param
+from evo.strategies.params import Bounds, param
 
-_PROBABILITY = {"ge": 0.0, "le": 1.0}  # the range of a probability
+_PROBABILITY: Bounds = {"ge": 0.0, "le": 1.0}  # the range of a probability
 
 
 @dataclass(frozen=True)
