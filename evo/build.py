@@ -232,9 +232,9 @@ def build_strategy(config: RunConfig, network: NetworkSpec):
     params = config.strategy_params()
     init = initial_genome(config, network)
     if config.strategy.type == "neat":
-        from networks.neat import NEATSpec
+        from networks.neat import NEATLayout
 
-        assert isinstance(network, NEATSpec), "the config pairs strategy 'neat' with network 'neat'"
+        assert isinstance(network, NEATLayout), "the config pairs strategy 'neat' with network 'neat' (feedforward or recurrent)"
         params.update(
             n_inputs=network.n_inputs,
             n_outputs=network.n_outputs,

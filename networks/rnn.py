@@ -97,8 +97,9 @@ class RNN(NetworkSpec, Trainable, Recurrent):
             raise ValueError(f"RNN: output_activation {self.output_activation!r} is not known; allowed: {sorted(OUTPUT_ACTIVATIONS)}")
         if int(self.bptt_truncate) < 0:
             raise ValueError(f"RNN: bptt_truncate must be >= 0 (0: full BPTT), got {self.bptt_truncate!r}")
-        for name, value in (("hidden", hidden), ("readout", readout), ("input_size", int(self.input_size))):
-            object.__setattr__(self, name, value)
+        object.__setattr__(self, "hidden", hidden)
+        object.__setattr__(self, "readout", readout)
+        object.__setattr__(self, "input_size", int(self.input_size))
         object.__setattr__(self, "output_size", int(self.output_size))
         object.__setattr__(self, "steps", int(self.steps))
         object.__setattr__(self, "bptt_truncate", int(self.bptt_truncate))
@@ -255,7 +256,7 @@ class RNN(NetworkSpec, Trainable, Recurrent):
         """Boolean ``(n_params,)``: True on weight matrices, False on biases (L2 decays weights only)."""
         mask = np.zeros(self.n_params, dtype=bool)
         layers, readout = self._views(mask)
-        for W, *_ in layers + readout:  # type: ignore[operator]
+        for W in [layer[0] for layer in layers] + [W for W, _ in readout]:
             W[...] = True
         return mask
 

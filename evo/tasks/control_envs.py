@@ -35,7 +35,7 @@ for _id in DOUBLE_POLE_IDS:
 def first_observations(env_id: str, initial: np.ndarray) -> np.ndarray:
     """The observations ``(N, obs_dim)`` of initial states ``(N, state_dim)`` as the env would emit them."""
     if env_id in DOUBLE_POLE_IDS:
-        return double_pole.observe(initial[:, :6].T, DOUBLE_POLE_IDS[env_id][0]["velocities"])
+        return double_pole.observe(initial[:, :6].T, bool(DOUBLE_POLE_IDS[env_id][0]["velocities"]))
     # CartPole observes its state, as float32.
     return initial.astype(np.float32).astype(np.float64)
 

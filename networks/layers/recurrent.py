@@ -112,6 +112,8 @@ def layer_step(
     h = state[..., :H]
     new = np.empty_like(state)
     if cell == "gru":
+        if b_hn is None:
+            raise ValueError("a GRU layer needs b_hn")
         ax = np.matmul(x, W[..., :F, :])
         ax += b
         gru_update(ax, np.matmul(h, W[..., F:, :]), b_hn, h, new)
@@ -144,32 +146,34 @@ def layer_sequence(
     H = Wh.shape[-2]
     hs = np.empty((T + 1, *state0.shape[:-1], H))
     hs[0] = state0[..., :H]
-    acts = extra = extra2 = None
+    # The per-step records are kept either way (they are the working buffers); only the cache is optional.
+    extra: np.ndarray | None = None
+    extra2: np.ndarray | None = None
     if cell == "lstm":
         cs = np.empty_like(hs)
         cs[0] = state0[..., H:]
-        acts = np.empty(xp.shape) if keep else None
-        tcs = np.empty(hs.shape[1:]) if not keep else np.empty((T, *hs.shape[1:]))
+        acts = np.empty(xp.shape)
+        tcs = np.empty((T, *hs.shape[1:]))
         for t in range(T):
-            a = np.matmul(hs[t], Wh, out=acts[t] if keep else None)
+            a = np.matmul(hs[t], Wh, out=acts[t])
             a += xp[t]
-            lstm_update(a, cs[t], hs[t + 1], cs[t + 1], tcs[t] if keep else tcs)
-        extra, extra2 = cs, (tcs if keep else None)
+            lstm_update(a, cs[t], hs[t + 1], cs[t + 1], tcs[t])
+        extra, extra2 = cs, tcs
         final = np.concatenate([hs[T], cs[T]], axis=-1)
     elif cell == "gru":
-        if keep:
-            acts = np.empty((T, *hs.shape[1:-1], 2 * H))
-            extra, extra2 = np.empty((T, *hs.shape[1:])), np.empty((T, *hs.shape[1:]))
+        if b_hn is None:
+            raise ValueError("a GRU layer needs b_hn")
+        acts = np.empty((T, *hs.shape[1:-1], 2 * H))
+        ns, ahns = np.empty((T, *hs.shape[1:])), np.empty((T, *hs.shape[1:]))
         for t in range(T):
             rz, n, ahn = gru_update(xp[t], np.matmul(hs[t], Wh), b_hn, hs[t], hs[t + 1])
-            if keep:
-                acts[t], extra[t], extra2[t] = rz, n, ahn
+            acts[t], ns[t], ahns[t] = rz, n, ahn
+        extra, extra2 = ns, ahns
         final = hs[T].copy()
     else:
-        if keep:
-            acts = np.empty((T, *hs.shape[1:]))
+        acts = np.empty((T, *hs.shape[1:]))
         for t in range(T):
-            a = np.matmul(hs[t], Wh, out=acts[t] if keep else None)
+            a = np.matmul(hs[t], Wh, out=acts[t])
             a += xp[t]
             _activate_into(activation, a, hs[t + 1])  # the pre-activations stay in acts
         final = hs[T].copy()
@@ -194,6 +198,7 @@ def layer_backward(
     WhT = Wh.T
     if cell == "lstm":
         cs, tcs, gates = cache.extra, cache.extra2, cache.acts
+        assert cs is not None and tcs is not None  # an LSTM's cache holds its cells
         dc_next = np.zeros((B, H))
         for t in range(T - 1, stop - 1, -1):
             y = gates[t]
@@ -218,6 +223,7 @@ def layer_backward(
         return dxp, dWh, None
     if cell == "gru":
         rz, ns, ahns = cache.acts, cache.extra, cache.extra2
+        assert ns is not None and ahns is not None  # a GRU's cache holds n and ah_n + b_hn
         dah = np.zeros((T, B, G * H))  # gradient w.r.t. h W_h (the candidate part scaled by r)
         for t in range(T - 1, stop - 1, -1):
             r, z = rz[t, :, :H], rz[t, :, H:]
