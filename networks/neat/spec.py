@@ -187,7 +187,6 @@ class NEATLayout(GraphExportable, HasComplexity):
         """JSON-able description, enough to rebuild the spec."""
         return {
             "type": self.type_name,
-            "feed_forward": self.feed_forward,
             "n_inputs": self.n_inputs,
             "n_outputs": self.n_outputs,
             "max_nodes": self.max_nodes,
@@ -201,6 +200,8 @@ class NEATLayout(GraphExportable, HasComplexity):
                 "slots 0..n_inputs-1 are inputs, then outputs, then hidden nodes"
             ),
             "activation_codes": dict(ACTIVATION_CODES),
+            # Only a recurrent graph says so: a feedforward description stays what it always was.
+            **({} if self.feed_forward else {"feed_forward": False}),
         }
 
     @classmethod
