@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
 import numpy as np
 
-from evo.config import ConfigError, RunConfig, expect_section
+from evo.config import (
+    CNNConfig,
+    CNNSearchConfig,
+    ConfigError,
+    ESNConfig,
+    MLPConfig,
+    NEATNetworkConfig,
+    RNNConfig,
+    RunConfig,
+    expect_section,
+)
 from evo.config.strategies import ArchitectureTrainingSettings
-from evo.config.tasks import TimeSeriesTaskConfig
+from evo.config.tasks import DatasetTaskConfig, TimeSeriesTaskConfig
 from evo.seeding import STREAM_INIT, STREAM_STRATEGY, stream_seed
+from evo.tasks.base import TaskShape
 from networks import CNN, MLP
 from networks.layers.conv import ConvBlock
+from networks.preprocessing import Preprocessing
 from networks.spec import NetworkSpec
 
 
@@ -39,24 +55,29 @@ def _build_base_task(config: RunConfig):
             return ParityTask(bits=2 if t.type == "xor" else t.bits)
         if t.type in ("digits", "dataset"):
             from evo.tasks.classification import ClassificationTask
-            from evo.tasks.datasets import DIGITS_IMAGE_SHAPE, load_dataset_file, load_digits, stratified_split
+            from evo.tasks.datasets import DIGITS_IMAGE_SHAPE, DIGITS_PREPROCESSING, load_dataset_file, load_digits, stratified_split
 
             if t.type == "digits":
                 X, y = load_digits()
                 split = stratified_split(X, y, t.val_fraction, t.test_fraction, t.split_seed, image_shape=DIGITS_IMAGE_SHAPE)
+                split = replace(split, preprocessing=DIGITS_PREPROCESSING)
                 name = "digits"
             else:
                 X, y = load_dataset_file(t.path, t.x_key, t.y_key, t.label_column)
                 split = stratified_split(X, y, t.val_fraction, t.test_fraction, t.split_seed)
+                split = replace(split, preprocessing=Preprocessing(note="features used as they are", file_format=_file_format(t)))
                 name = f"dataset:{t.path}"
             return ClassificationTask(split, name=name, fitness=t.fitness, batch_size=t.batch_size)
         if t.type == "mnist":
             from evo.tasks.classification import ClassificationTask
-            from evo.tasks.datasets import load_mnist, split_with_test
+            from evo.tasks.datasets import MNIST_PIXEL_SCALE, load_mnist, split_with_test
 
             data = load_mnist(t.dir, t.limit)
             split = split_with_test(
                 data["train_images"], data["train_labels"], data["test_images"], data["test_labels"], t.val_fraction, t.split_seed
+            )
+            split = replace(
+                split, preprocessing=Preprocessing.scaling(MNIST_PIXEL_SCALE, split.X_train.shape[1], note="pixels (0..255) / 255")
             )
             return ClassificationTask(split, name="mnist", fitness=t.fitness, batch_size=t.batch_size)
         if t.type == "timeseries":
@@ -99,74 +120,25 @@ def _build_base_task(config: RunConfig):
     raise ConfigError(f"config error: task.type = {t.type!r}: not known")
 
 
-def build_network(config: RunConfig, task):
+def _file_format(t: DatasetTaskConfig) -> dict[str, Any]:
+    """Where a dataset file of this config keeps its features and labels (so `evo predict` reads new files the same way)."""
+    if str(t.path).lower().endswith(".npz"):
+        return {"type": "npz", "x_key": t.x_key, "y_key": t.y_key}
+    return {"type": "csv", "label_column": t.label_column}
+
+
+def build_network(config: RunConfig, task: TaskShape) -> NetworkSpec:
     """The network spec: layers from the config, input/output shapes from the task."""
-    n = config.network
-    if n.type == "esn":
-        from networks.esn import ESNSpec
+    try:
+        return NETWORK_BUILDERS[config.network.type](config, task)
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(f"config error: network: {exc}") from None
 
-        # What the genome encodes (mode) and its ranges are [task] settings of the timeseries task (the config pairs the two).
-        t = expect_section(config.task, TimeSeriesTaskConfig, "task")
-        try:
-            return ESNSpec.from_settings(
-                t.mode,
-                task.n_inputs,
-                task.n_outputs,
-                **n.model_dump(exclude={"type"}),
-                n_reservoirs=t.n_reservoirs,
-                min_units=t.min_units,
-                max_units=t.max_units,
-                rescale=t.rescale,
-            )
-        except ValueError as exc:
-            raise ConfigError(f"config error: {exc}") from None
-    if n.type == "neat":
-        from networks.neat import NEATSpec, RecurrentNEATSpec
 
-        try:
-            return (NEATSpec if n.feed_forward else RecurrentNEATSpec)(
-                task.n_inputs,
-                task.n_outputs,
-                max_nodes=n.max_nodes,
-                max_connections=n.max_connections,
-                output_activation=n.output_activation or task.output_activation,
-                hidden_activation=n.hidden_activation,
-            )
-        except ValueError as exc:
-            raise ConfigError(f"config error: network: {exc}") from None
-    if n.type == "cnn_search":
-        from networks.cnn_search import CNNSearchSpace
-
-        shape = _image_shape(n, task)
-        try:
-            return CNNSearchSpace(
-                shape,
-                task.n_outputs,
-                max_blocks=n.max_blocks,
-                filter_choices=tuple(n.filter_choices),
-                kernel_choices=tuple(n.kernel_choices),
-                max_dense=n.max_dense,
-                dense_choices=tuple(n.dense_choices),
-                activation=n.activation,
-                output_activation=n.output_activation or task.output_activation,
-            )
-        except ValueError as exc:
-            raise ConfigError(f"config error: network: {exc}") from None
-    if n.type == "rnn":
-        return _build_rnn(n, task)
-    if n.type == "cnn":
-        shape = _image_shape(n, task)
-        try:
-            return CNN(
-                input_shape=shape,
-                conv_blocks=tuple(ConvBlock.parse(b.model_dump(), f"conv block {i}") for i, b in enumerate(n.conv)),
-                output_size=task.n_outputs,
-                hidden=tuple(n.hidden),
-                activation=n.activation,
-                output_activation=n.output_activation or task.output_activation,
-            )
-        except ValueError as exc:
-            raise ConfigError(f"config error: network: {exc}") from None
+def _mlp(config: RunConfig, task: TaskShape) -> NetworkSpec:
+    n = expect_section(config.network, MLPConfig, "network")
     return MLP(
         layer_sizes=(task.n_inputs, *n.hidden, task.n_outputs),
         activation=n.activation,
@@ -174,35 +146,109 @@ def build_network(config: RunConfig, task):
     )
 
 
-def _build_rnn(n, task) -> NetworkSpec:
+def _cnn(config: RunConfig, task: TaskShape) -> NetworkSpec:
+    n = expect_section(config.network, CNNConfig, "network")
+    return CNN(
+        input_shape=_image_shape(n, task),
+        conv_blocks=tuple(ConvBlock.parse(b.model_dump(), f"conv block {i}") for i, b in enumerate(n.conv)),
+        output_size=task.n_outputs,
+        hidden=tuple(n.hidden),
+        activation=n.activation,
+        output_activation=n.output_activation or task.output_activation,
+    )
+
+
+def _neat(config: RunConfig, task: TaskShape) -> NetworkSpec:
+    from networks.neat import NEATSpec, RecurrentNEATSpec
+
+    n = expect_section(config.network, NEATNetworkConfig, "network")
+    return (NEATSpec if n.feed_forward else RecurrentNEATSpec)(
+        task.n_inputs,
+        task.n_outputs,
+        max_nodes=n.max_nodes,
+        max_connections=n.max_connections,
+        output_activation=n.output_activation or task.output_activation,
+        hidden_activation=n.hidden_activation,
+    )
+
+
+def _cnn_search(config: RunConfig, task: TaskShape) -> NetworkSpec:
+    from networks.cnn_search import CNNSearchSpace
+
+    n = expect_section(config.network, CNNSearchConfig, "network")
+    return CNNSearchSpace(
+        _image_shape(n, task),
+        task.n_outputs,
+        max_blocks=n.max_blocks,
+        filter_choices=tuple(n.filter_choices),
+        kernel_choices=tuple(n.kernel_choices),
+        max_dense=n.max_dense,
+        dense_choices=tuple(n.dense_choices),
+        activation=n.activation,
+        output_activation=n.output_activation or task.output_activation,
+    )
+
+
+def _esn(config: RunConfig, task: TaskShape) -> NetworkSpec:
+    from networks.esn import ESNSpec
+
+    n, t = (
+        expect_section(config.network, ESNConfig, "network"),
+        expect_section(config.task, TimeSeriesTaskConfig, "task"),
+    )  # what the genome encodes (mode) and its ranges are [task] settings of the timeseries task
+    try:
+        return ESNSpec.from_settings(
+            t.mode,
+            task.n_inputs,
+            task.n_outputs,
+            **n.model_dump(exclude={"type"}),
+            n_reservoirs=t.n_reservoirs,
+            min_units=t.min_units,
+            max_units=t.max_units,
+            rescale=t.rescale,
+        )
+    except ValueError as exc:  # its errors name their own [task] / [network] fields
+        raise ConfigError(f"config error: {exc}") from None
+
+
+def _rnn(config: RunConfig, task: TaskShape) -> NetworkSpec:
     """A recurrent network reading each sample in ``steps`` slices (the config's, else the task's own)."""
     from networks.rnn import RNN
 
+    n = expect_section(config.network, RNNConfig, "network")
     steps = n.steps or task.sequence_steps
     if task.n_inputs % steps:
         raise ConfigError(
             f"config error: network.steps = {steps}: the task's samples hold {task.n_inputs} values, not a whole number of steps of equal width"
         )
-    try:
-        return RNN(
-            input_size=task.n_inputs // steps,
-            hidden=tuple(n.hidden),
-            output_size=task.n_outputs,
-            cell=n.cell,
-            steps=steps,
-            activation=n.activation,
-            readout=tuple(n.readout),
-            readout_activation=n.readout_activation,
-            output_activation=n.output_activation or task.output_activation,
-            bptt_truncate=n.bptt_truncate,
-        )
-    except ValueError as exc:
-        raise ConfigError(f"config error: network: {exc}") from None
+    return RNN(
+        input_size=task.n_inputs // steps,
+        hidden=tuple(n.hidden),
+        output_size=task.n_outputs,
+        cell=n.cell,
+        steps=steps,
+        activation=n.activation,
+        readout=tuple(n.readout),
+        readout_activation=n.readout_activation,
+        output_activation=n.output_activation or task.output_activation,
+        bptt_truncate=n.bptt_truncate,
+    )
 
 
-def _image_shape(n, task) -> tuple[int, int, int]:
+#: How each ``network.type`` is built from the config and the task (a ValueError becomes a ConfigError).
+NETWORK_BUILDERS: dict[str, Callable[[RunConfig, TaskShape], NetworkSpec]] = {
+    "mlp": _mlp,
+    "cnn": _cnn,
+    "neat": _neat,
+    "cnn_search": _cnn_search,
+    "esn": _esn,
+    "rnn": _rnn,
+}
+
+
+def _image_shape(n: CNNConfig | CNNSearchConfig, task: TaskShape) -> tuple[int, int, int]:
     """The (C, H, W) a convolutional network reads: the config's, else the task's images."""
-    shape = n.input_shape or getattr(task, "input_shape", None)
+    shape = n.input_shape or task.input_shape
     if shape is None:
         raise ConfigError(
             f"config error: network.input_shape: task {task.name!r} has flat features; give input_shape = [C, H, W] "
@@ -220,9 +266,8 @@ def initial_genome(config: RunConfig, network: NetworkSpec) -> np.ndarray:
     """The starting genome: the network's He/Glorot init times ``init_scale``, seeded by the run."""
     rng = np.random.default_rng(stream_seed(config.seed, STREAM_INIT))
     genome = network.init_params(rng, 1)[0]
-    # init_scale scales weights; a topology genome also holds structure genes, and an ESN genome encodes its
-    # reservoir (the default recipe): left as they are.
-    return genome if config.network.type in ("neat", "cnn_search", "esn") else genome * config.init_scale
+    # init_scale scales weights; a genome that also holds structure genes, or encodes a recipe, is left as it is.
+    return genome if network.structural_genome else genome * config.init_scale
 
 
 def build_strategy(config: RunConfig, network: NetworkSpec):

@@ -8,6 +8,11 @@
         print(event.event, event.data)
     client.fetch(run["id"], "results/")
 
+    study = client.create_study(strategy={"type": "cmaes", "population": 16}, inputs=4, outputs=2, study_id="s1")
+    while not study.done:
+        trials = study.ask(8)                           # waits while other clients hold the generation's last trials
+        study.tell(trials, [my_fitness(t.genome, t.network) for t in trials])
+
 Server: ``server=`` or ``EVO_SERVER`` (default ``http://127.0.0.1:8765``).
 Token: ``token=`` or ``EVO_TOKEN``, else ``<home>/token`` of the local
 service (``home=``, ``EVO_HOME``, default ``~/.evo``). Every error of the
@@ -21,7 +26,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import httpx
@@ -58,6 +63,11 @@ def read_config(config: str | Path | dict[str, Any]) -> str | dict[str, Any]:
 
         return read_toml(config)
     return config  # TOML text
+
+
+def _is_within(root: Path, candidate: Path) -> bool:
+    """``candidate`` resolves (symlinks followed) inside ``root``."""
+    return candidate.resolve().is_relative_to(root.resolve())
 
 
 class Client:
@@ -153,9 +163,24 @@ class Client:
         return self._request("GET", f"/api/runs/{run_id}/files/{path}").content
 
     def fetch(self, run_id: str, to: str | Path = ".") -> Path:
-        """Download the whole run directory into ``to/<run id>``; returns that folder."""
+        """Download the whole run directory into ``to/<run id>``; returns that folder.
+
+        A path from the server that would write outside that folder (absolute,
+        with ``..``, or through a symlink already there) is refused before
+        anything is written: a client must not trust the server with its disk.
+        """
         target = Path(to) / run_id
-        for entry in self.files(run_id):
+        entries = self.files(run_id)
+        if not _is_within(Path(to), target) or target.resolve() == Path(to).resolve():
+            raise ServiceError(400, f"refusing to fetch run {run_id!r}: its id would write outside {str(to)!r}")
+        for entry in entries:
+            relative = str(entry["path"])
+            pure = PurePosixPath(relative)
+            if not relative or pure.is_absolute() or ".." in pure.parts or "\\" in relative or "\0" in relative:
+                raise ServiceError(400, f"refusing to fetch {relative!r}: the server named a path outside the run directory")
+            if not _is_within(target, target / pure):
+                raise ServiceError(400, f"refusing to fetch {relative!r}: it would be written outside {str(target)!r}")
+        for entry in entries:
             destination = target / entry["path"]
             destination.parent.mkdir(parents=True, exist_ok=True)
             destination.write_bytes(self.download(run_id, entry["path"]))
@@ -172,6 +197,20 @@ class Client:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"run {run_id} still {run['status']} after {timeout:.0f} s")
             time.sleep(poll)
+
+    # ----------------------------------------------------------------- studies
+    def create_study(self, strategy: dict[str, Any], study_id: str | None = None, client_id: str | None = None, **spec: Any) -> Study:
+        """Create (or, with the same ``study_id``, rejoin) an ask/tell study; ``spec``: name, seed, generations, network,
+        inputs, outputs, dimension, bounds, target_fitness, trial_timeout (see ``POST /api/studies``)."""
+        body = {"strategy": strategy, **{k: v for k, v in spec.items() if v is not None}}
+        if study_id is not None:
+            body["study_id"] = study_id
+        answer = self._request("POST", "/api/studies", json=body).json()
+        return Study(self, answer["id"], client_id)
+
+    def study(self, study_id: str, client_id: str | None = None) -> Study:
+        """An existing study, to ask and tell as ``client_id`` (default: this host and process)."""
+        return Study(self, study_id, client_id)
 
     # ----------------------------------------------------------------- stream
     def events(self, run_id: str, last_event_id: int = 0, reconnect: bool = True) -> Iterator[Event]:
@@ -209,4 +248,64 @@ class Client:
                     fields[key] = fields[key] + "\n" + value if key == "data" and key in fields else value
 
 
-__all__ = ["Client", "Event", "ServiceError", "read_config"]
+@dataclass
+class Trial:
+    """A genome to evaluate: ``network`` (a description for ``networks.network_from_description``, None for a vector
+    study) and the ``seed`` / ``generation_seed`` that `evo run`'s evaluators would give a task's ``evaluate``."""
+
+    id: str
+    generation: int
+    index: int
+    genome: Any  # numpy.ndarray (float64)
+    network: dict[str, Any] | None
+    seed: int
+    generation_seed: int
+
+
+class Study:
+    """One ask/tell study as one client (``client_id``): :meth:`ask` trials, :meth:`tell` their fitness."""
+
+    def __init__(self, client: Client, study_id: str, client_id: str | None = None) -> None:
+        import socket
+
+        self.client = client
+        self.id = study_id
+        self.client_id = client_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.done = False
+
+    def ask(self, count: int = 1, wait: float = 60.0) -> list[Trial]:
+        """Up to ``count`` trials; while none is free (others hold the generation's last ones) polls up to ``wait`` seconds.
+
+        Returns [] and sets :attr:`done` once the study has ended (or is stopped)."""
+        import numpy as np
+
+        deadline = time.monotonic() + wait
+        while True:
+            body = {"client_id": self.client_id, "count": count}
+            answer = self.client._request("POST", f"/api/studies/{self.id}/ask", json=body).json()
+            if answer["trials"] or answer["done"] or time.monotonic() >= deadline:
+                self.done = answer["done"]
+                return [Trial(**{**t, "genome": np.asarray(t["genome"], dtype=np.float64)}) for t in answer["trials"]]
+            time.sleep(min(answer["retry_after"] or 0.2, max(0.0, deadline - time.monotonic())))
+
+    def tell(self, trials: list[Trial] | list[str], fitness: Any) -> dict[str, Any]:
+        """Fitness of each trial (NaN or None: the evaluation failed); returns ``{accepted, ignored, generation, status}``."""
+        ids = [t if isinstance(t, str) else t.id for t in trials]
+        values = [None if v is None or v != v or v in (float("inf"), float("-inf")) else float(v) for v in list(fitness)]
+        if len(ids) != len(values):
+            raise ValueError(f"tell: {len(ids)} trials but {len(values)} fitness values")
+        answer = self.client._request(
+            "POST", f"/api/studies/{self.id}/tell", json={"results": [{"id": i, "fitness": v} for i, v in zip(ids, values)]}
+        )
+        return answer.json()
+
+    def get(self) -> dict[str, Any]:
+        """The study as the service shows it (status, generation, latest metrics, summary with the best genome at the end)."""
+        return self.client._request("GET", f"/api/studies/{self.id}").json()
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """Its metrics rows, one per generation."""
+        return self.client.metrics(self.id)
+
+
+__all__ = ["Client", "Event", "ServiceError", "Study", "Trial", "read_config"]

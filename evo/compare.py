@@ -15,7 +15,7 @@ Output directory::
 
     report.md       the table (mean ± std over seeds; NRMSE also as median)
     compare.json    every number, per seed and aggregated
-    compare.png     test figure against wall time and sample-forward passes (labelled tasks)
+    compare.png     test figure against wall time and sample-forward passes (a closed-form baseline: one point per seed)
     <method>-seed<N>/   the full run directories
 """
 
@@ -109,7 +109,13 @@ def compare(config: RunConfig, seeds: int = 1, out: str | Path | None = None, pr
     atomic_write_json(out_dir / "compare.json", report)
     atomic_write_text(out_dir / "report.md", table)
     if baseline.plotted_metric is not None:
-        _plot(traces, out_dir / "compare.png", config.name, baseline.plotted_metric)
+        # A method with no trace along its run (the ESN recipe: one closed-form fit) is one point per seed.
+        points = {
+            m: [(r[m].get("wall_seconds"), r[m].get("sample_forward_passes"), r[m].get(baseline.plotted_metric)) for r in per_seed]
+            for m in methods
+            if not any(traces.get(m, [])) and m in per_seed[0]
+        }
+        _plot(traces, out_dir / "compare.png", config.name, baseline.plotted_metric, labels, points)
     return CompareResult(out_dir, report, table)
 
 
@@ -149,28 +155,43 @@ def _table(config: RunConfig, methods: list[str], labels: dict[str, str], aggreg
     return "\n".join(lines)
 
 
-def _plot(traces: dict[str, list[list[dict]]], path: Path, name: str, metric: str) -> None:
+def _plot(
+    traces: dict[str, list[list[dict]]],
+    path: Path,
+    name: str,
+    metric: str,
+    labels: dict[str, str],
+    points: dict[str, list[tuple]] | None = None,
+) -> None:
     import matplotlib.pyplot as plt
 
-    from evo.plots import save_figure  # also selects the Agg backend
+    from evo.plots import HELD_OUT_LABELS, save_figure  # also selects the Agg backend
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
-    colours = {"evolution": "tab:orange", "backprop": "tab:blue"}
+    palette = ["tab:orange", "tab:blue", "tab:green", "tab:purple", "tab:brown"]
+    colours = {method: palette[i % len(palette)] for i, method in enumerate(labels)}
     for method, runs in traces.items():
         for i, trace in enumerate(runs):
             if not trace:
                 continue
-            acc = [r[metric] for r in trace]
-            label = method if i == 0 else None
-            axes[0].plot([max(r["wall_seconds"], 1e-4) for r in trace], acc, color=colours.get(method), alpha=0.8, lw=1.2, label=label)
-            axes[1].plot(
-                [max(r["sample_forward_passes"], 1) for r in trace], acc, color=colours.get(method), alpha=0.8, lw=1.2, label=label
-            )
+            values = [r[metric] for r in trace]
+            label = labels.get(method, method) if i == 0 else None
+            style = {"color": colours.get(method), "alpha": 0.8, "lw": 1.2, "marker": "o", "markersize": 3, "label": label}
+            axes[0].plot([max(r["wall_seconds"], 1e-4) for r in trace], values, **style)
+            axes[1].plot([max(r["sample_forward_passes"], 1) for r in trace], values, **style)
+    for method, seeds in (points or {}).items():
+        kept = [(w, p, v) for w, p, v in seeds if w is not None and p is not None and v is not None]
+        if kept:
+            style = {"color": colours.get(method), "marker": "D", "s": 36, "zorder": 3, "label": labels.get(method, method)}
+            axes[0].scatter([max(w, 1e-4) for w, _, _ in kept], [v for _, _, v in kept], **style)
+            axes[1].scatter([max(p, 1) for _, p, _ in kept], [v for _, _, v in kept], **style)
     for ax, xlabel in zip(axes, ("training wall seconds", "sample-forward passes")):
         ax.set_xscale("log")
+        if metric in ("test_nrmse", "test_nrmse_free_run", "test_mse", "test_loss"):
+            ax.set_yscale("log")
         ax.set_xlabel(xlabel)
-        ax.set_ylabel(metric.replace("_", " "))
+        ax.set_ylabel(HELD_OUT_LABELS.get(metric, metric.replace("_", " ")))
         ax.grid(alpha=0.3)
-        ax.legend(loc="lower right")
-    fig.suptitle(f"{name}: evolution vs backprop (test figure of each method's current choice)")
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{name}: the held-out figure of each method's current choice", fontsize=10)
     save_figure(fig, path)

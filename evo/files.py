@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,17 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w") as fh:
         fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` so readers see the old file or the new one, never half of it."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
@@ -86,3 +99,22 @@ def _finite(obj: Any) -> Any:
     if isinstance(obj, (float, np.floating)):
         return float(obj) if np.isfinite(obj) else None
     return obj
+
+
+def read_csv_numbers(path: str | Path, int_columns: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Rows of a CSV file as dicts of numbers: ``int_columns`` as int, the rest as float, empty cells as None."""
+    out = []
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            out.append({k: None if v == "" else int(v) if k in int_columns else float(v) for k, v in row.items()})
+    return out
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a metrics.csv as dicts of numbers (empty cells become None)."""
+    return read_csv_numbers(path, ("generation", "evaluations", "failures"))
+
+
+def read_validation(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a validation.csv as dicts of numbers (empty cells become None)."""
+    return read_csv_numbers(path, ("generation",))

@@ -10,6 +10,7 @@ reporters. Every output of a run along the way is a reporter:
 - :class:`Checkpoint`: ``checkpoint/``, the whole RunState and the strategy's state
   (:mod:`evo.run_state`; :class:`RunState` and :class:`RunInfo` are importable from here too)
 - :class:`EventsLog`: ``events.log``, failed evaluations and other notices
+- :class:`~evo.run_status.StatusFile`: ``status.json``, running/finished/interrupted (:mod:`evo.run_status`)
 - :class:`ProgressBar`: the terminal's progress bar
 - :class:`TestTrace`: held-out figures along the run, for ``evo compare``'s curves
 
@@ -51,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from evo.files import atomic_write_text
+from evo.files import atomic_write_text, read_csv_numbers, read_metrics, read_validation
 from evo.run_state import RunInfo, RunState, load_checkpoint, save_checkpoint
 
 if TYPE_CHECKING:
@@ -72,8 +73,10 @@ __all__ = [
     "TestTrace",
     "ValidationCSV",
     "load_checkpoint",
+    "read_csv_numbers",
     "read_metrics",
     "read_validation",
+    "run_dir_reporters",
     "save_checkpoint",
 ]
 
@@ -246,25 +249,6 @@ class ValidationCSV(Reporter):
             fh.write(_csv_text(lines))
 
 
-def read_csv_numbers(path: str | Path, int_columns: Sequence[str] = ()) -> list[dict[str, Any]]:
-    """Rows of a CSV file as dicts of numbers: ``int_columns`` as int, the rest as float, empty cells as None."""
-    out = []
-    with open(path, newline="") as fh:
-        for row in csv.DictReader(fh):
-            out.append({k: None if v == "" else int(v) if k in int_columns else float(v) for k, v in row.items()})
-    return out
-
-
-def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a metrics.csv as dicts of numbers (empty cells become None)."""
-    return read_csv_numbers(path, ("generation", "evaluations", "failures"))
-
-
-def read_validation(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a validation.csv as dicts of numbers (empty cells become None)."""
-    return read_csv_numbers(path, ("generation",))
-
-
 # --------------------------------------------------------- the other outputs
 class Checkpoint(Reporter):
     """``checkpoint/``: the whole RunState and the strategy's state, atomically, at each checkpoint."""
@@ -288,6 +272,7 @@ class EventsLog(Reporter):
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._file: io.TextIOWrapper | None = None
+        self._step = "generation"
 
     def _write(self, line: str) -> None:
         assert self._file is not None
@@ -298,19 +283,20 @@ class EventsLog(Reporter):
         """Open the log (appending: a resumed run keeps its history)."""
         self._file = open(self.path, "a")  # noqa: SIM115 - open from start to close
         unit = "generations" if run.kind == "evolution" else "epochs"
+        self._step = unit[:-1]  # "generation" or "epoch", in every line
         if run.resumed:
-            self._write(f"resumed at generation {state.generation}, to run to {run.total} {unit}")
+            self._write(f"resumed at {self._step} {state.generation}, to run to {run.total} {unit}")
         else:
             self._write(f"started: {run.kind}, {run.total} {unit}")
 
     def on_failures(self, state: RunState, generation: int, count: int, errors: list[str]) -> None:
         """One line with up to three of the errors."""
         reasons = "; ".join(errors[:3]) or "non-finite fitness"
-        self._write(f"generation {generation}: {count} failed evaluation(s) got the worst fitness; {reasons}")
+        self._write(f"{self._step} {generation}: {count} failed evaluation(s) got the worst fitness; {reasons}")
 
     def on_end(self, state: RunState, summary: dict[str, Any]) -> None:
         """Why and where the run ended."""
-        self._write(f"finished at generation {state.generation}: stopped by {state.stopped_by}")
+        self._write(f"finished at {self._step} {state.generation}: stopped by {state.stopped_by}")
 
     def close(self) -> None:
         """Close the log."""
@@ -353,6 +339,20 @@ class ProgressBar(Reporter):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def run_dir_reporters(
+    run_dir: Path, cells: Mapping[str, Callable[[Any], str]], progress: bool, files: Sequence[Reporter] = ()
+) -> list[Reporter]:
+    """What every run writes as it goes: metrics.csv (``cells``: its columns), events.log, the run's own ``files``, status.json, the bar."""
+    from evo.run_status import STATUS_FILE, StatusFile  # run_status builds on Reporter: imported here, not at the top
+
+    # status.json after the run's own files: it never names a checkpoint that is not yet on disk.
+    reporters: list[Reporter] = [MetricsCSV(run_dir / "metrics.csv", cells), EventsLog(run_dir / "events.log"), *files]
+    reporters.append(StatusFile(run_dir / STATUS_FILE))
+    if progress:
+        reporters.append(ProgressBar())
+    return reporters
 
 
 class TestTrace(Reporter):

@@ -42,11 +42,9 @@ from evo.files import (
     open_run_dir,
     save_genome,
 )
+from evo.models import member_stem, model_stem, usable_network, write_model
 from evo.reporters import (
     Checkpoint,
-    EventsLog,
-    MetricsCSV,
-    ProgressBar,
     Reporter,
     Reporters,
     RunInfo,
@@ -56,12 +54,13 @@ from evo.reporters import (
     finite_cell,
     load_checkpoint,
     read_metrics,
+    run_dir_reporters,
     seconds_cell,
 )
 from evo.seeding import STREAM_TEST, stream_seed
 from evo.strategies.base import MultiObjective
 from evo.tasks.base import TrainsWeights
-from networks.spec import Decodable, GraphExportable, NetworkSpec
+from networks.spec import CountsParameters, Decodable, GraphExportable, NetworkSpec
 
 #: metrics.csv: each column and how its cells are written
 METRIC_CELLS: dict[str, Callable[[Any], str]] = {
@@ -120,21 +119,39 @@ class EvolutionRun:
         self.strategy = build_strategy(config, self.network)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self._checkpoint: tuple[RunState, dict[str, Any]] | None = None
+        #: resumed without a checkpoint: the run starts again from generation 0 in its existing directory
+        self._restart = False
         self._stop_requested = threading.Event()
 
     # ---------------------------------------------------------------- resume
     @classmethod
     def resume(
-        cls, run_dir: str | Path, generations: int | None = None, progress: bool = True, reporters: Sequence[Reporter] = ()
+        cls,
+        run_dir: str | Path,
+        generations: int | None = None,
+        progress: bool = True,
+        reporters: Sequence[Reporter] = (),
+        workers: int | None = None,
+        ray_address: str | None = None,
     ) -> EvolutionRun:
-        """Continue a run from its last checkpoint (optionally to more generations)."""
+        """Continue a run from its last checkpoint (optionally to more generations, on other workers or another cluster).
+
+        A run killed before its first checkpoint starts again from generation
+        0 in its own directory. Where fitness is evaluated never changes the
+        results, so ``workers`` and ``ray_address`` may differ from the run's.
+        """
         run_dir = Path(run_dir)
-        if not (run_dir / "checkpoint" / "state.json").is_file():
-            raise ConfigError(f"config error: --resume {str(run_dir)!r}: no checkpoint/state.json there")
-        data = read_toml(run_dir / "config.toml")
-        if generations is not None:
-            data["generations"] = generations
+        if not (run_dir / "config.toml").is_file():
+            raise ConfigError(f"config error: --resume {str(run_dir)!r}: not a run directory (no config.toml there)")
+        if _run_kind(run_dir) != "evolution":
+            raise ConfigError(f"config error: --resume {str(run_dir)!r}: a {_run_kind(run_dir)} directory; only evolution runs resume")
+        from evo.config import apply_overrides
+
+        data = apply_overrides(read_toml(run_dir / "config.toml"), generations=generations, workers=workers, ray_address=ray_address)
         run = cls(parse_config(data), run_dir=run_dir, progress=progress, reporters=reporters)
+        if not (run_dir / "checkpoint" / "state.json").is_file():
+            run._restart = True  # killed before its first checkpoint: nothing to continue, start again in place
+            return run
         try:
             run._checkpoint = load_checkpoint(run_dir / "checkpoint")
         except (OSError, KeyError, ValueError) as exc:  # a half-copied or hand-edited checkpoint: say so, exit 2
@@ -157,7 +174,11 @@ class EvolutionRun:
 
     def _run(self, evaluator) -> RunResult:
         cfg = self.config
-        if self._checkpoint is None:
+        if self._checkpoint is None and self._restart:
+            state, run_dir = RunState(), self.run_dir
+            assert run_dir is not None
+            atomic_write_text(run_dir / "config.toml", tomli_w.dumps(cfg.to_dict()))
+        elif self._checkpoint is None:
             state = RunState()
             run_dir = self.run_dir = open_run_dir(self.run_dir, cfg.out, cfg.name, tomli_w.dumps(cfg.to_dict()))
         else:
@@ -178,14 +199,8 @@ class EvolutionRun:
         return result
 
     def _built_in_reporters(self, run_dir: Path) -> list[Reporter]:
-        reporters: list[Reporter] = [
-            MetricsCSV(run_dir / "metrics.csv", METRIC_CELLS),
-            ValidationCSV(run_dir / "validation.csv"),
-            Checkpoint(run_dir / "checkpoint", self.strategy),
-            EventsLog(run_dir / "events.log"),
-        ]
-        if self.progress:
-            reporters.append(ProgressBar())
+        files = [ValidationCSV(run_dir / "validation.csv"), Checkpoint(run_dir / "checkpoint", self.strategy)]
+        reporters = run_dir_reporters(run_dir, METRIC_CELLS, self.progress, files)
         if self.trace_test:
             test_seed = stream_seed(self.config.seed, STREAM_TEST)
             reporters.append(TestTrace(self.task, self.network, self._current_choice, test_seed, self.test_trace))
@@ -271,12 +286,13 @@ class EvolutionRun:
         chosen, source, val_figures = self._choose_best(state, stream_seed(cfg.seed, _VALIDATION_STREAM))
         test_seed = stream_seed(cfg.seed, STREAM_TEST)
         test_figures = self.task.test(self.network, chosen, test_seed)
-        self._save_best(run_dir, chosen, source, state.best_seen_fitness, test_seed)
+        self._save_best(run_dir, chosen, source, state.best_seen_fitness, test_seed, test_figures)
         pareto = self._write_pareto_front(run_dir)
         if state.rows:
-            from evo.plots import plot_fitness_curve
+            from evo.plots import fitness_axis_label, plot_fitness_curve
 
-            plot_fitness_curve(state.rows, run_dir / "fitness.png", f"{cfg.name}: {cfg.strategy.type} on {self.task.name}")
+            title = f"{cfg.name}: {cfg.strategy.type} on {self.task.name}"
+            plot_fitness_curve(state.rows, run_dir / "fitness.png", title, fitness_axis_label(self.task.describe()))
         summary = {
             "name": cfg.name,
             "seed": cfg.seed,
@@ -289,7 +305,7 @@ class EvolutionRun:
             "stopped_by": state.stopped_by,
             "best_genome_source": source,
             "sample_forward_passes": state.evaluations * self.task.samples_per_evaluation(),
-            "n_params": self.network.n_params,
+            **parameter_counts(self.network, chosen),
             "strategy": {"type": cfg.strategy.type, "population": cfg.strategy.population, **cfg.strategy_params()},
             "network": self.network.describe(),
             "task": self.task.describe(),
@@ -302,19 +318,21 @@ class EvolutionRun:
         atomic_write_json(run_dir / "summary.json", summary)
         return RunResult(run_dir, summary, chosen, self.network, state.rows)
 
-    def _save_best(self, run_dir: Path, chosen: np.ndarray, source: str, best_fitness: float, test_seed: int) -> None:
-        """The chosen genome and what each declared capability adds: its decoded architecture, trained weights, graph."""
+    def _save_best(self, run_dir: Path, chosen: np.ndarray, source: str, best_fitness: float, test_seed: int, figures: dict) -> None:
+        """The chosen genome, the model it stands for, and what each declared capability adds: decoded architecture, trained weights, graph."""
         described = {"network": self.network.describe(), "task": self.task.describe(), "source": source, "best_fitness": best_fitness}
         if isinstance(self.network, Decodable):  # a searched architecture: what the genome decodes to
             described["architecture"] = self.network.decode_description(chosen)
         save_genome(run_dir / "best_genome", chosen, described)
+        spec, params = usable_network(self.task, self.network, chosen, test_seed)
         if isinstance(self.task, TrainsWeights):  # weights trained inside the fitness: keep the trained network too
-            spec, trained = self.task.trained(self.network, chosen, test_seed)
             save_genome(
                 run_dir / "best_trained",
-                trained,
+                params,
                 {"network": spec.describe(), "source": "the genome's network as trained inside the fitness"},
             )
+        what = f"evolution ({self.config.strategy.type}): {source.replace('_', ' ')}"
+        write_model(model_stem(run_dir), self.task, spec, params, what, figures)
         if isinstance(self.network, GraphExportable):  # a graph genome: nodes and connections as JSON, and a drawing
             self.network.save_graph(chosen, run_dir / "best_genome_graph.json")
             self.network.draw(chosen, run_dir / "best_genome_graph.png", title=f"{self.config.name}: best genome")
@@ -326,16 +344,20 @@ class EvolutionRun:
             return []
         test_seed = stream_seed(self.config.seed, STREAM_TEST)
         rows = []
-        for member in front:
+        for index, member in enumerate(front):
             figures = self.task.test(self.network, member["genome"], test_seed)
             rows.append(
                 {k: v for k, v in member.items() if k != "genome"} | {k: v for k, v in figures.items() if isinstance(v, (int, float))}
             )
+            spec, params = usable_network(self.task, self.network, member["genome"], test_seed)
+            write_model(member_stem(run_dir, index), self.task, spec, params, f"Pareto-front member {index}", figures)
         atomic_save_npz(run_dir / "pareto_front.npz", {"genomes": np.stack([m["genome"] for m in front])})
         atomic_write_json(run_dir / "pareto_front.json", rows)
-        from evo.plots import plot_pareto_front
+        from evo.plots import SIZE_LABELS, fitness_axis_label, plot_pareto_front
 
-        plot_pareto_front(rows, run_dir / "pareto_front.png", f"{self.config.name}: fitness against size")
+        size_label = SIZE_LABELS.get(self.network.describe().get("type", ""), "size")
+        title = f"{self.config.name}: Pareto front of fitness against size"
+        plot_pareto_front(rows, run_dir / "pareto_front.png", title, fitness_axis_label(self.task.describe()), size_label)
         return rows
 
     def _choose_best(self, state: RunState, val_seed: int) -> tuple[np.ndarray, str, dict[str, Any]]:
@@ -352,6 +374,30 @@ class EvolutionRun:
         # Ties (or no validation at all) go to the first candidate: the strategy's own choice.
         _, source, genome, figures = max(scored, key=lambda item: item[0])
         return genome, source, {k: v for k, v in figures.items() if k != "val_score"}
+
+
+def parameter_counts(network: NetworkSpec, params: np.ndarray) -> dict[str, int]:
+    """``n_params``: what the network really uses (a padded genome counts its used slots), and the genome's length when it differs."""
+    if not isinstance(network, CountsParameters):
+        return {"n_params": int(network.n_params)}
+    return {"n_params": network.used_params(params), "genome_length": int(network.n_params)}
+
+
+def _run_kind(run_dir: Path) -> str:
+    """``"evolution"``, ``"training"`` or ``"comparison"``, from the files a directory holds."""
+    if (run_dir / "compare.json").is_file():
+        return "comparison"
+    status = run_dir / "status.json"
+    if status.is_file():
+        import json
+
+        return "evolution" if json.loads(status.read_text()).get("kind", "evolution") == "evolution" else "training"
+    summary = run_dir / "summary.json"
+    if summary.is_file():
+        import json
+
+        return "training" if "method" in json.loads(summary.read_text()) else "evolution"
+    return "evolution"
 
 
 def _numbers(figures: dict[str, Any]) -> dict[str, int | float]:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from evo.files import atomic_save_npz, atomic_write_json, load_npz
+from evo.files import atomic_save_npz, atomic_write_json, load_npz, read_metrics
 
 if TYPE_CHECKING:
     from evo.config import RunConfig
@@ -111,8 +111,6 @@ def load_checkpoint(directory: Path) -> tuple[RunState, dict[str, Any]]:
     run_arrays = {k[len("run.") :]: v for k, v in arrays.items() if k.startswith("run.")}
     state = RunState.from_checkpoint(data, run_arrays)
     if "tables" not in data:  # a checkpoint from before the rows were part of it: they are in metrics.csv
-        from evo.reporters import read_metrics
-
         state.rows = [r for r in read_metrics(directory.parent / "metrics.csv") if r["generation"] <= state.generation]
     strategy_state = {**data["strategy"], **{k[len("strategy.") :]: v for k, v in arrays.items() if k.startswith("strategy.")}}
     return state, strategy_state

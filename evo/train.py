@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,18 +27,18 @@ import tomli_w
 from evo.build import build_network, build_task, initial_genome
 from evo.config import ConfigError, RunConfig
 from evo.files import atomic_write_json, load_npz, open_run_dir, save_genome
+from evo.models import model_stem, write_model
 from evo.reporters import (
-    EventsLog,
-    MetricsCSV,
-    ProgressBar,
     Reporter,
     Reporters,
     RunInfo,
     RunState,
     TestTrace,
     float_cell,
+    run_dir_reporters,
     seconds_cell,
 )
+from evo.run import parameter_counts
 from evo.seeding import STREAM_TEST, stream_seed
 from evo.tasks.base import Task
 
@@ -94,19 +95,10 @@ def trainer_from_config(network, loss: str, train, seed: int, dropout: float | N
     """A :class:`~networks.trainer.Trainer` with a config's ``[train]`` settings."""
     from networks.trainer import Trainer
 
+    # The [train] settings are the Trainer's arguments of the same names; dropout may be overridden, patience 0 means none.
+    settings = train.model_dump(exclude={"dropout", "patience"})
     return Trainer(
-        network,
-        loss=loss,
-        optimizer=train.optimizer,
-        lr=train.lr,
-        momentum=train.momentum,
-        batch_size=train.batch_size,
-        epochs=train.epochs,
-        weight_decay=train.weight_decay,
-        dropout=train.dropout if dropout is None else dropout,
-        patience=train.patience or None,
-        seed=seed,
-        clip_norm=train.clip_norm,
+        network, loss=loss, **settings, dropout=train.dropout if dropout is None else dropout, patience=train.patience or None, seed=seed
     )
 
 
@@ -131,12 +123,64 @@ def load_genome(run_dir: str | Path, network) -> np.ndarray:
     return load_npz(npz)["params"].astype(np.float64)
 
 
-class TrainingRun:
-    """One backprop training run, built and validated in the constructor, executed by :meth:`run`.
+class EpochReporting:
+    """A training run's reporters and clock: metrics.csv, events.log, status.json, the progress bar, then ``extra`` reporters.
 
-    Its run directory is written by the same reporters as an evolution run's
-    (metrics.csv, events.log, the progress bar); ``reporters`` are heard after
-    them, one ``on_generation`` per epoch.
+    :meth:`on_epoch` is the trainer's epoch callback: it makes the metrics row
+    and tells every reporter (one ``on_generation`` per epoch). The time spent
+    reporting is kept off the run's clock. Call :meth:`start`, then
+    :meth:`stop` and :meth:`end` when training is done, and :meth:`close` always.
+    """
+
+    def __init__(self, run_dir: Path, config: RunConfig, progress: bool, extra: Sequence[Reporter] = ()) -> None:
+        self.reporters = Reporters(run_dir_reporters(run_dir, TRAIN_CELLS, progress) + list(extra))
+        self.info = RunInfo(run_dir, config, config.name, config.train.epochs, "training")
+        self.state = RunState()
+        self._started = time.perf_counter()
+        self._reporting_seconds = 0.0
+
+    def start(self) -> None:
+        """Tell the reporters the run starts."""
+        self.reporters.on_start(self.info, self.state)
+
+    def on_epoch(self, epoch: dict[str, Any]) -> None:
+        """One epoch of the trainer (its history row): the metrics row, to every reporter."""
+        state = self.state
+        state.generation = epoch["epoch"]
+        state.wall_seconds = time.perf_counter() - self._started - self._reporting_seconds
+        row = {
+            "epoch": epoch["epoch"],
+            "train_loss": epoch["train_loss"],
+            "val_loss": epoch.get("val_loss"),
+            "val_accuracy": epoch.get("val_accuracy"),
+            "samples_seen": epoch["samples_seen"],
+            "sample_forward_passes": epoch["samples_seen"] * PASSES_PER_TRAINING_SAMPLE,
+            "wall_seconds": state.wall_seconds,
+        }
+        state.rows.append(row)
+        t0 = time.perf_counter()
+        self.reporters.on_generation(state, row)
+        self._reporting_seconds += time.perf_counter() - t0  # reporting, not training: kept off the clock
+
+    def stop(self, stopped_by: str) -> None:
+        """Training is over (``epochs`` or ``early_stopping``): the clock stops."""
+        self.state.wall_seconds = time.perf_counter() - self._started - self._reporting_seconds
+        self.state.stopped_by = stopped_by
+
+    def end(self, summary: dict[str, Any]) -> None:
+        """Tell the reporters the run ended with ``summary`` (already written)."""
+        self.reporters.on_end(self.state, summary)
+
+    def close(self) -> None:
+        """Close every reporter."""
+        self.reporters.close()
+
+
+class BaselineRun(ABC):
+    """What `evo train` runs (a :class:`~evo.baselines.Baseline`'s run): built and validated in the constructor, executed by :meth:`run`.
+
+    ``reporters`` are heard after the built-in ones (:class:`EpochReporting`),
+    one ``on_generation`` per epoch; ``task`` if already built.
     """
 
     def __init__(
@@ -152,14 +196,35 @@ class TrainingRun:
         self.config = config
         self.progress = progress
         self.task = task if task is not None else build_task(config)
-        self.data = supervised_data(self.task)
-        self.network = build_network(config, self.task)
         self.init_from = init_from
-        self.init_params = load_genome(init_from, self.network) if init_from else initial_genome(config, self.network)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.trace_test = trace_test
         self.test_trace: list[dict[str, Any]] = []
         self.reporters = list(reporters)
+        self._prepare()
+
+    @abstractmethod
+    def _prepare(self) -> None:
+        """Build and check what the run needs beyond the task (ConfigError when the config cannot run)."""
+
+    @abstractmethod
+    def run(self) -> TrainResult:
+        """Train, then write the run directory."""
+
+
+class TrainingRun(BaselineRun):
+    """One backprop training run, built and validated in the constructor, executed by :meth:`run`.
+
+    Its run directory is written by the same reporters as an evolution run's
+    (metrics.csv, events.log, the progress bar); ``reporters`` are heard after
+    them, one ``on_generation`` per epoch.
+    """
+
+    def _prepare(self) -> None:
+        """The labelled data, the network and its starting weights (evolution's, or ``init_from``'s best genome)."""
+        self.data = supervised_data(self.task)
+        self.network = build_network(self.config, self.task)
+        self.init_params = load_genome(self.init_from, self.network) if self.init_from else initial_genome(self.config, self.network)
 
     def run(self) -> TrainResult:
         """Train, then write the run directory."""
@@ -167,50 +232,25 @@ class TrainingRun:
         trainer = trainer_from_config(self.network, self.data["loss"], t, seed=stream_seed(cfg.seed, STREAM_TRAIN))
         run_dir = self.run_dir = open_run_dir(self.run_dir, cfg.out, f"{cfg.name}-train", tomli_w.dumps(cfg.to_dict()))
         test_seed = stream_seed(cfg.seed, STREAM_TEST)
-        built_in: list[Reporter] = [MetricsCSV(run_dir / "metrics.csv", TRAIN_CELLS), EventsLog(run_dir / "events.log")]
-        if self.progress:
-            built_in.append(ProgressBar())
+        extra: list[Reporter] = []
         if self.trace_test:
-            built_in.append(TestTrace(self.task, self.network, lambda _state: trainer.current_params(), test_seed, self.test_trace))
-        reporters = Reporters(built_in + self.reporters)
-        state = RunState()
-        started = time.perf_counter()
-        reporting_seconds = 0.0
-
-        def on_epoch(epoch: dict[str, Any]) -> None:
-            nonlocal reporting_seconds
-            state.generation = epoch["epoch"]
-            state.wall_seconds = time.perf_counter() - started - reporting_seconds
-            row = {
-                "epoch": epoch["epoch"],
-                "train_loss": epoch["train_loss"],
-                "val_loss": epoch.get("val_loss"),
-                "val_accuracy": epoch.get("val_accuracy"),
-                "samples_seen": epoch["samples_seen"],
-                "sample_forward_passes": epoch["samples_seen"] * PASSES_PER_TRAINING_SAMPLE,
-                "wall_seconds": state.wall_seconds,
-            }
-            state.rows.append(row)
-            t0 = time.perf_counter()
-            reporters.on_generation(state, row)
-            reporting_seconds += time.perf_counter() - t0  # reporting, not training: kept off the clock
-
+            extra.append(TestTrace(self.task, self.network, lambda _state: trainer.current_params(), test_seed, self.test_trace))
+        reporting = EpochReporting(run_dir, cfg, self.progress, extra + self.reporters)
         try:
-            reporters.on_start(RunInfo(run_dir, cfg, cfg.name, t.epochs, "training"), state)
+            reporting.start()
             trainer.fit(
                 self.data["X_train"],
                 self.data["y_train"],
                 self.data["X_val"],
                 self.data["y_val"],
                 init_params=self.init_params,
-                on_epoch=on_epoch,
+                on_epoch=reporting.on_epoch,
             )
-            state.wall_seconds = time.perf_counter() - started - reporting_seconds
-            state.stopped_by = "early_stopping" if trainer.stopped_early_ else "epochs"
-            summary = self._finish(trainer, state, run_dir, test_seed)
-            reporters.on_end(state, summary)
+            reporting.stop("early_stopping" if trainer.stopped_early_ else "epochs")
+            summary = self._finish(trainer, reporting.state, run_dir, test_seed)
+            reporting.end(summary)
         finally:
-            reporters.close()
+            reporting.close()
         return TrainResult(run_dir, summary, np.asarray(trainer.params_, dtype=np.float64), self.network, trainer.history_)
 
     def _finish(self, trainer, state: RunState, run_dir: Path, test_seed: int) -> dict[str, Any]:
@@ -226,9 +266,10 @@ class TrainingRun:
             params,
             {"network": self.network.describe(), "task": self.task.describe(), "source": "backprop", "best_epoch": trainer.best_epoch_},
         )
+        write_model(model_stem(run_dir), self.task, self.network, params, f"backprop ({t.optimizer})", test_figures)
         from evo.plots import plot_loss_curve
 
-        plot_loss_curve(history, run_dir / "loss.png", f"{cfg.name}: backprop ({t.optimizer}) on {self.task.name}")
+        plot_loss_curve(history, run_dir / "loss.png", f"{cfg.name}: backprop ({t.optimizer}) on {self.task.name}", self.data["loss"])
         summary = {
             "name": cfg.name,
             "method": "backprop",
@@ -239,7 +280,7 @@ class TrainingRun:
             "wall_seconds": state.wall_seconds,
             "samples_seen": samples_seen,
             "sample_forward_passes": samples_seen * PASSES_PER_TRAINING_SAMPLE,
-            "n_params": self.network.n_params,
+            **parameter_counts(self.network, params),
             "init_from": str(self.init_from) if self.init_from else None,
             "train": t.model_dump(),
             "network": self.network.describe(),

@@ -14,9 +14,10 @@ from typing import Any
 from networks.activations import ACTIVATIONS, activation_names
 from networks.cnn import CNN
 from networks.mlp import MLP
+from networks.model import load_model
 from networks.spec import NetworkSpec
 
-__all__ = ["ACTIVATIONS", "NETWORK_TYPES", "activation_names", "CNN", "MLP", "network_from_description", "network_type"]
+__all__ = ["ACTIVATIONS", "NETWORK_TYPES", "activation_names", "CNN", "MLP", "load_model", "network_from_description", "network_type"]
 
 #: Every network type by the ``type`` its ``describe()`` writes: ``"module:Class"``, imported on first use.
 #: Adding a network type is adding its module and one line here (tests/test_network_specs.py then checks it).

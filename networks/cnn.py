@@ -186,7 +186,8 @@ class CNN(NetworkSpec, Trainable):
         """Split ``(P, n_params)`` into per-layer tensors.
 
         Conv layers: ``W (P, F, C, k, k)``, ``b (P, F)``; dense layers:
-        ``W (P, n_in, n_out)``, ``b (P, 1, n_out)`` (as the MLP).
+        ``W (P, n_in, n_out)``, ``b (P, 1, n_out)`` (as the MLP). The inverse is
+        :func:`networks.layers.dense.flatten_layers`.
         """
         params = np.asarray(params)
         if params.ndim != 2 or params.shape[1] != self.n_params:
@@ -197,15 +198,6 @@ class CNN(NetworkSpec, Trainable):
             bias_shape = (P, shape[0]) if kind == "conv" else (P, 1, shape[1])
             layers.append((params[:, w].reshape((P,) + shape), params[:, b].reshape(bias_shape)))
         return layers
-
-    def flatten(self, layers: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-        """Inverse of :meth:`unflatten`: per-layer tensors back to ``(P, n_params)``."""
-        P = layers[0][0].shape[0]
-        parts = []
-        for W, b in layers:
-            parts.append(W.reshape(P, -1))
-            parts.append(b.reshape(P, -1))
-        return np.concatenate(parts, axis=1)
 
     def weight_mask(self) -> np.ndarray:
         """Boolean ``(n_params,)``: True on weights, False on biases (L2 decays weights only)."""
@@ -282,12 +274,7 @@ class CNN(NetworkSpec, Trainable):
         return out
 
     def forward_train(
-        self,
-        params: np.ndarray,
-        X: np.ndarray,
-        dropout: float = 0.0,
-        rng: np.random.Generator | None = None,
-        return_logits: bool = True,
+        self, params: np.ndarray, X: np.ndarray, dropout: float = 0.0, rng: np.random.Generator | None = None, return_logits: bool = True
     ) -> tuple[np.ndarray, CNNCache]:
         """Outputs ``(B, n_out)`` of one network and the cache :meth:`backward` needs.
 

@@ -103,7 +103,7 @@ class MLP(NetworkSpec, Trainable, Bindable):
         return self.output_activation if layer == self.n_layers - 1 else self.activation
 
     def unflatten(self, params: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Split ``(P, n_params)`` into per-layer ``W (P, n_in, n_out)`` and ``b (P, 1, n_out)``."""
+        """Split ``(P, n_params)`` into per-layer ``W (P, n_in, n_out)`` and ``b (P, 1, n_out)`` (inverse: ``flatten_layers``)."""
         params = np.asarray(params)
         if params.ndim != 2 or params.shape[1] != self.n_params:
             raise ValueError(f"expected parameters of shape (P, {self.n_params}), got {params.shape}")
@@ -115,15 +115,6 @@ class MLP(NetworkSpec, Trainable, Bindable):
             b = params[:, w_end : w_end + n_out].reshape(P, 1, n_out)
             layers.append((W, b))
         return layers
-
-    def flatten(self, layers: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-        """Inverse of :meth:`unflatten`: per-layer tensors back to ``(P, n_params)``."""
-        P = layers[0][0].shape[0]
-        parts = []
-        for W, b in layers:
-            parts.append(W.reshape(P, -1))
-            parts.append(b.reshape(P, -1))
-        return np.concatenate(parts, axis=1)
 
     # ------------------------------------------------------------ init / run
     def init_params(self, rng: np.random.Generator, n: int = 1) -> np.ndarray:
@@ -186,12 +177,7 @@ class MLP(NetworkSpec, Trainable, Bindable):
         return mask
 
     def forward_train(
-        self,
-        params: np.ndarray,
-        X: np.ndarray,
-        dropout: float = 0.0,
-        rng: np.random.Generator | None = None,
-        return_logits: bool = True,
+        self, params: np.ndarray, X: np.ndarray, dropout: float = 0.0, rng: np.random.Generator | None = None, return_logits: bool = True
     ) -> tuple[np.ndarray, MLPCache]:
         """Outputs ``(B, n_out)`` of one network and the cache :meth:`backward` needs.
 

@@ -23,12 +23,15 @@ Capabilities:
   per-genome inputs (a control rollout's steps), weights prepared once.
 - :class:`Recurrent`: a state carried from one time step to the next (RNNs,
   recurrent NEAT); a control episode keeps it across its steps.
+- :class:`CountsParameters`: a padded genome (NEAT's slots, a search
+  space's maximum architecture) that says how many parameters one genome
+  really uses, the figure reports show instead of the genome length.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -39,6 +42,10 @@ if TYPE_CHECKING:
 @runtime_checkable
 class NetworkSpec(Protocol):
     """What every network type provides: sizes, the genome layout, a batched forward and a description."""
+
+    #: True when a genome holds structure genes or encodes a recipe besides weights (NEAT, cnn_search, ESN): a
+    #: weight scale such as a run's ``init_scale`` must leave its initial genome as it is.
+    structural_genome: ClassVar[bool] = False
 
     @property
     def n_inputs(self) -> int:
@@ -155,4 +162,13 @@ class Recurrent(Protocol):
 
     def step(self, params: np.ndarray, state: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One step of genomes ``(P, n_params)`` on one input per sequence ``x (P, B, n_step)``: the new state and outputs ``(P, B, n_outputs)``."""
+        ...
+
+
+@runtime_checkable
+class CountsParameters(Protocol):
+    """A padded genome that counts the parameters one genome really uses (NEAT: enabled connections and used biases)."""
+
+    def used_params(self, params: np.ndarray) -> int:
+        """Parameters genome ``params (n_params,)`` uses; at most ``n_params``."""
         ...

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import random
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +14,9 @@ import numpy as np
 import tomli_w
 
 from evo.run import read_metrics
+from evo.strategies.neat import NEAT
+from evo.tasks.boolean import ParityTask
+from networks.neat import NEATSpec
 
 XOR = {
     "name": "xor-test",
@@ -41,6 +47,26 @@ DIGITS = {
     "network": {"hidden": [8]},
     "task": {"type": "digits", "batch_size": 64},
     "strategy": {"type": "snes", "population": 10, "sigma": 0.1},
+}
+
+XOR_NEAT = {
+    "name": "xor-neat-test",
+    "seed": 0,
+    "generations": 100,
+    "target_fitness": 0.95,
+    "network": {"type": "neat", "max_nodes": 16, "max_connections": 64},
+    "task": {"type": "xor"},
+    "strategy": {"type": "neat", "population": 150},
+}
+
+ESN_SMALL = {
+    "name": "esn-test",
+    "seed": 0,
+    "generations": 2,
+    "network": {"type": "esn", "units": 60, "connectivity": 0.1},
+    "task": {"type": "timeseries", "washout": 100, "n_train": 600, "n_val": 200, "n_test": 300, "horizon": 20, "starts": 5},
+    "strategy": {"type": "cmaes", "population": 4, "sigma": 0.3},
+    "train": {"epochs": 20, "patience": 5, "lr": 0.01, "batch_size": 64},
 }
 
 
@@ -110,10 +136,12 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b), 1e-300))
 
 
-def make_neat(spec, seed: int = 0, population: int = 30, **params: Any):
-    """A NEAT strategy over ``spec``'s layout."""
-    from evo.strategies.neat import NEAT
+#: XOR's NEAT layout (2 inputs, 1 output): the NEAT tests' default
+XOR_SPEC = NEATSpec(2, 1)
 
+
+def make_neat(spec: NEATSpec = XOR_SPEC, seed: int = 0, population: int = 30, **params: Any) -> NEAT:
+    """A NEAT strategy over ``spec``'s layout."""
     return NEAT(
         spec.n_params,
         population,
@@ -125,6 +153,33 @@ def make_neat(spec, seed: int = 0, population: int = 30, **params: Any):
         max_connections=spec.max_connections,
         **params,
     )
+
+
+def xor_fitness(genomes: np.ndarray) -> np.ndarray:
+    """ParityTask's 1 - MSE on XOR, for NEAT genomes of :data:`XOR_SPEC`."""
+    return ParityTask(2).evaluate(XOR_SPEC, genomes, np.zeros(len(genomes)), 0)
+
+
+@contextmanager
+def global_random_untouched() -> Iterator[None]:
+    """Asserts that the block leaves Python's and NumPy's global random states as it found them."""
+    random.seed(1)
+    np.random.seed(1)
+    expected = (random.random(), np.random.random())
+    random.seed(1)
+    np.random.seed(1)
+    yield
+    assert (random.random(), np.random.random()) == expected
+
+
+def ask_tell(strategy, generations: int, fitness: Callable[[np.ndarray], np.ndarray]) -> list[np.ndarray]:
+    """Ask, score and tell for some generations; return the populations asked."""
+    asked = []
+    for _ in range(generations):
+        genomes = strategy.ask()
+        asked.append(genomes)
+        strategy.tell(genomes, fitness(genomes))
+    return asked
 
 
 def to_disk_and_back(state: dict[str, Any]) -> dict[str, Any]:

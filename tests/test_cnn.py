@@ -7,6 +7,7 @@ import pytest
 
 from networks.activations import ACTIVATIONS, Activation
 from networks.cnn import CNN, ConvBlock
+from networks.layers.dense import flatten_layers
 from tests.helpers import REFERENCE_ACTIVATIONS, numeric_gradient, reference_softmax, relative_error
 
 # ----------------------------------------------------------------- helpers
@@ -228,7 +229,7 @@ def test_parameter_count_layout_and_flatten_round_trip():
     layers = net.unflatten(params)
     assert [W.shape for W, _ in layers] == [(3, 3, 2, 3, 3), (3, 4, 3, 2, 2), (3, 24, 5), (3, 5, 3)]
     assert [b.shape for _, b in layers] == [(3, 3), (3, 4), (3, 1, 5), (3, 1, 3)]
-    np.testing.assert_array_equal(net.flatten(layers), params)
+    np.testing.assert_array_equal(flatten_layers(layers), params)
     flat = np.arange(net.n_params, dtype=float)[None]
     (W1, b1), *_ = net.unflatten(flat)
     assert W1[0, 0, 0, 0, 1] == 1.0 and W1[0, 0, 1, 0, 0] == 9.0  # row-major (F, C, k, k)

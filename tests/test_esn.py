@@ -227,6 +227,23 @@ def test_load_series(tmp_path):
         load_series(tmp_path / "missing.npz")
 
 
+def test_load_series_other_layouts(tmp_path):
+    values = np.cos(np.arange(20) / 2.0)
+    np.savez(tmp_path / "y.npz", y=values[:, None], other=np.zeros(3))
+    np.testing.assert_array_equal(load_series(tmp_path / "y.npz"), values)  # "y" when there is no "series"; (N, 1) flattened
+    np.testing.assert_array_equal(load_series(tmp_path / "y.npz", key="other"), np.zeros(3))
+    with pytest.raises(ValueError, match="no array named 'series' or 'y'"):
+        np.savez(tmp_path / "z.npz", z=values)
+        load_series(tmp_path / "z.npz")
+    (tmp_path / "one.csv").write_text("".join(f"{float(v)!r}\n" for v in values))  # one column, no header
+    np.testing.assert_array_equal(load_series(tmp_path / "one.csv"), values)
+    (tmp_path / "two.csv").write_text("".join(f"{i},{float(v)!r}\n" for i, v in enumerate(values)))
+    np.testing.assert_array_equal(load_series(tmp_path / "two.csv", column=-1), values)
+    with pytest.raises(ValueError, match="unsupported format"):
+        (tmp_path / "s.txt").write_text("1\n2\n")
+        load_series(tmp_path / "s.txt")
+
+
 # --------------------------------------------------------------------------- #
 # Closed loop, persistence
 # --------------------------------------------------------------------------- #

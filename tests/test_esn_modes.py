@@ -6,14 +6,14 @@ import numpy as np
 
 from evo import parse_config, run_evolution
 from evo.build import build_network, build_task
-from tests.helpers import metrics_without_time
+from tests.helpers import ESN_SMALL, metrics_without_time
 
 SMALL = {
+    **ESN_SMALL,
     "name": "esn-modes",
     "seed": 1,
-    "generations": 2,
-    "network": {"type": "esn", "units": 40, "connectivity": 0.1},
-    "task": {"type": "timeseries", "washout": 50, "n_train": 400, "n_val": 150, "n_test": 200, "horizon": 20, "starts": 5},
+    "network": {**ESN_SMALL["network"], "units": 40},
+    "task": {**ESN_SMALL["task"], "washout": 50, "n_train": 400, "n_val": 150, "n_test": 200},
     "strategy": {"type": "cmaes", "population": 6, "sigma": 0.5},
 }
 

@@ -7,20 +7,7 @@ import numpy as np
 import pytest
 
 from networks.activations import ACTIVATIONS, OUTPUT_ACTIVATIONS
-from networks.layers.conv import (
-    ConvBlock,
-    col2im_add,
-    conv_pool_backward,
-    conv_pool_forward,
-    im2col,
-    pad_input,
-    unpad_gradient,
-)
-from networks.layers.dense import (
-    dense_stack_forward,
-    dense_train_backward,
-    dense_train_forward,
-)
+from networks.layers import conv, dense
 from networks.mlp import MLP
 from networks.spec import Bindable, NetworkSpec, Trainable
 from networks.stack import GenomeStack, bind_genomes
@@ -67,13 +54,13 @@ def test_dense_train_backward_against_finite_differences(output, drop_first_inpu
     R = rng.normal(size=(5, 3))
 
     def loss(x_, layers_):
-        out, _, _ = dense_train_forward(x_, layers_, activations, 0.3, np.random.default_rng(4), drop_first_input, False)
+        out, _, _ = dense.dense_train_forward(x_, layers_, activations, 0.3, np.random.default_rng(4), drop_first_input, False)
         return float(np.vdot(R, out))
 
-    _, records, is_logits = dense_train_forward(x, layers, activations, 0.3, np.random.default_rng(4), drop_first_input, False)
+    _, records, is_logits = dense.dense_train_forward(x, layers, activations, 0.3, np.random.default_rng(4), drop_first_input, False)
     assert not is_logits and (records[0].mask is not None) == drop_first_input and records[1].mask is not None
     grads = [(np.empty_like(W), np.empty_like(b)) for W, b in layers]
-    dz = dense_train_backward(R, records, [W for W, _ in layers], grads, activations, is_logits)
+    dz = dense.dense_train_backward(R, records, [W for W, _ in layers], grads, activations, is_logits)
     for i, (W, b) in enumerate(layers):
         for array, grad in ((W, grads[i][0]), (b, grads[i][1])):
 
@@ -97,8 +84,8 @@ def test_dense_stack_forward_with_buffers_is_bit_identical():
     for activations in (("tanh", "identity"), ("relu", "softmax"), ("sigmoid", "tanh"), ("leaky_relu", "sigmoid")):
         buffers = [np.empty((6, 2, 8)), np.empty((6, 2, 3))]
         resolved = [OUTPUT_ACTIVATIONS[name] for name in activations]
-        plain = dense_stack_forward(x, layers, resolved)
-        np.testing.assert_array_equal(dense_stack_forward(x, layers, resolved, buffers), plain)
+        plain = dense.dense_stack_forward(x, layers, resolved)
+        np.testing.assert_array_equal(dense.dense_stack_forward(x, layers, resolved, buffers), plain)
 
 
 # ------------------------------------------------------------ bound stacks
@@ -129,7 +116,7 @@ def test_bound_mlp_equals_the_network_forward_bit_for_bit_after_keep(activation,
 
 # -------------------------------------------------------------------- conv
 def layer_geometry(block: dict, input_shape):
-    return ConvBlock.parse(block, "test block").geometry(*input_shape, "test block")
+    return conv.ConvBlock.parse(block, "test block").geometry(*input_shape, "test block")
 
 
 @pytest.mark.parametrize(
@@ -148,18 +135,18 @@ def test_gradient_conv_and_max_pool_layer(block):
     rng = np.random.default_rng(9)
     x = rng.normal(size=(2, 7, 8, 3))  # batch last
     W = rng.normal(size=(geo.filters, geo.n_taps))
-    out, argmax = conv_pool_forward(pad_input(x, geo), W, geo, track_argmax=True)
+    out, argmax = conv.conv_pool_forward(conv.pad_input(x, geo), W, geo, track_argmax=True)
     R = rng.normal(size=out.shape)
 
     def loss_w(w):
-        return float(np.sum(R * conv_pool_forward(pad_input(x, geo), w, geo)[0]))
+        return float(np.sum(R * conv.conv_pool_forward(conv.pad_input(x, geo), w, geo)[0]))
 
     def loss_x(inputs):
-        return float(np.sum(R * conv_pool_forward(pad_input(inputs, geo), W, geo)[0]))
+        return float(np.sum(R * conv.conv_pool_forward(conv.pad_input(inputs, geo), W, geo)[0]))
 
-    dW, d_padded = conv_pool_backward(R, pad_input(x, geo), W, argmax, geo, input_grad=True)
+    dW, d_padded = conv.conv_pool_backward(R, conv.pad_input(x, geo), W, argmax, geo, input_grad=True)
     assert relative_error(dW, numeric_gradient(loss_w, W.copy())) < 1e-6
-    assert relative_error(unpad_gradient(d_padded, geo), numeric_gradient(loss_x, x.copy())) < 1e-6
+    assert relative_error(conv.unpad_gradient(d_padded, geo), numeric_gradient(loss_x, x.copy())) < 1e-6
 
 
 def test_max_pool_routes_the_gradient_to_the_first_maximum_on_ties():
@@ -168,9 +155,9 @@ def test_max_pool_routes_the_gradient_to_the_first_maximum_on_ties():
     x = np.zeros((1, 4, 4, 1))
     x[0, 2, 3, 0] = 5.0  # bottom-right window: a strict maximum at offset (0, 1)
     W = np.ones((1, 1))
-    pooled, argmax = conv_pool_forward(x, W, geo, track_argmax=True)
+    pooled, argmax = conv.conv_pool_forward(x, W, geo, track_argmax=True)
     np.testing.assert_array_equal(pooled.reshape(2, 2), [[0, 0], [0, 5]])
-    _, d_x = conv_pool_backward(np.array([[1.0, 2.0, 3.0, 4.0]]), x, W, argmax, geo, input_grad=True)
+    _, d_x = conv.conv_pool_backward(np.array([[1.0, 2.0, 3.0, 4.0]]), x, W, argmax, geo, input_grad=True)
     expected = np.zeros((4, 4))
     expected[0, 0], expected[0, 2], expected[2, 0], expected[2, 3] = 1.0, 2.0, 3.0, 4.0
     np.testing.assert_array_equal(d_x[0, :, :, 0], expected)
@@ -180,10 +167,10 @@ def test_col2im_is_the_adjoint_of_im2col():
     """<im2col(x), Y> == <x, col2im(Y)> for every pooling offset, with stride and uneven padding."""
     geo = layer_geometry({"filters": 1, "kernel_size": 3, "stride": 2, "padding": "same", "pool": 2}, (2, 9, 8))
     rng = np.random.default_rng(10)
-    padded = pad_input(rng.normal(size=(2, 9, 8, 3)), geo)
+    padded = conv.pad_input(rng.normal(size=(2, 9, 8, 3)), geo)
     for offset in range(4):
-        cols = im2col(padded, geo, offset)
+        cols = conv.im2col(padded, geo, offset)
         Y = rng.normal(size=cols.shape)
         back = np.zeros_like(padded)
-        col2im_add(back, Y, geo, offset)
+        conv.col2im_add(back, Y, geo, offset)
         assert np.vdot(cols, Y) == pytest.approx(np.vdot(padded, back), rel=1e-12)

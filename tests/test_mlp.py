@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from networks import MLP, activation_names, network_from_description
+from networks.layers.dense import flatten_layers
 from tests.helpers import REFERENCE_ACTIVATIONS
 
 HIDDEN_ACTIVATIONS = sorted(name for name in REFERENCE_ACTIVATIONS if name != "softmax")
@@ -51,7 +52,7 @@ def test_per_individual_inputs_and_flatten_round_trip():
     out = net.forward(params, x)
     for p in range(5):
         np.testing.assert_allclose(out[p], net.predict(params[p], x[p]))
-    np.testing.assert_array_equal(net.flatten(net.unflatten(params)), params)
+    np.testing.assert_array_equal(flatten_layers(net.unflatten(params)), params)
 
 
 def test_parameter_count_and_layout():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import zlib
 from typing import Any
 
@@ -15,23 +14,14 @@ from evo.evaluators import RayEvaluator, SerialEvaluator
 from evo.strategies.neat import NEAT, Genes, compatibility_distances, match_rows
 from evo.strategies.neat.reproduction import crossover, mutate
 from evo.tasks.boolean import ParityTask
+from networks.activations import ACTIVATIONS
 from networks.neat import (
     ACTIVATION_CODES,
-    CONN_IN,
-    CONN_OUT,
-    CONN_STATE,
-    CONN_WEIGHT,
+    Conn,
     NEATSpec,
     load_graph_json,
 )
-from tests.helpers import make_neat, to_disk_and_back
-
-XOR_SPEC = NEATSpec(2, 1)
-
-
-def make(spec: NEATSpec = XOR_SPEC, seed: int = 0, population: int = 30, **params: Any) -> NEAT:
-    """A NEAT strategy over ``spec``'s layout."""
-    return make_neat(spec, seed, population, **params)
+from tests.helpers import XOR_SPEC, ask_tell, global_random_untouched, make_neat, to_disk_and_back, xor_fitness
 
 
 def noise_fitness(genomes: np.ndarray) -> np.ndarray:
@@ -44,19 +34,9 @@ def growth_fitness(genomes: np.ndarray, spec: NEATSpec) -> np.ndarray:
     return spec.count_hidden(genomes) + 0.1 * spec.count_enabled(genomes) + noise_fitness(genomes)
 
 
-def xor_fitness(genomes: np.ndarray) -> np.ndarray:
-    """ParityTask's 1 - MSE on XOR."""
-    return ParityTask(2).evaluate(XOR_SPEC, genomes, np.zeros(len(genomes)), 0)
-
-
 def evolve(strategy: NEAT, generations: int, fitness=xor_fitness, spec: NEATSpec = XOR_SPEC) -> list[np.ndarray]:
     """Ask/tell for some generations; return the populations asked."""
-    asked = []
-    for _ in range(generations):
-        genomes = strategy.ask()
-        asked.append(genomes)
-        strategy.tell(genomes, fitness(genomes))
-    return asked
+    return ask_tell(strategy, generations, fitness)
 
 
 def xor_by_hand() -> tuple[np.ndarray, np.ndarray]:
@@ -84,14 +64,20 @@ def test_layout_and_encode_decode_round_trip() -> None:
     assert nodes.shape == (10, 4) and conns.shape == (20, 4)
     np.testing.assert_array_equal(spec.encode(nodes, conns), genome)
     np.testing.assert_array_equal(spec.encode(nodes[:6], conns[:3]), genome)  # padding is implicit
-    assert conns[2, CONN_STATE] == -1.0 and conns[3, CONN_STATE] == 0.0
-    assert (conns[0, CONN_IN], conns[0, CONN_OUT], conns[0, CONN_WEIGHT]) == (0.0, 5.0, 0.5)
+    assert conns[2, Conn.STATE] == -1.0 and conns[3, Conn.STATE] == 0.0
+    assert (conns[0, Conn.IN], conns[0, Conn.OUT], conns[0, Conn.WEIGHT]) == (0.0, 5.0, 0.5)
     assert nodes[5, 1] == ACTIVATION_CODES["tanh"] and nodes[6, 0] == 0.0
     assert spec.count_hidden(genome) == 1 and spec.count_enabled(genome) == 2
     assert NEATSpec.from_description(json.loads(json.dumps(spec.describe()))) == spec
     assert spec.describe()["type"] == "neat"
     with pytest.raises(ValueError, match="holds"):
         spec.encode(np.zeros((11, 4)), conns)
+
+
+def test_activation_codes_index_the_shared_table_with_their_saved_numbers() -> None:
+    # Saved genomes hold these numbers: they must never move, and each names an entry of networks.activations.
+    assert ACTIVATION_CODES == {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "leaky_relu": 4}
+    assert set(ACTIVATION_CODES) == set(ACTIVATIONS)
 
 
 def test_forward_of_a_hand_built_xor_net_matches_hand_computation() -> None:
@@ -104,7 +90,7 @@ def test_forward_of_a_hand_built_xor_net_matches_hand_computation() -> None:
 
 
 def test_population_forward_equals_one_at_a_time_bit_for_bit() -> None:
-    strategy = make(seed=1, population=40, add_node_prob=0.3, add_connection_prob=0.4)
+    strategy = make_neat(seed=1, population=40, add_node_prob=0.3, add_connection_prob=0.4)
     evolve(strategy, 8, noise_fitness)
     genomes = strategy.ask()
     assert len(set(XOR_SPEC.count_hidden(genomes).tolist())) > 1, "want varied topologies"
@@ -123,7 +109,7 @@ def test_population_forward_equals_one_at_a_time_bit_for_bit() -> None:
 def test_blocked_scatter_add_changes_nothing(monkeypatch) -> None:
     import networks.neat.compiled as neat_module
 
-    strategy = make(seed=4, population=30, add_node_prob=0.3, add_connection_prob=0.4)
+    strategy = make_neat(seed=4, population=30, add_node_prob=0.3, add_connection_prob=0.4)
     evolve(strategy, 6, noise_fitness)
     genomes = strategy.ask()
     x = np.random.default_rng(2).normal(size=(5, 2))
@@ -156,7 +142,7 @@ def test_a_cyclic_or_broken_genome_is_refused() -> None:
 
 
 def test_graph_json_standalone_inference_and_drawing_agree_with_forward(tmp_path) -> None:
-    strategy = make(seed=2, population=40, add_node_prob=0.3, add_connection_prob=0.4)
+    strategy = make_neat(seed=2, population=40, add_node_prob=0.3, add_connection_prob=0.4)
     evolve(strategy, 10, noise_fitness)
     genomes = strategy.ask()
     genome = genomes[int(np.argmax(XOR_SPEC.count_hidden(genomes)))]
@@ -176,8 +162,8 @@ def test_graph_json_standalone_inference_and_drawing_agree_with_forward(tmp_path
 # ----------------------------------------------------------------- strategy invariants
 def _full_graph_is_acyclic(conns: np.ndarray) -> bool:
     """Kahn's algorithm over every present gene, enabled or disabled."""
-    present = conns[conns[:, CONN_STATE] != 0]
-    edges = [(int(a), int(b)) for a, b in present[:, [CONN_IN, CONN_OUT]].tolist()]
+    present = conns[conns[:, Conn.STATE] != 0]
+    edges = [(int(a), int(b)) for a, b in present[:, [Conn.IN, Conn.OUT]].tolist()]
     nodes = {n for e in edges for n in e}
     indegree = {n: 0 for n in nodes}
     for _, b in edges:
@@ -198,7 +184,7 @@ def _full_graph_is_acyclic(conns: np.ndarray) -> bool:
 @pytest.mark.parametrize("seed", [5, 6, 7])
 def test_no_cycles_and_consistent_innovations_after_many_mutations(seed: int) -> None:
     spec = NEATSpec(3, 2, max_nodes=24, max_connections=60)
-    strategy = make(spec, seed=seed, population=40, add_node_prob=0.5, add_connection_prob=0.9, toggle_prob=0.3, interspecies_prob=0.2)
+    strategy = make_neat(spec, seed=seed, population=40, add_node_prob=0.5, add_connection_prob=0.9, toggle_prob=0.3, interspecies_prob=0.2)
     registry: dict[tuple[int, int], int] = {}
     for _ in range(40):
         genomes = strategy.ask()
@@ -207,13 +193,13 @@ def test_no_cycles_and_consistent_innovations_after_many_mutations(seed: int) ->
             _, conns = spec.decode(genomes[row])
             assert _full_graph_is_acyclic(conns)
             n = int((strategy.innov_[row] >= 0).sum())
-            assert np.all(conns[:n, CONN_STATE] != 0) and np.all(conns[n:, CONN_STATE] == 0)
-            assert np.all(conns[:n, CONN_OUT] >= spec.n_inputs)  # nothing flows into an input
-            assert not np.any((conns[:n, CONN_IN] >= spec.n_inputs) & (conns[:n, CONN_IN] < spec.n_inputs + spec.n_outputs))
+            assert np.all(conns[:n, Conn.STATE] != 0) and np.all(conns[n:, Conn.STATE] == 0)
+            assert np.all(conns[:n, Conn.OUT] >= spec.n_inputs)  # nothing flows into an input
+            assert not np.any((conns[:n, Conn.IN] >= spec.n_inputs) & (conns[:n, Conn.IN] < spec.n_inputs + spec.n_outputs))
             ids = strategy.node_ids_[row]
             innov = strategy.innov_[row, :n]
             assert len(set(innov.tolist())) == n, "an innovation appears twice in a genome"
-            for (a, b), k in zip(conns[:n, [CONN_IN, CONN_OUT]].astype(int).tolist(), innov.tolist()):
+            for (a, b), k in zip(conns[:n, [Conn.IN, Conn.OUT]].astype(int).tolist(), innov.tolist()):
                 assert registry.setdefault((int(ids[a]), int(ids[b])), k) == k, "same connection, two innovations"
         strategy.tell(genomes, growth_fitness(genomes, spec))
     # Growth reached the capacity of the layout and stopped there.
@@ -224,7 +210,7 @@ def test_no_cycles_and_consistent_innovations_after_many_mutations(seed: int) ->
 
 def test_crossover_aligns_genes_by_innovation_number() -> None:
     spec = NEATSpec(2, 1, max_nodes=8, max_connections=10)
-    strategy = make(spec, population=2, disable_inherited_prob=1.0)
+    strategy = make_neat(spec, population=2, disable_inherited_prob=1.0)
     # Parent 0 (fitter): innovations 0, 1, 2, 5 (5 disjoint: 2 -> node 3 split);  parent 1: 0, 1, 3, 4, 6, 7.
     fit = spec.build_genome([(0, 2, 1.0), (1, 2, 2.0), (0, 3, 3.0), (3, 2, 4.0)], n_hidden=1, biases=[0, 0, 0.5, 0.7])
     mate = spec.build_genome(
@@ -255,11 +241,11 @@ def test_crossover_aligns_genes_by_innovation_number() -> None:
             np.testing.assert_array_equal(innov[0], strategy.innov_[0])
             np.testing.assert_array_equal(nodes[0], strategy.node_ids_[0])
             node_rows, conns = spec.decode(flat[0])
-            np.testing.assert_array_equal(conns[:4, [CONN_IN, CONN_OUT]], [[0, 2], [1, 2], [0, 3], [3, 2]])
+            np.testing.assert_array_equal(conns[:4, [Conn.IN, Conn.OUT]], [[0, 2], [1, 2], [0, 3], [3, 2]])
             for j in range(4):
-                seen_weights[j].add(float(conns[j, CONN_WEIGHT]))
-            assert conns[1, CONN_STATE] == -1.0  # disabled in the mate, disable_inherited_prob = 1
-            assert conns[0, CONN_STATE] == conns[2, CONN_STATE] == conns[3, CONN_STATE] == 1.0
+                seen_weights[j].add(float(conns[j, Conn.WEIGHT]))
+            assert conns[1, Conn.STATE] == -1.0  # disabled in the mate, disable_inherited_prob = 1
+            assert conns[0, Conn.STATE] == conns[2, Conn.STATE] == conns[3, Conn.STATE] == 1.0
             assert node_rows[2, 2] in (0.5, -0.5) and node_rows[3, 2] in (0.7, -0.7)  # matching nodes 2 and 3
             assert node_rows[4, 0] == 0.0  # the mate's extra node is not inherited
     assert seen_weights[0] == {1.0, -1.0} and seen_weights[1] == {2.0, -2.0}  # matching: either parent
@@ -285,7 +271,7 @@ def test_match_rows_and_compatibility_distance_by_hand() -> None:
 
 def test_identical_genomes_share_a_species_and_distant_ones_do_not() -> None:
     spec = NEATSpec(2, 1, max_nodes=30, max_connections=60)
-    strategy = make(spec, population=20, compatibility_threshold=3.0, add_node_prob=1.0, add_connection_prob=1.0)
+    strategy = make_neat(spec, population=20, compatibility_threshold=3.0, add_node_prob=1.0, add_connection_prob=1.0)
     near = strategy.pop_[0].copy()
     far = strategy.pop_[1].copy()
     rows = np.array([0] * 10 + [1] * 10)
@@ -305,14 +291,14 @@ def test_identical_genomes_share_a_species_and_distant_ones_do_not() -> None:
 
 
 def test_threshold_moves_toward_the_target_number_of_species() -> None:
-    many = make(population=60, target_species=2, compatibility_threshold=0.05, threshold_min=0.01, threshold_step=0.2)
+    many = make_neat(population=60, target_species=2, compatibility_threshold=0.05, threshold_min=0.01, threshold_step=0.2)
     start = 0.05
     assert many.n_species > 2 and many.compatibility_threshold > start  # too many species: the threshold rises
-    few = make(population=60, target_species=20, compatibility_threshold=50.0, threshold_step=0.5)
+    few = make_neat(population=60, target_species=20, compatibility_threshold=50.0, threshold_step=0.5)
     assert few.n_species == 1 and few.compatibility_threshold == 49.5  # too few: it falls
     evolve(few, 5)
     assert few.compatibility_threshold < 49.5 - 4 * 0.5 + 1e-9
-    strategy = make(population=60, target_species=4, threshold_step=0.3)
+    strategy = make_neat(population=60, target_species=4, threshold_step=0.3)
     counts = []
     for _ in range(30):
         evolve(strategy, 1)
@@ -322,21 +308,21 @@ def test_threshold_moves_toward_the_target_number_of_species() -> None:
 
 # ----------------------------------------------------------------- determinism and resume
 def test_same_seed_same_run_other_seed_other_run() -> None:
-    first, second = evolve(make(seed=7), 6), evolve(make(seed=7), 6)
+    first, second = evolve(make_neat(seed=7), 6), evolve(make_neat(seed=7), 6)
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(first[0], evolve(make(seed=8), 1)[0])
-    strategy = make(seed=7)
+    assert not np.array_equal(first[0], evolve(make_neat(seed=8), 1)[0])
+    strategy = make_neat(seed=7)
     np.testing.assert_array_equal(strategy.ask(), strategy.ask())
 
 
 def test_resume_is_bit_identical_through_npz_and_json() -> None:
     params = dict(add_node_prob=0.3, add_connection_prob=0.4, toggle_prob=0.05)
-    uninterrupted = make(seed=3, **params)
+    uninterrupted = make_neat(seed=3, **params)
     expected = evolve(uninterrupted, 12)
-    interrupted = make(seed=3, **params)
+    interrupted = make_neat(seed=3, **params)
     evolve(interrupted, 6)
-    resumed = make(seed=99, **params)  # a different seed: all must come from the state
+    resumed = make_neat(seed=99, **params)  # a different seed: all must come from the state
     resumed.load_state_dict(to_disk_and_back(interrupted.state_dict()))
     for want, got in zip(expected[6:], evolve(resumed, 6)):
         np.testing.assert_array_equal(want, got)
@@ -349,14 +335,14 @@ def test_resume_is_bit_identical_through_npz_and_json() -> None:
 
 
 def test_resume_between_ask_and_tell_and_before_the_first_tell() -> None:
-    original = make(seed=4)
-    resumed = make(seed=5)
+    original = make_neat(seed=4)
+    resumed = make_neat(seed=5)
     resumed.load_state_dict(to_disk_and_back(original.state_dict()))
     np.testing.assert_array_equal(original.ask(), resumed.ask())
     assert resumed.best()[1] == -math.inf  # nothing measured yet
     evolve(original, 2)
     pending = original.ask()
-    resumed = make(seed=5)
+    resumed = make_neat(seed=5)
     resumed.load_state_dict(to_disk_and_back(original.state_dict()))
     np.testing.assert_array_equal(pending, resumed.ask())
     original.tell(pending, xor_fitness(pending))
@@ -365,18 +351,13 @@ def test_resume_between_ask_and_tell_and_before_the_first_tell() -> None:
 
 
 def test_leaves_global_random_states_alone() -> None:
-    random.seed(1)
-    np.random.seed(1)
-    expected = (random.random(), np.random.random())
-    random.seed(1)
-    np.random.seed(1)
-    evolve(make(seed=2), 3)
-    assert (random.random(), np.random.random()) == expected
+    with global_random_untouched():
+        evolve(make_neat(seed=2), 3)
 
 
 # ----------------------------------------------------------------- failures and validation
 def test_failures_never_win_and_an_all_failed_generation_is_survived() -> None:
-    strategy = make(seed=1)
+    strategy = make_neat(seed=1)
     failed: set[bytes] = set()
     for _ in range(8):
         genomes = strategy.ask()
@@ -412,7 +393,7 @@ def test_failures_never_win_and_an_all_failed_generation_is_survived() -> None:
 )
 def test_bad_params_raise_naming_neat_and_the_field(bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=f"neat: .*{next(iter(bad))}"):
-        make(**bad) if "max_nodes" not in bad else NEAT(4 * (2 + 256), 10, 0, np.zeros(4 * 258), n_inputs=2, n_outputs=1, **bad)
+        make_neat(**bad) if "max_nodes" not in bad else NEAT(4 * (2 + 256), 10, 0, np.zeros(4 * 258), n_inputs=2, n_outputs=1, **bad)
 
 
 def test_layout_mismatch_and_missing_sizes_raise() -> None:
@@ -423,14 +404,14 @@ def test_layout_mismatch_and_missing_sizes_raise() -> None:
     with pytest.raises(ValueError, match="init"):
         NEAT(XOR_SPEC.n_params, 10, 0, np.zeros(3), n_inputs=2, n_outputs=1)
     with pytest.raises(ValueError, match="population"):
-        make(population=1)
+        make_neat(population=1)
 
 
 def test_init_gives_the_mean_of_the_first_weights() -> None:
     init = XOR_SPEC.build_genome([(0, 2, 5.0), (1, 2, -5.0)], biases=[0, 0, 1.0])
     strategy = NEAT(XOR_SPEC.n_params, 200, 0, init, n_inputs=2, n_outputs=1, weight_init_std=0.1, bias_init_std=0.1)
     _, conns = XOR_SPEC.split(strategy.ask())
-    np.testing.assert_allclose(conns[:, :2, CONN_WEIGHT].mean(axis=0), [5.0, -5.0], atol=0.05)
+    np.testing.assert_allclose(conns[:, :2, Conn.WEIGHT].mean(axis=0), [5.0, -5.0], atol=0.05)
 
 
 # ----------------------------------------------------------------- it works
@@ -455,7 +436,7 @@ def test_neat_solves_xor_on_several_seeds_through_the_serial_evaluator() -> None
 
 
 def test_ray_evaluator_ships_flat_neat_genomes_with_identical_fitness(ray_local) -> None:
-    strategy = make(seed=3, population=40, add_node_prob=0.3, add_connection_prob=0.4)
+    strategy = make_neat(seed=3, population=40, add_node_prob=0.3, add_connection_prob=0.4)
     evolve(strategy, 6, noise_fitness)
     genomes = strategy.ask()
     task = ParityTask(2)

@@ -9,17 +9,7 @@ import pytest
 
 from evo import ConfigError, EvolutionRun, parse_config, run_evolution
 from networks.neat import load_graph_json
-from tests.helpers import assert_png, metrics_without_time
-
-XOR_NEAT = {
-    "name": "xor-neat-test",
-    "seed": 0,
-    "generations": 100,
-    "target_fitness": 0.95,
-    "network": {"type": "neat", "max_nodes": 16, "max_connections": 64},
-    "task": {"type": "xor"},
-    "strategy": {"type": "neat", "population": 150},
-}
+from tests.helpers import XOR_NEAT, assert_png, metrics_without_time
 
 
 def test_neat_solves_xor_and_saves_a_standalone_graph(tmp_path):

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import zlib
-from typing import Any
 
 import numpy as np
 import pytest
@@ -16,28 +14,12 @@ from evo.strategies.pareto import non_dominated
 from evo.tasks.boolean import ParityTask
 from networks.neat import (
     ACTIVATION_CODES,
-    CONN_STATE,
-    CONN_WEIGHT,
-    NODE_ACTIVATION,
-    NODE_BIAS,
-    NODE_EXISTS,
-    NODE_RESPONSE,
+    Conn,
     NEATSpec,
+    Node,
 )
 from networks.trainer import Trainer
-from tests.helpers import make_neat, to_disk_and_back
-
-XOR_SPEC = NEATSpec(2, 1)
-
-
-def make(spec: NEATSpec = XOR_SPEC, seed: int = 0, population: int = 30, **params: Any) -> NEAT:
-    """A NEAT strategy over ``spec``'s layout."""
-    return make_neat(spec, seed, population, **params)
-
-
-def xor_fitness(genomes: np.ndarray) -> np.ndarray:
-    """ParityTask's 1 - MSE on XOR."""
-    return ParityTask(2).evaluate(XOR_SPEC, genomes, np.zeros(len(genomes)), 0)
+from tests.helpers import XOR_SPEC, global_random_untouched, make_neat, to_disk_and_back, xor_fitness
 
 
 def trainable_mask(spec: NEATSpec, genome: np.ndarray) -> np.ndarray:
@@ -45,14 +27,14 @@ def trainable_mask(spec: NEATSpec, genome: np.ndarray) -> np.ndarray:
     mask = np.zeros(spec.n_params, dtype=bool)
     nodes, conns = spec.split(genome)
     mask_nodes, mask_conns = spec.split(mask)
-    mask_conns[:, CONN_WEIGHT] = conns[:, CONN_STATE] > 0.5
-    mask_nodes[spec.n_inputs :, NODE_BIAS] = nodes[spec.n_inputs :, NODE_EXISTS] > 0.5
+    mask_conns[:, Conn.WEIGHT] = conns[:, Conn.STATE] > 0.5
+    mask_nodes[spec.n_inputs :, Node.BIAS] = nodes[spec.n_inputs :, Node.EXISTS] > 0.5
     return mask
 
 
 def evolved_genome(spec: NEATSpec, seed: int) -> np.ndarray:
     """A genome grown by several generations of mutation, with mixed smooth activations, responses and biases."""
-    strategy = make(spec, seed=seed, population=20, add_node_prob=0.5, add_connection_prob=0.6, toggle_prob=0.1)
+    strategy = make_neat(spec, seed=seed, population=20, add_node_prob=0.5, add_connection_prob=0.6, toggle_prob=0.1)
     rng = np.random.default_rng(seed)
     for _ in range(8):
         genomes = strategy.ask()
@@ -60,18 +42,18 @@ def evolved_genome(spec: NEATSpec, seed: int) -> np.ndarray:
     genomes = strategy.ask()
     genome = genomes[int(np.argmax(spec.count_hidden(genomes)))].copy()
     nodes, conns = spec.split(genome)
-    hidden = np.flatnonzero(nodes[:, NODE_EXISTS] > 0.5)[spec.n_inputs + spec.n_outputs :]
+    hidden = np.flatnonzero(nodes[:, Node.EXISTS] > 0.5)[spec.n_inputs + spec.n_outputs :]
     smooth = [ACTIVATION_CODES[a] for a in ("tanh", "sigmoid", "identity")]
-    nodes[hidden, NODE_ACTIVATION] = rng.choice(smooth, size=len(hidden))
-    nodes[spec.n_inputs :, NODE_RESPONSE] = np.where(
-        nodes[spec.n_inputs :, NODE_EXISTS] > 0.5, rng.uniform(0.5, 2.0, spec.max_nodes - spec.n_inputs), 0.0
+    nodes[hidden, Node.ACTIVATION] = rng.choice(smooth, size=len(hidden))
+    nodes[spec.n_inputs :, Node.RESPONSE] = np.where(
+        nodes[spec.n_inputs :, Node.EXISTS] > 0.5, rng.uniform(0.5, 2.0, spec.max_nodes - spec.n_inputs), 0.0
     )
-    nodes[spec.n_inputs :, NODE_BIAS] = np.where(
-        nodes[spec.n_inputs :, NODE_EXISTS] > 0.5, rng.normal(0, 0.5, spec.max_nodes - spec.n_inputs), 0.0
+    nodes[spec.n_inputs :, Node.BIAS] = np.where(
+        nodes[spec.n_inputs :, Node.EXISTS] > 0.5, rng.normal(0, 0.5, spec.max_nodes - spec.n_inputs), 0.0
     )
-    enabled = conns[:, CONN_STATE] > 0.5
-    conns[enabled, CONN_WEIGHT] = rng.normal(0.0, 0.8, enabled.sum())
-    assert spec.count_hidden(genome) >= 3 and (conns[:, CONN_STATE] < -0.5).any(), "want hidden nodes and disabled genes"
+    enabled = conns[:, Conn.STATE] > 0.5
+    conns[enabled, Conn.WEIGHT] = rng.normal(0.0, 0.8, enabled.sum())
+    assert spec.count_hidden(genome) >= 3 and (conns[:, Conn.STATE] < -0.5).any(), "want hidden nodes and disabled genes"
     assert spec.compile(genome[None]).depth >= 3
     return genome
 
@@ -158,7 +140,7 @@ def test_weight_mask_is_every_connection_weight_slot() -> None:
     mask = spec.weight_mask()
     assert mask.dtype == bool and mask.shape == (spec.n_params,)
     nodes, conns = spec.split(mask)
-    assert conns[:, CONN_WEIGHT].all() and mask.sum() == spec.max_connections and not nodes.any()
+    assert conns[:, Conn.WEIGHT].all() and mask.sum() == spec.max_connections and not nodes.any()
 
 
 def test_complexity_counts_enabled_connections() -> None:
@@ -179,8 +161,8 @@ def test_trainer_fine_tunes_a_neat_genome_on_xor_without_touching_its_structure(
         responses=[1.0, 1.0, 1.0, 1.0, 2.0],
     )
     nodes, conns = spec.split(genome)
-    conns[:, CONN_WEIGHT] *= 0.1
-    nodes[:, NODE_BIAS] *= 0.1
+    conns[:, Conn.WEIGHT] *= 0.1
+    nodes[:, Node.BIAS] *= 0.1
     before = task.test(spec, genome, 0)
     assert before["test_accuracy"] < 1.0 and before["test_mse"] > 0.24
     trainer = Trainer(spec, loss="mse", lr=0.05, batch_size=4, epochs=300, patience=None, seed=0)  # default L2 1e-3
@@ -191,10 +173,10 @@ def test_trainer_fine_tunes_a_neat_genome_on_xor_without_touching_its_structure(
     # Structure unchanged: only enabled weights and non-input biases moved (a disabled gene's weight may decay).
     _, tuned_conns = spec.split(tuned)
     disabled_weight = np.zeros(spec.n_params, dtype=bool)
-    spec.split(disabled_weight)[1][:, CONN_WEIGHT] = conns[:, CONN_STATE] < -0.5
+    spec.split(disabled_weight)[1][:, Conn.WEIGHT] = conns[:, Conn.STATE] < -0.5
     fixed = ~trainable_mask(spec, genome) & ~disabled_weight
     np.testing.assert_array_equal(tuned[fixed], genome[fixed])
-    assert np.all(tuned_conns[conns[:, CONN_STATE] == 0.0, CONN_WEIGHT] == 0.0)  # empty slots stay exactly 0
+    assert np.all(tuned_conns[conns[:, Conn.STATE] == 0.0, Conn.WEIGHT] == 0.0)  # empty slots stay exactly 0
     np.testing.assert_array_equal(spec.compile(tuned[None]).level, spec.compile(genome[None]).level)
     assert spec.complexity(tuned[None])[0] == spec.complexity(genome[None])[0]
 
@@ -202,7 +184,7 @@ def test_trainer_fine_tunes_a_neat_genome_on_xor_without_touching_its_structure(
 # ----------------------------------------------------------------- NSGA-II
 def run_nsga2(seed: int, population: int, generations: int, fitness=xor_fitness) -> tuple[NEAT, list[np.ndarray], list[np.ndarray]]:
     """An NSGA-II NEAT run; returns the strategy and every population asked with its fitness."""
-    strategy = make(seed=seed, population=population, selection="nsga2")
+    strategy = make_neat(seed=seed, population=population, selection="nsga2")
     asked, scores = [], []
     for _ in range(generations):
         genomes = strategy.ask()
@@ -250,7 +232,7 @@ def test_nsga2_on_xor_keeps_a_non_dominated_archive_that_solves_it() -> None:
 def test_nsga2_resume_is_bit_identical_through_npz_and_json() -> None:
     uninterrupted, expected, _ = run_nsga2(seed=5, population=40, generations=12)
     interrupted, _, _ = run_nsga2(seed=5, population=40, generations=6)
-    resumed = make(seed=99, population=40, selection="nsga2")
+    resumed = make_neat(seed=99, population=40, selection="nsga2")
     resumed.load_state_dict(to_disk_and_back(interrupted.state_dict()))
     for want in expected[6:]:
         got = resumed.ask()
@@ -266,18 +248,12 @@ def test_nsga2_resume_is_bit_identical_through_npz_and_json() -> None:
         assert a["fitness"] == b["fitness"]
     # A state of the other selection mode is refused, either way round.
     with pytest.raises(ValueError, match="selection"):
-        make(population=40).load_state_dict(interrupted.state_dict())
+        make_neat(population=40).load_state_dict(interrupted.state_dict())
     with pytest.raises(ValueError, match="selection"):
-        make(population=40, selection="nsga2").load_state_dict(make(population=40).state_dict())
+        make_neat(population=40, selection="nsga2").load_state_dict(make_neat(population=40).state_dict())
 
 
 def test_nsga2_survives_failures_and_leaves_global_random_states_alone() -> None:
-    random.seed(1)
-    np.random.seed(1)
-    expected = (random.random(), np.random.random())
-    random.seed(1)
-    np.random.seed(1)
-
     def flaky(genomes: np.ndarray) -> np.ndarray:
         """XOR fitness, but a third of the genomes fail (-inf) and some give NaN: a property of the genome."""
         f = xor_fitness(genomes)
@@ -286,8 +262,8 @@ def test_nsga2_survives_failures_and_leaves_global_random_states_alone() -> None
         f[crc % 7 == 0] = np.nan
         return f
 
-    strategy, asked, scores = run_nsga2(seed=3, population=30, generations=8, fitness=flaky)
-    assert (random.random(), np.random.random()) == expected
+    with global_random_untouched():
+        strategy, asked, scores = run_nsga2(seed=3, population=30, generations=8, fitness=flaky)
     failed = {g.tobytes() for genomes, f in zip(asked, scores) for g, v in zip(genomes, f) if not np.isfinite(v)}
     front = strategy.pareto_front()
     assert front and all(np.isfinite(m["fitness"]) and m["genome"].tobytes() not in failed for m in front)
@@ -299,11 +275,11 @@ def test_nsga2_survives_failures_and_leaves_global_random_states_alone() -> None
 
 def test_selection_option_and_unchanged_default() -> None:
     with pytest.raises(ValueError, match="neat: selection"):
-        make(selection="tournament")
-    default = make(seed=4)
+        make_neat(selection="tournament")
+    default = make_neat(seed=4)
     assert default.params.selection == "speciation" and default.pareto_front() == []
     assert not {"archive", "parents", "selection"} & set(default.state_dict())
-    a, b = make(seed=4, population=40, selection="nsga2"), make(seed=4, population=40, selection="nsga2")
+    a, b = make_neat(seed=4, population=40, selection="nsga2"), make_neat(seed=4, population=40, selection="nsga2")
     for _ in range(3):
         ga, gb = a.ask(), b.ask()
         np.testing.assert_array_equal(ga, gb)
@@ -321,15 +297,16 @@ def test_non_dominated_by_hand() -> None:
 
 def test_the_run_loop_writes_the_pareto_front_and_resumes_nsga2_exactly(tmp_path) -> None:
     from evo import EvolutionRun, parse_config
-    from tests.helpers import metrics_without_time
+    from tests.helpers import XOR_NEAT, metrics_without_time
 
     config = {
+        **XOR_NEAT,
         "name": "xor-neat-nsga2",
         "seed": 1,
         "generations": 8,
+        "target_fitness": None,
         "checkpoint_every": 2,
-        "network": {"type": "neat", "max_nodes": 16, "max_connections": 40},
-        "task": {"type": "xor"},
+        "network": {**XOR_NEAT["network"], "max_connections": 40},
         "strategy": {"type": "neat", "population": 40, "selection": "nsga2"},
     }
     straight = EvolutionRun(parse_config(config), run_dir=tmp_path / "straight", progress=False).run()

@@ -14,9 +14,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,110 +23,17 @@ import pytest
 from evo.client import Client, ServiceError
 from evo.config import ConfigError, parse_config
 from evo.run import EvolutionRun
-
-ROOT = Path(__file__).resolve().parent.parent
-TERMINAL = ("stopped", "succeeded", "failed", "cancelled")
-
-
-def xor_config(name: str, generations: int, target: float | None = None, checkpoint_every: int = 10, seed: int = 0) -> dict[str, Any]:
-    """A tiny run: XOR, a 2-4-1 network, CMA-ES with 16 individuals."""
-    config: dict[str, Any] = {
-        "name": name,
-        "seed": seed,
-        "generations": generations,
-        "checkpoint_every": checkpoint_every,
-        "network": {"hidden": [4]},
-        "task": {"type": "xor"},
-        "strategy": {"type": "cmaes", "population": 16, "sigma": 1.0},
-    }
-    if target is not None:
-        config["target_fitness"] = target
-    return config
-
-
-def without_time(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: v for k, v in row.items() if k != "wall_seconds"} for row in rows]
-
-
-def reference(config: dict[str, Any], tmp_path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Metrics rows (without time) and summary of the same config run here, serially and uninterrupted."""
-    result = EvolutionRun(parse_config(config), run_dir=tmp_path / f"reference-{config['name']}", progress=False).run()
-    return without_time(json.loads(json.dumps(result.metrics))), result.summary
-
-
-class ServiceProcess:
-    """``evo serve`` in a subprocess (its own session) on a free loopback port."""
-
-    def __init__(self, home: Path, args: list[str]) -> None:
-        self.home = home
-        self.args = args
-        self.process: subprocess.Popen | None = None
-        self.lines: list[str] = []
-        self.url = ""
-
-    def start(self, timeout: float = 60.0) -> None:
-        env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "EVO_SERVER", "EVO_TOKEN")}
-        env.update(PYTHONPATH=str(ROOT), RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
-        command = [sys.executable, "-m", "evo.cli", "serve", "--home", str(self.home), "--port", "0", *self.args]
-        self.process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True
-        )
-        listening = threading.Event()
-
-        def drain(stream) -> None:
-            for line in stream:
-                self.lines.append(line.rstrip("\n"))
-                if "listening on http://" in line:
-                    self.url = line.split("listening on ", 1)[1].strip()
-                    listening.set()
-
-        threading.Thread(target=drain, args=(self.process.stdout,), daemon=True).start()
-        if not listening.wait(timeout):
-            raise RuntimeError("evo serve did not start:\n" + "\n".join(self.lines))
-
-    @property
-    def token(self) -> str:
-        return (self.home / "token").read_text().strip()
-
-    def client(self) -> Client:
-        return Client(server=self.url, token=self.token)
-
-    def kill(self) -> None:
-        """SIGKILL the service alone (its workers and Ray head live in their own sessions)."""
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        """SIGTERM, as a user's Ctrl-C: the service stops its workers and its Ray head."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-
-    def worker_pids(self) -> list[int]:
-        path = self.home / "evo.db"
-        if not path.is_file():
-            return []
-        with sqlite3.connect(path, timeout=30) as connection:
-            return [pid for (pid,) in connection.execute("SELECT worker_pid FROM runs WHERE worker_pid IS NOT NULL")]
-
-    def cleanup(self) -> None:
-        """Stop the service, then anything of it still alive: workers and the Ray head (by pid, checked by command line)."""
-        from evo.service.processes import is_ours, kill_group, terminate_group
-
-        self.stop()
-        for pid in self.worker_pids():
-            if is_ours(pid, "evo.service.worker"):
-                kill_group(pid)
-        head = self.home / "ray" / "head.json"
-        if head.is_file():
-            pid = json.loads(head.read_text())["pid"]
-            if is_ours(pid, "evo.service.ray_head"):
-                terminate_group(pid)
+from evo.service.processes import command_line, process_alive
+from tests.service_support import (
+    ROOT,
+    ServiceProcess,
+    assert_events_consistent,
+    reference,
+    run_count,
+    wait_for,
+    without_time,
+    xor_config,
+)
 
 
 @pytest.fixture(scope="module")
@@ -146,34 +51,6 @@ def service(tmp_path_factory):
 def client(service):
     with service.client() as c:
         yield c
-
-
-def wait_for(predicate, timeout: float = 90.0, poll: float = 0.05, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def run_count(service: ServiceProcess) -> int:
-    with sqlite3.connect(service.home / "evo.db") as connection:
-        return connection.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
-
-
-def assert_events_consistent(service: ServiceProcess, run_id: str) -> None:
-    """Events numbered 1..last with no gap, and one generation event per generation, in order."""
-    with sqlite3.connect(service.home / "evo.db") as connection:
-        seqs = [s for (s,) in connection.execute("SELECT seq FROM events WHERE run_id = ? ORDER BY seq", (run_id,))]
-        last = connection.execute("SELECT last_event_seq FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
-        generations = [
-            g
-            for (g,) in connection.execute("SELECT generation FROM events WHERE run_id = ? AND kind = 'generation' ORDER BY seq", (run_id,))
-        ]
-    assert seqs == list(range(1, last + 1))
-    assert generations == list(range(1, len(generations) + 1))
 
 
 # --------------------------------------------------------------------------- start, auth, bad input
@@ -208,6 +85,7 @@ def test_bad_input_gets_a_json_error_naming_it_and_nothing_is_written(service, c
     cases = [
         (dict(content=b'{"config": ', headers={**auth, "Content-Type": "application/json"}), 400, "malformed JSON"),
         (dict(content=b"x" * (1024 * 1024 + 1), headers={**auth, "Content-Type": "application/json"}), 413, "1 MiB"),
+        (dict(content=(b"x" * 65536 for _ in range(17)), headers={**auth, "Content-Type": "application/json"}), 413, "1 MiB"),
         (dict(json={"config": xor_config("x", 5), "colour": "red"}, headers=auth), 422, "colour: unknown field"),
         (dict(json={"config": bad_config}, headers=auth), 422, cli_message),
         (dict(json={"config": "generations = [", "run_id": "t"}, headers=auth), 422, "not valid TOML"),
@@ -228,6 +106,34 @@ def test_bad_input_gets_a_json_error_naming_it_and_nothing_is_written(service, c
         response = httpx.request(method, f"{url}{path}", headers=auth)
         assert response.status_code == 404 and response.json() == {"error": "no run with id 'nope'"}
     assert (run_count(service), sorted(os.listdir(service.home / "runs"))) == before
+
+
+def test_configs_that_fail_to_build_or_name_files_outside_the_data_folder_are_refused(service, client):
+    url, auth = service.url, {"Authorization": f"Bearer {service.token}"}
+    strategy = {"type": "cmaes", "population": 8}
+    unknown_env = {"name": "env", "generations": 2, "task": {"type": "control", "env_id": "Nope-v9"}, "strategy": strategy}
+    with pytest.raises(ConfigError) as built:
+        EvolutionRun(parse_config(unknown_env), progress=False)  # what `evo run` prints for it
+    before = run_count(service), sorted(os.listdir(service.home / "runs"))
+    response = httpx.post(f"{url}/api/runs", json={"config": unknown_env}, headers=auth)
+    assert response.status_code == 422 and response.json() == {"error": str(built.value)}
+    dataset = {"name": "data", "generations": 2, "strategy": strategy, "network": {"hidden": [2]}}
+    for path in ("/etc/passwd", "../token", "../../../../etc/passwd", str(service.home / "token")):
+        config = dataset | {"task": {"type": "dataset", "path": path}}
+        response = httpx.post(f"{url}/api/runs", json={"config": config}, headers=auth)
+        assert response.status_code == 422, (path, response.text)
+        assert response.json()["error"].startswith(f"config error: task.path = {path!r}: the service reads data files only")
+    (service.home / "data" / "out").symlink_to(service.home)
+    mnist = dataset | {"task": {"type": "mnist", "dir": "out"}}
+    assert "task.dir = 'out'" in httpx.post(f"{url}/api/runs", json={"config": mnist}, headers=auth).json()["error"]
+    missing = httpx.post(f"{url}/api/runs", json={"config": dataset | {"task": {"type": "dataset", "path": "none.csv"}}}, headers=auth)
+    assert missing.status_code == 422 and missing.json()["error"] == "config error: task.path = 'none.csv': file does not exist"
+    assert (run_count(service), sorted(os.listdir(service.home / "runs"))) == before
+    rows = [f"{i % 7 / 7:.3f},{i % 5 / 5:.3f},{i % 2}" for i in range(80)]
+    (service.home / "data" / "tiny.csv").write_text("a,b,label\n" + "\n".join(rows) + "\n")
+    run = client.wait(client.submit(dataset | {"task": {"type": "dataset", "path": "tiny.csv"}})["id"])
+    assert run["status"] == "succeeded", run
+    assert run["config"]["task"]["path"] == str((service.home / "data" / "tiny.csv").resolve())
 
 
 # --------------------------------------------------------------------------- a run's life
@@ -296,6 +202,9 @@ def test_files_outside_the_run_directory_are_refused(service, client):
     assert {f["path"] for f in client.files(run["id"])}.isdisjoint({"leak", "leakdir/token"})
     assert httpx.get(f"{service.url}/api/runs/{run['id']}/files/config.toml", headers=auth).status_code == 200
     assert httpx.get(f"{service.url}/api/runs/{run['id']}/files/nothing.txt", headers=auth).status_code == 404
+    for path, status in (("a" * 300, 400), ("checkpoint/" + "b" * 300 + "/x", 400), ("summary.json/x", 404)):
+        response = httpx.get(f"{service.url}/api/runs/{run['id']}/files/{path}", headers=auth)
+        assert response.status_code == status and str(service.home) not in response.text, (path, response.text)
 
 
 # --------------------------------------------------------------------------- stop, resume, cancel, failure
@@ -309,6 +218,10 @@ def test_stop_then_resume_is_identical_to_an_uninterrupted_run(service, client, 
     assert 3 <= stopped["generation"] < 150
     with pytest.raises(ServiceError, match="already ended"):
         client.stop(run_id)
+    for fewer in (stopped["generation"] - 1, stopped["generation"]):
+        with pytest.raises(ServiceError, match=f"already at generation {stopped['generation']}; give generations > ") as less:
+            client.resume(run_id, generations=fewer)
+        assert less.value.status == 409 and client.get(run_id)["status"] == "stopped"
     assert client.resume(run_id)["status"] == "queued"
     with pytest.raises(ServiceError, match="only a stopped, failed, cancelled or finished run can be resumed") as busy:
         client.resume(run_id)
@@ -414,8 +327,9 @@ def _status_times(service: ServiceProcess, run_id: str) -> tuple[float, float]:
 
 
 def test_a_sigkilled_service_comes_back_with_every_run(service, client, tmp_path):
-    # Long enough (about 6 ms a generation here) that neither running run ends before the other is past its checkpoint.
-    configs = [xor_config(f"crash{i}", generations, checkpoint_every=10, seed=i) for i, generations in enumerate((800, 800, 100))]
+    # Long enough (about 6 ms a generation here) that neither running run ends before the other is past its checkpoint,
+    # even when one worker starts seconds after the other on a loaded machine (800 generations was not, at load 20 on 2 cores).
+    configs = [xor_config(f"crash{i}", generations, checkpoint_every=10, seed=i) for i, generations in enumerate((2000, 2000, 100))]
     ids = [client.submit(config, run_id=f"crash-{i}")["id"] for i, config in enumerate(configs)]
     wait_for(lambda: all(client.get(i)["generation"] >= 12 for i in ids[:2]), what="two runs past their first checkpoint")
     assert client.get(ids[2])["status"] == "queued"
@@ -490,3 +404,168 @@ def test_no_request_the_schema_allows_gets_a_server_error(service):
                 assert "error" in response.json()
 
         no_server_error()
+
+
+# --------------------------------------------------------------------------- joining a cluster
+EXTERNAL_HEAD = """
+import sys, ray
+ray.init(address="local", _node_ip_address="127.0.0.1", num_cpus=1, include_dashboard=False, object_store_memory=100 * 2**20)
+print(ray.get_runtime_context().gcs_address, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_the_service_joins_an_external_cluster_with_token_auth(tmp_path):
+    """A head started by plain ray.init (token auth on by default, token in ~/.ray/auth_token); RAY_ADDRESS=it evo serve."""
+    from evo.service.processes import terminate_group
+
+    user_home = tmp_path / "user"  # Ray writes its token under ~: a private HOME keeps the real one untouched
+    user_home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH") and k != "RAY_ADDRESS"}
+    env.update(HOME=str(user_home), PYTHONPATH=str(ROOT), RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
+    head = subprocess.Popen(
+        [sys.executable, "-c", EXTERNAL_HEAD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, start_new_session=True
+    )
+    service = None
+    try:
+        assert head.stdout is not None
+        address = head.stdout.readline().strip()
+        assert address.startswith("127.0.0.1:"), address
+        assert (user_home / ".ray" / "auth_token").is_file()  # the cluster uses token authentication
+        service = ServiceProcess(tmp_path / "home", ["--max-concurrent", "1"], env={"RAY_ADDRESS": address, "HOME": str(user_home)})
+        service.start()
+        assert any(f"Ray at {address}" in line for line in service.lines)
+        with service.client() as client:
+            run = client.wait(client.submit(ROOT / "configs" / "xor.toml")["id"], timeout=120)
+        assert run["status"] == "succeeded", run
+        assert run["summary"]["evaluator"]["type"] == "ray"
+        assert any("auth mode token" in line for line in service.lines)
+    finally:
+        if service is not None:
+            service.cleanup()
+        terminate_group(head.pid, grace_seconds=15)
+
+
+# --------------------------------------------------------------------------- a busy database
+@pytest.fixture(scope="module")
+def impatient(tmp_path_factory):
+    """A second service whose database gives up on a lock after 0.5 s (EVO_DB_BUSY_TIMEOUT) and whose workers time out after 8 s."""
+    proc = ServiceProcess(
+        tmp_path_factory.mktemp("evo-impatient"),
+        ["--max-concurrent", "1", "--ray-cpus", "1", "--ray-object-store-mb", "100", "--worker-timeout", "8"],
+        env={"EVO_DB_BUSY_TIMEOUT": "0.5"},
+    )
+    try:
+        proc.start()
+        yield proc
+    finally:
+        proc.cleanup()
+
+
+def test_a_locked_database_gets_503_and_a_running_run_waits_instead_of_failing(impatient, tmp_path):
+    service, auth = impatient, {"Authorization": f"Bearer {impatient.token}"}
+    config = xor_config("locked", 300)
+    with service.client() as client:
+        run_id = client.submit(config)["id"]
+        wait_for(lambda: client.get(run_id)["generation"] >= 2, what="the run under way")
+        connection = sqlite3.connect(service.home / "evo.db", isolation_level=None, timeout=30)
+        connection.execute("BEGIN IMMEDIATE")  # what a long transaction of another process does to every writer
+        try:
+            response = httpx.post(f"{service.url}/api/runs", json={"config": xor_config("x", 5)}, headers=auth, timeout=30)
+            time.sleep(2.0)  # the worker's generation writes are refused meanwhile
+        finally:
+            connection.execute("ROLLBACK")
+            connection.close()
+        assert response.status_code == 503 and response.json() == {"error": "database busy, retry"}
+        assert response.headers["retry-after"] == "5"
+        run = client.wait(run_id)
+        assert run["status"] == "succeeded", run
+        assert without_time(client.metrics(run_id)) == reference(config, tmp_path)[0]
+    assert "database busy writing generation" in (service.home / "logs" / f"{run_id}.log").read_text()
+    assert run_count(service) == 1
+
+
+def test_a_hung_worker_is_killed_and_its_run_failed_resumable(impatient):
+    with impatient.client() as client:
+        run_id = client.submit(xor_config("hung", 100000, checkpoint_every=5))["id"]
+        wait_for(lambda: client.get(run_id)["generation"] >= 6, what="a checkpoint")
+        pid = _db_run(impatient, run_id)["worker_pid"]
+        os.kill(pid, signal.SIGSTOP)  # alive but silent: no generation, no heartbeat
+        stopped_at = time.monotonic()
+        run = client.wait(run_id, timeout=60)
+        assert run["status"] == "failed" and "sent no heartbeat" in run["error"] and "--worker-timeout 8 s" in run["error"]
+        assert time.monotonic() - stopped_at >= 6  # not before the timeout (8 s after the last heartbeat)
+        wait_for(lambda: not process_alive(pid), timeout=10, what="the hung worker killed")
+        assert client.resume(run_id, generations=100000 + 1)["status"] == "queued"  # its checkpoint is there to continue from
+        wait_for(lambda: client.get(run_id)["generation"] > run["generation"], what="the resumed run going on")
+        client.cancel(run_id)
+
+
+def test_only_this_homes_worker_for_this_run_is_taken_for_ours(tmp_path):
+    """A pid read back from the database is re-attached or killed only if its command line names the worker, the home and the run."""
+    from evo.service.scheduler import worker_is_ours, worker_pid_path
+
+    home = tmp_path / "home"
+    (home / "logs").mkdir(parents=True)
+    sleeper = "import time; time.sleep(60)"
+
+    def start(*args: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-c", sleeper, "evo.service.worker", *args])
+
+    named = start("--home", str(home), "--run-id", "r1")
+    standby = start("--home", str(home))
+    other = subprocess.Popen([sys.executable, "-c", sleeper, "--home", str(home), "--run-id", "r1"])
+    try:
+        wait_for(lambda: all(command_line(p.pid) and len(command_line(p.pid) or []) > 3 for p in (named, standby, other)), timeout=10)
+        assert worker_is_ours(named.pid, home, "r1")
+        assert not worker_is_ours(named.pid, home, "r2")  # another run's worker
+        assert not worker_is_ours(named.pid, tmp_path / "elsewhere", "r1")  # another service's worker
+        assert not worker_is_ours(other.pid, home, "r1")  # not a worker at all (a reused pid)
+        assert not worker_is_ours(standby.pid, home, "r1")  # a standby never handed r1
+        worker_pid_path(home, "r1").write_text(f"{standby.pid}\n")
+        assert worker_is_ours(standby.pid, home, "r1") and not worker_is_ours(standby.pid, home, "r2")
+    finally:
+        for process in (named, standby, other):
+            process.kill()
+            process.wait(10)
+    assert not worker_is_ours(named.pid, home, "r1")
+
+
+# --------------------------------------------------------------------------- the client's own guards
+def test_fetch_refuses_server_paths_that_would_write_outside_the_folder(tmp_path):
+    """A hostile or broken server (a stand-in answering over httpx's transport: the real one never sends such paths)."""
+    listed: list[str] = []
+
+    def hostile(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/files"):
+            return httpx.Response(
+                200, json={"run_id": "r", "files": [{"path": p, "size": 1, "modified": "2026-01-01T00:00:00Z"} for p in listed]}
+            )
+        return httpx.Response(200, content=b"x")
+
+    client = Client(server="http://evo.test", token="t")
+    client.http = httpx.Client(base_url="http://evo.test", transport=httpx.MockTransport(hostile))
+    to = tmp_path / "to"
+    (to / "r").mkdir(parents=True)
+    (to / "r" / "link").symlink_to(tmp_path)
+    for path in ("../../escape", "/tmp/escape", "a/../../escape", "link/escape", "a\\..\\escape"):
+        listed[:] = ["ok.txt", path]
+        with pytest.raises(ServiceError, match="refusing to fetch"):
+            client.fetch("r", to)
+        assert not (to / "r" / "ok.txt").exists() and not (tmp_path / "escape").exists()  # nothing written
+    listed[:] = ["ok.txt"]
+    with pytest.raises(ServiceError, match="its id would write outside"):
+        client.fetch("..", to)
+    assert (client.fetch("r", to) / "ok.txt").read_bytes() == b"x"
+
+
+def test_a_closed_pipe_ends_the_command_line_client_quietly(service):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "EVO_SERVER": service.url, "EVO_TOKEN": service.token}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "evo.cli", "runs"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    assert process.stdout is not None
+    process.stdout.close()  # `evo runs | head -0`: the reader is gone before anything is written
+    _, stderr = process.communicate(timeout=60)
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+    assert process.returncode == 141

@@ -26,7 +26,7 @@ from evo.strategies.params import check_params, field_range, field_types
 from evo.strategies.snes import nes_utilities
 from networks.cnn_search import CNNSearchSpace
 from networks.neat import NEATSpec
-from tests.helpers import to_disk_and_back
+from tests.helpers import ask_tell, to_disk_and_back
 
 NAMES = sorted(VECTOR_STRATEGIES)  # strategies of any flat genome
 ALL = sorted(STRATEGIES)  # and the topology strategies, each over its own network spec
@@ -91,13 +91,7 @@ def build(name: str, seed: int = 0, population: int = 20, dim: int | None = None
 
 def run(strategy: Strategy, generations: int, fitness=None) -> list[np.ndarray]:
     """Evolve for some generations (on the strategy's problem by default); return the populations asked."""
-    fitness = fitness or PROBLEMS[strategy.name].fitness
-    asked = []
-    for _ in range(generations):
-        genomes = strategy.ask()
-        asked.append(genomes)
-        strategy.tell(genomes, fitness(genomes))
-    return asked
+    return ask_tell(strategy, generations, fitness or PROBLEMS[strategy.name].fitness)
 
 
 def test_every_registered_strategy_has_a_problem() -> None:

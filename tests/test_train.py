@@ -14,7 +14,7 @@ from evo.baselines import BASELINES, make_training_run
 from evo.build import initial_genome
 from evo.compare import compare
 from evo.train import TrainingRun
-from tests.helpers import CARTPOLE, DIGITS, XOR, assert_png, write_config
+from tests.helpers import CARTPOLE, DIGITS, ESN_SMALL, XOR, assert_png, write_config
 
 XOR_TRAIN = {**XOR, "train": {"lr": 0.05, "batch_size": 4, "epochs": 1500, "weight_decay": 0.0, "patience": 0}}
 DIGITS_TRAIN = {**DIGITS, "train": {"epochs": 40, "patience": 5}}
@@ -98,17 +98,6 @@ def test_control_config_and_bad_options_are_refused(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
-ESN_SMALL = {
-    "name": "esn-test",
-    "seed": 0,
-    "generations": 2,
-    "network": {"type": "esn", "units": 60, "connectivity": 0.1},
-    "task": {"type": "timeseries", "washout": 100, "n_train": 600, "n_val": 200, "n_test": 300, "horizon": 20, "starts": 5},
-    "strategy": {"type": "cmaes", "population": 4, "sigma": 0.3},
-    "train": {"epochs": 20, "patience": 5, "lr": 0.01, "batch_size": 64},
-}
-
-
 def test_esn_train_and_compare_report_recipe_gd_readout_and_evolution(tmp_path):
     proc = _cli("train", str(write_config(tmp_path / "esn.toml", ESN_SMALL)), "--out", str(tmp_path / "runs"), "--no-progress")
     assert proc.returncode == 0, proc.stderr
@@ -124,6 +113,12 @@ def test_esn_train_and_compare_report_recipe_gd_readout_and_evolution(tmp_path):
     networks = {json.loads((result.out_dir / f"evolution-seed{s}" / "summary.json").read_text())["network"]["seed"] for s in (0, 1)}
     assert networks == {0, 1}
     assert "standard recipe" in result.table
+    assert_png(result.out_dir / "compare.png")  # as the help says: evolution's trace, the recipe and the readout as points
+    # The baseline run keeps the recipe's fitted network as its model.
+    from networks import load_model
+
+    recipe = load_model(next(result.out_dir.glob("baselines-seed0")))
+    assert recipe.kind == "timeseries" and recipe.record["source"].startswith("the standard ESN recipe")
 
 
 def test_training_rows_stream_through_the_same_reporters(tmp_path):
@@ -158,6 +153,37 @@ def test_training_rows_stream_through_the_same_reporters(tmp_path):
     ]
     assert [r["train_loss"] for r in written] == [h["train_loss"] for h in result.history]
     assert "started: training, 20 epochs" in (result.run_dir / "events.log").read_text()
+
+
+def test_esn_readout_epochs_stream_through_the_same_reporters(tmp_path):
+    from evo.baselines.esn import ESNBaselineRun
+    from evo.reporters import Reporter, read_csv_numbers
+    from evo.train import TRAIN_COLUMNS
+
+    class Recorder(Reporter):
+        def __init__(self):
+            self.epochs, self.ends = [], []
+
+        def on_generation(self, state, row):
+            self.epochs.append(dict(row))
+
+        def on_end(self, state, summary):
+            self.ends.append((state.stopped_by, summary["gd_readout"]["epochs"]))
+
+    recorder = Recorder()
+    result = ESNBaselineRun(parse_config(ESN_SMALL), run_dir=tmp_path / "t", progress=False, reporters=[recorder]).run()
+    lines = (result.run_dir / "metrics.csv").read_text().splitlines()
+    assert lines[0] == ",".join(TRAIN_COLUMNS)
+    written = read_csv_numbers(result.run_dir / "metrics.csv", ("epoch", "samples_seen", "sample_forward_passes"))
+    assert [r["epoch"] for r in written] == [r["epoch"] for r in recorder.epochs] == list(range(1, len(result.history) + 1))
+    assert [r["train_loss"] for r in written] == [h["train_loss"] for h in result.history]
+    gd = result.summary["gd_readout"]
+    assert recorder.ends == [("early_stopping" if gd["stopped_early"] else "epochs", gd["epochs"])]
+    assert "started: training, 20 epochs" in (result.run_dir / "events.log").read_text()
+    # The same run-directory reporters give it status.json; the result holds the recipe's fitted network (its model.json).
+    status = json.loads((result.run_dir / "status.json").read_text())
+    assert (status["status"], status["kind"], status["generation"]) == ("finished", "training", gd["epochs"])
+    assert (result.run_dir / "model.json").is_file() and result.params.size == result.network.n_params
 
 
 @pytest.mark.parametrize("name", sorted(BASELINES))

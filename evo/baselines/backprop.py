@@ -22,18 +22,7 @@ class BackpropBaseline(Baseline):
     }
     plotted_metric = "test_accuracy"
     passes_counting = "evolution: evaluations x samples per evaluation; backprop: samples seen x 2 (forward + backward)"
-
-    def make_run(
-        self,
-        config: RunConfig,
-        task: Any = None,
-        run_dir: str | Path | None = None,
-        progress: bool = True,
-        init_from: str | Path | None = None,
-        trace_test: bool = False,
-    ) -> TrainingRun:
-        """A :class:`~evo.train.TrainingRun` (it raises ConfigError for a task without labelled data)."""
-        return TrainingRun(config, run_dir=run_dir, progress=progress, init_from=init_from, trace_test=trace_test, task=task)
+    run_type = TrainingRun  # it raises ConfigError for a task without labelled data
 
     def labels(self, config: RunConfig) -> dict[str, str]:
         """One method: backprop with the config's optimizer."""

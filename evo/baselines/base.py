@@ -15,7 +15,7 @@ Metrics = dict[str, tuple[str, str]]
 class Baseline(ABC):
     """A non-evolutionary method (or several) run on the same network, split and seed as evolution.
 
-    Subclasses set the class attributes and implement the four methods; a
+    Subclasses set the class attributes and implement the three abstract methods; a
     task names its baseline by the key of :data:`evo.baselines.BASELINES`.
     """
 
@@ -29,8 +29,9 @@ class Baseline(ABC):
     plotted_metric: str | None = None
     #: how `evo compare` counts each method's sample-forward passes
     passes_counting: str = "evolution: evaluations x samples per evaluation"
+    #: the run class :meth:`make_run` builds (its constructor takes make_run's arguments as keywords)
+    run_type: type
 
-    @abstractmethod
     def make_run(
         self,
         config: RunConfig,
@@ -41,6 +42,7 @@ class Baseline(ABC):
         trace_test: bool = False,
     ) -> Any:
         """The run object (built and validated, nothing written; ``.run()`` executes it); ``task`` if already built."""
+        return self.run_type(config, run_dir=run_dir, progress=progress, init_from=init_from, trace_test=trace_test, task=task)
 
     @abstractmethod
     def labels(self, config: RunConfig) -> dict[str, str]:

@@ -12,7 +12,6 @@ over reservoirs.
 
 from __future__ import annotations
 
-import csv
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,12 +21,13 @@ import numpy as np
 import tomli_w
 
 from evo.baselines.base import Baseline, pick_figures
-from evo.build import build_task
 from evo.config import ConfigError, ESNConfig, RunConfig, expect_section
 from evo.files import atomic_write_json, open_run_dir
+from evo.models import model_stem, write_model
 from evo.tasks.timeseries import score_on_test
-from evo.train import TrainResult, trainer_from_config
-from networks.esn import Reservoir, ReservoirStack, readout_features
+from evo.train import BaselineRun, EpochReporting, TrainResult, trainer_from_config
+from networks.esn import ESNReadoutSpec, Reservoir, ReservoirStack, fit_readouts, readout_features
+from networks.esn.reservoir import weights_to_vector
 
 
 def esn_section(config: RunConfig) -> ESNConfig:
@@ -36,18 +36,8 @@ def esn_section(config: RunConfig) -> ESNConfig:
 
 
 def recipe_reservoir(config: RunConfig, n_inputs: int) -> Reservoir:
-    """The config's default-recipe reservoir."""
-    n = esn_section(config)
-    return Reservoir(
-        units=n.units,
-        connectivity=n.connectivity,
-        spectral_radius=n.spectral_radius,
-        input_scaling=n.input_scaling,
-        leak_rate=n.leak_rate,
-        bias_scaling=n.bias_scaling,
-        seed=n.seed,
-        n_inputs=n_inputs,
-    )
+    """The config's default-recipe reservoir: the [network] settings but ``ridge`` are the Reservoir's of the same names."""
+    return Reservoir(**config.network.model_dump(exclude={"type", "ridge"}), n_inputs=n_inputs)
 
 
 def run_recipe(config: RunConfig, task) -> dict[str, Any]:
@@ -79,80 +69,85 @@ def run_gd_readout(config: RunConfig, task, on_epoch: Callable[[dict], None] | N
         "wall_seconds": wall,
         "epochs": len(trainer.history_),
         "best_epoch": trainer.best_epoch_,
+        "stopped_early": bool(trainer.stopped_early_),
         "samples_seen": trainer.history_[-1]["samples_seen"] if trainer.history_ else 0,
         "n_params": _readout_size(config, task),
         **figures,
     }
 
 
+def recipe_model(config: RunConfig, task) -> tuple[ESNReadoutSpec, np.ndarray]:
+    """The recipe's fitted network (reservoir and ridge readout fitted on washout + train), as a saved model holds it."""
+    reservoir = recipe_reservoir(config, task.n_inputs)
+    weights = reservoir.build()
+    data = task.data
+    W_out, _ = fit_readouts(
+        ReservoirStack([weights]),
+        data.inputs[: data.train_end],
+        data.targets[: data.train_end],
+        data.washout,
+        np.array([esn_section(config).ridge]),
+    )
+    spec = ESNReadoutSpec(reservoir, task.n_outputs)
+    return spec, spec.pack(W_out[0], weights_to_vector(weights))
+
+
 def _readout_size(config: RunConfig, task) -> int:
     return (1 + task.n_inputs + esn_section(config).units) * task.n_outputs
 
 
-def _opt(value: Any) -> str:
-    return "" if value is None else repr(float(value))
-
-
-class ESNBaselineRun:
+class ESNBaselineRun(BaselineRun):
     """`evo train` for an echo-state network: the standard recipe (ridge readout) and a gradient-descent readout.
 
-    Run directory: ``config.toml``, ``metrics.csv`` (the gradient-descent
-    readout's epochs), ``summary.json`` (both methods' figures; the top-level
-    test figures are the recipe's).
+    Run directory: ``config.toml``, ``metrics.csv`` and ``events.log`` (the
+    gradient-descent readout's epochs, written by the same reporters as
+    :class:`~evo.train.TrainingRun`'s, which ``reporters`` follow),
+    ``status.json``, ``model.json`` + ``model.npz`` (the recipe's fitted
+    network), ``summary.json`` (both methods' figures; the top-level test
+    figures are the recipe's).
     """
 
-    def __init__(self, config: RunConfig, run_dir: str | Path | None = None, progress: bool = True, task=None) -> None:
-        self.config = config
-        self.progress = progress
-        self.task = task if task is not None else build_task(config)
-        self.run_dir = Path(run_dir) if run_dir is not None else None
+    def _prepare(self) -> None:
+        """No ``init_from`` (the readout is refitted in closed form); ``trace_test`` is ignored (figures are taken once, at the end)."""
+        if self.init_from:
+            raise ConfigError("config error: --init-from: not available for echo-state networks (their readout is refitted in closed form)")
 
     def run(self) -> TrainResult:
-        """Score the recipe, train the readout, write the run directory."""
+        """Score the recipe, train the readout (its epochs told to the reporters), write the run directory."""
         cfg = self.config
         run_dir = self.run_dir = open_run_dir(self.run_dir, cfg.out, f"{cfg.name}-train", tomli_w.dumps(cfg.to_dict()))
         recipe = run_recipe(cfg, self.task)
+        reporting = EpochReporting(run_dir, cfg, self.progress, self.reporters)
         history: list[dict[str, Any]] = []
-        bar = None
-        if self.progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=cfg.train.epochs, desc=f"{cfg.name} (gradient-descent readout)", unit="epoch", dynamic_ncols=True)
 
         def on_epoch(row: dict[str, Any]) -> None:
             history.append(dict(row))
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix_str(
-                    f"loss {row['train_loss']:.4g}" + (f" val_loss {row['val_loss']:.4g}" if row.get("val_loss") is not None else ""),
-                    refresh=False,
-                )
+            reporting.on_epoch(row)
 
         try:
+            reporting.start()
             gd = run_gd_readout(cfg, self.task, on_epoch=on_epoch)
+            reporting.stop("early_stopping" if gd["stopped_early"] else "epochs")
+            tests = {k: v for k, v in recipe.items() if k.startswith("test_") or k.startswith("val_")}
+            summary = {
+                "name": cfg.name,
+                "method": "esn_recipe_and_gd_readout",
+                "seed": cfg.seed,
+                "wall_seconds": recipe["wall_seconds"] + gd["wall_seconds"],
+                "n_params": recipe["n_params"],
+                "recipe": recipe,
+                "gd_readout": gd,
+                "network": cfg.network.model_dump(),
+                "task": self.task.describe(),
+                **tests,
+            }
+            spec, params = recipe_model(cfg, self.task)
+            write_model(model_stem(run_dir), self.task, spec, params, "the standard ESN recipe (ridge readout)", tests)
+            atomic_write_json(run_dir / "summary.json", summary)
+            reporting.end(summary)
         finally:
-            if bar is not None:
-                bar.close()
-        with open(run_dir / "metrics.csv", "w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["epoch", "train_loss", "val_loss", "samples_seen"])
-            for row in history:
-                writer.writerow([row["epoch"], repr(float(row["train_loss"])), _opt(row.get("val_loss")), row["samples_seen"]])
-        tests = {k: v for k, v in recipe.items() if k.startswith("test_") or k.startswith("val_")}
-        summary = {
-            "name": cfg.name,
-            "method": "esn_recipe_and_gd_readout",
-            "seed": cfg.seed,
-            "wall_seconds": recipe["wall_seconds"] + gd["wall_seconds"],
-            "n_params": recipe["n_params"],
-            "recipe": recipe,
-            "gd_readout": gd,
-            "network": cfg.network.model_dump(),
-            "task": self.task.describe(),
-            **tests,
-        }
-        atomic_write_json(run_dir / "summary.json", summary)
-        return TrainResult(run_dir, summary, np.zeros(0), None, history)
+            reporting.close()
+        return TrainResult(run_dir, summary, params, spec, history)
 
 
 class ESNRecipeBaseline(Baseline):
@@ -167,24 +162,12 @@ class ESNRecipeBaseline(Baseline):
     }
     spread = "reservoir seeds"
     median_metrics = ("test_nrmse", "test_nrmse_free_run")
+    plotted_metric = "test_nrmse"
     passes_counting = (
         "evolution: evaluations x reservoir steps per evaluation; ESN recipe: reservoir steps over washout+train+val; "
         "gradient-descent readout: those steps + readout samples seen x 2 (forward + backward)"
     )
-
-    def make_run(
-        self,
-        config: RunConfig,
-        task: Any = None,
-        run_dir: str | Path | None = None,
-        progress: bool = True,
-        init_from: str | Path | None = None,
-        trace_test: bool = False,
-    ) -> ESNBaselineRun:
-        """An :class:`ESNBaselineRun` (no ``init_from``: the readout is refitted in closed form; no test trace)."""
-        if init_from:
-            raise ConfigError("config error: --init-from: not available for echo-state networks (their readout is refitted in closed form)")
-        return ESNBaselineRun(config, run_dir=run_dir, progress=progress, task=task)
+    run_type = ESNBaselineRun
 
     def labels(self, config: RunConfig) -> dict[str, str]:
         """The recipe and the recipe with a gradient-descent readout."""

@@ -14,14 +14,15 @@ import logging
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from evo.config import ConfigError
-from evo.service.db import Database
+from evo.service.db import Database, is_busy
 from evo.service.settings import MAX_BODY_BYTES, ServiceSettings
 from evo.service.streams import EventHub
 
@@ -64,47 +65,51 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodyLimit:
-    """Refuse request bodies over ``max_bytes`` with 413, by the Content-Length header or by counting a chunked body."""
+    """Refuse request bodies over ``max_bytes`` with 413, by the Content-Length header or by counting a chunked body.
+
+    The body is read here, counted as it arrives, before the application sees
+    it: an error raised from inside the application's receive would reach
+    FastAPI's body parser, which turns any error into 400.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass the request on with a receive that counts the body; 413 when it is over the limit."""
+        """Read and count the body; 413 once it is over the limit, else pass the request on with the body replayed."""
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         message = f"request body over {self.max_bytes} bytes (1 MiB)"
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             return await _send_error(scope, receive, send, 413, message)
+        chunks: list[bytes] = []
         received = 0
-        started = False
-
-        async def counting_receive() -> Message:
-            nonlocal received
+        while True:
             item = await receive()
-            if item["type"] == "http.request":
-                received += len(item.get("body", b""))
-                if received > self.max_bytes:
-                    raise _TooLarge
-            return item
+            if item["type"] != "http.request":  # the client went away: let the application see it
+                return await self.app(scope, _replay([item], receive), send)
+            body = item.get("body", b"")
+            received += len(body)
+            if received > self.max_bytes:
+                return await _send_error(scope, receive, send, 413, message)
+            chunks.append(body)
+            if not item.get("more_body", False):
+                break
+        whole: Message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        await self.app(scope, _replay([whole], receive), send)
 
-        async def tracking_send(item: Message) -> None:
-            nonlocal started
-            started = started or item["type"] == "http.response.start"
-            await send(item)
 
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await _send_error(scope, receive, send, 413, message)
+def _replay(items: list[Message], receive: Receive) -> Receive:
+    """A receive that hands out ``items`` first, then whatever ``receive`` gets (a disconnect, for a stream)."""
+    pending = list(items)
+
+    async def replaying() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replaying
 
 
 def _describe_validation_error(item: dict[str, Any]) -> str:
@@ -134,15 +139,25 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
+    @app.exception_handler(OperationalError)
+    async def database_error(request: Request, exc: OperationalError) -> JSONResponse:
+        if is_busy(exc):  # another process held the lock past the busy timeout: transient
+            log.warning("database busy answering %s %s", request.method, request.url.path)
+            return JSONResponse({"error": "database busy, retry"}, status_code=503, headers={"Retry-After": "5"})
+        log.error("database error answering %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"error": "internal error"}, status_code=500)
+
     @app.exception_handler(Exception)
-    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error")
-        return JSONResponse({"error": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The detail (server paths, SQL text) goes to the service's log, never to the client.
+        log.error("internal error answering %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"error": "internal error"}, status_code=500)
 
 
 def create_app(settings: ServiceSettings, db: Database, token: str, scheduler: SchedulerHandle | None = None) -> FastAPI:
     """The service's ASGI application over ``db``; ``scheduler`` runs what is submitted (None: runs only queue)."""
-    from evo.service.routers import events, files, runs
+    from evo.service.routers import bearer_scheme, events, files, runs, studies
+    from evo.service.studies import Studies
 
     hub = EventHub(db)
 
@@ -170,9 +185,15 @@ def create_app(settings: ServiceSettings, db: Database, token: str, scheduler: S
     app.state.db = db
     app.state.scheduler = scheduler
     app.state.hub = hub
+    app.state.studies = Studies(db, settings.home)
     _install_error_handlers(app)
-    for module in (runs, events, files):
+    for module in (runs, events, files, studies):
         app.include_router(module.router)
+    from evo.service import dashboard
+
+    app.include_router(dashboard.api, dependencies=[Depends(bearer_scheme)])
+    app.include_router(dashboard.router)
+    app.mount("/static", dashboard.static_files, name="static")
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:

@@ -23,10 +23,27 @@ from typing import Any
 SERVICE_COMMANDS = ("serve", "submit", "runs", "status", "watch", "stop", "cancel", "resume", "fetch")
 
 
+def add_client_options(parser: argparse.ArgumentParser) -> None:
+    """Where the service is and how to sign in: --server, --token, --home."""
+    parser.add_argument("--server", help="the service's URL (default: EVO_SERVER or http://127.0.0.1:8765)")
+    parser.add_argument("--token", help="the service's token (default: EVO_TOKEN, else <home>/token)")
+    parser.add_argument("--home", help="the local service's home, for its token file (default: EVO_HOME or ~/.evo)")
+
+
+def add_runs_filters(parser: argparse.ArgumentParser, positive_int: Callable[[str], int]) -> None:
+    """The service's run-list filters (`evo runs` with any of them asks the service)."""
+    parser.add_argument("--status", choices=["queued", "running", "stopping", "stopped", "succeeded", "failed", "cancelled"])
+    parser.add_argument("--name")
+    parser.add_argument("--limit", type=positive_int, default=50)
+
+
 def add_service_commands(
-    sub: argparse._SubParsersAction, positive_int: Callable[[str], int], non_negative_int: Callable[[str], int]
+    sub: argparse._SubParsersAction,
+    positive_int: Callable[[str], int],
+    non_negative_int: Callable[[str], int],
+    exclude: tuple[str, ...] = (),
 ) -> None:
-    """Add ``serve`` and the client verbs to the `evo` parser's subcommands."""
+    """Add ``serve`` and the client verbs to the `evo` parser's subcommands (but those in ``exclude``: another module adds them)."""
     serve = sub.add_parser(
         "serve",
         help="run the optimiser as a service: HTTP API, database, runs on Ray",
@@ -47,12 +64,18 @@ def add_service_commands(
     )
     serve.add_argument("--ray-cpus", type=positive_int, help="CPUs of the local Ray instance (default: every core)")
     serve.add_argument("--ray-object-store-mb", type=positive_int, default=512, help="object store of the local Ray instance (default 512)")
+    serve.add_argument(
+        "--worker-timeout",
+        type=positive_int,
+        default=120,
+        metavar="SECONDS",
+        help="a run whose worker sends no heartbeat for this long is hung: its worker is killed and the run marked failed, "
+        "resumable from its last checkpoint (default 120)",
+    )
 
     def client_parser(name: str, help_text: str) -> argparse.ArgumentParser:
         parser = sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
-        parser.add_argument("--server", help="the service's URL (default: EVO_SERVER or http://127.0.0.1:8765)")
-        parser.add_argument("--token", help="the service's token (default: EVO_TOKEN, else <home>/token)")
-        parser.add_argument("--home", help="the local service's home, for its token file (default: EVO_HOME or ~/.evo)")
+        add_client_options(parser)
         return parser
 
     submit = client_parser("submit", "submit a run config to the service")
@@ -63,11 +86,10 @@ def add_service_commands(
     submit.add_argument("--population", type=positive_int)
     submit.add_argument("--workers", type=positive_int, help="Ray workers the run's fitness is spread over")
     submit.add_argument("--watch", action="store_true", help="follow the run with a progress bar until it ends")
-    runs = client_parser("runs", "list the service's runs, newest first")
-    runs.add_argument("--status", choices=["queued", "running", "stopping", "stopped", "succeeded", "failed", "cancelled"])
-    runs.add_argument("--name")
-    runs.add_argument("--limit", type=positive_int, default=50)
-    runs.add_argument("--json", action="store_true", help="print the JSON answer")
+    if "runs" not in exclude:
+        runs = client_parser("runs", "list the service's runs, newest first")
+        add_runs_filters(runs, positive_int)
+        runs.add_argument("--json", action="store_true", help="print the JSON answer")
     for name, help_text in (
         ("status", "show a run: status, latest metrics, summary or error"),
         ("watch", "follow a run live with a progress bar"),
@@ -102,6 +124,7 @@ def run_service_command(args: argparse.Namespace) -> int:
             max_concurrent=args.max_concurrent,
             ray_cpus=args.ray_cpus,
             ray_object_store_mb=args.ray_object_store_mb,
+            worker_timeout=float(args.worker_timeout),
         )
         return serve(settings)
     from evo.client import Client, ServiceError
@@ -109,6 +132,12 @@ def run_service_command(args: argparse.Namespace) -> int:
     client = Client(server=args.server, token=args.token, home=args.home)
     try:
         return _CLIENT_COMMANDS[args.command](client, args)
+    except BrokenPipeError:
+        # The reader went away (`evo runs | head`): stop quietly, and keep the interpreter's final flush from failing too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 141  # 128 + SIGPIPE, as a shell reports a command that a closed pipe ended
     except ServiceError as exc:
         print(f"evo {args.command}: {exc.message}", file=sys.stderr)
         return 1 if exc.status == 0 or exc.status >= 500 else 2

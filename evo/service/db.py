@@ -16,14 +16,18 @@ transactions start with ``BEGIN IMMEDIATE``: the writer waits for the lock
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
+import numpy as np
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, create_engine, event, func, select, update
 from sqlalchemy.engine import CursorResult, Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 # Final: each constant keeps its literal type, so the API's Status literal accepts it.
@@ -35,6 +39,19 @@ SUCCEEDED: Final = "succeeded"
 FAILED: Final = "failed"
 CANCELLED: Final = "cancelled"
 STATUSES = (QUEUED, RUNNING, STOPPING, STOPPED, SUCCEEDED, FAILED, CANCELLED)
+log = logging.getLogger("evo.service")
+T = TypeVar("T")
+#: how long a SQLite writer waits for another's lock before "database is locked" (EVO_DB_BUSY_TIMEOUT, seconds)
+BUSY_TIMEOUT_SECONDS = float(os.environ.get("EVO_DB_BUSY_TIMEOUT") or 60)
+#: how long a worker keeps retrying a write the database refused as busy before the run fails
+WRITE_RETRY_SECONDS = 900.0
+
+
+def is_busy(exc: BaseException) -> bool:
+    """True for SQLite's transient refusal of a write: another process held the lock past the busy timeout."""
+    return isinstance(exc, OperationalError) and any(text in str(exc.orig) for text in ("database is locked", "database is busy"))
+
+
 #: a worker process is (or should be) executing the run
 ACTIVE = (RUNNING, STOPPING)
 #: nothing happens to the run until someone resumes it
@@ -71,6 +88,8 @@ class Run(Base):
     heartbeat_at: Mapped[float | None] = mapped_column(Float)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_event_seq: Mapped[int] = mapped_column(Integer, default=0)
+    #: "run" (a worker executes it) or "study" (ask/tell: the service keeps the strategy, clients bring the fitness)
+    kind: Mapped[str] = mapped_column(String(16), default="run", server_default="run", index=True)
 
 
 class Event(Base):
@@ -88,13 +107,33 @@ class Event(Base):
     created_at: Mapped[float] = mapped_column(Float)
 
 
+class Trial(Base):
+    """One genome of an ask/tell study's current generation: open, asked by a client, or told its fitness."""
+
+    __tablename__ = "trials"
+    __table_args__ = (Index("ix_trials_study_generation", "study_id", "generation", "status"),)
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    study_id: Mapped[str] = mapped_column(String(64), ForeignKey("runs.id", ondelete="CASCADE"))
+    generation: Mapped[int] = mapped_column(Integer)
+    index: Mapped[int] = mapped_column(Integer)
+    genome: Mapped[list] = mapped_column(JSON)
+    #: "open", "asked" or "told"
+    status: Mapped[str] = mapped_column(String(8))
+    client_id: Mapped[str | None] = mapped_column(String(100))
+    asked_at: Mapped[float | None] = mapped_column(Float)
+    #: how many times it was handed out (more than once: a client took too long and it went to another)
+    issued: Mapped[int] = mapped_column(Integer, default=0)
+    fitness: Mapped[float | None] = mapped_column(Float)
+
+
 def json_safe(obj: Any) -> Any:
     """Plain JSON values: NaN and infinities become None, NumPy scalars and arrays plain numbers and lists."""
     if isinstance(obj, dict):
         return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [json_safe(v) for v in obj]
-    if hasattr(obj, "tolist"):  # NumPy scalars and arrays, without importing NumPy here
+    if isinstance(obj, (np.generic, np.ndarray)):  # NumPy scalars and arrays
         return json_safe(obj.tolist())
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
@@ -121,7 +160,7 @@ class Database:
 
     @staticmethod
     def _sqlite_engine(url: str, immediate: bool) -> Engine:
-        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection, _record) -> None:
@@ -130,7 +169,7 @@ class Database:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across a process kill
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=60000")
+            cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -142,6 +181,12 @@ class Database:
     def create_tables(self) -> None:
         """Create the tables that do not exist yet."""
         Base.metadata.create_all(self.engine)
+        # A database made before studies existed lacks runs.kind: add it (every row in it is a run).
+        from sqlalchemy import inspect
+
+        if "kind" not in {c["name"] for c in inspect(self.engine).get_columns("runs")}:
+            with self.engine.begin() as connection:
+                connection.exec_driver_sql("ALTER TABLE runs ADD COLUMN kind VARCHAR(16) NOT NULL DEFAULT 'run'")
 
     def dispose(self) -> None:
         """Close every pooled connection."""
@@ -154,6 +199,20 @@ class Database:
         """A write transaction, committed on success and rolled back on error."""
         with self._write_sessions() as session, session.begin():
             yield session
+
+    def write_retrying(self, work: Callable[[Session], T], what: str, give_up_after: float = WRITE_RETRY_SECONDS) -> T:
+        """``work(session)`` in a write transaction, run again (backing off) while the database is busy, up to ``give_up_after`` seconds."""
+        delay, deadline = 0.5, time.monotonic() + give_up_after
+        while True:
+            try:
+                with self.write() as session:
+                    return work(session)
+            except OperationalError as exc:
+                if not is_busy(exc) or time.monotonic() + delay > deadline:
+                    raise
+                log.warning("database busy writing %s; retrying in %.1f s", what, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -212,7 +271,7 @@ class Database:
 
     def count_active(self, session: Session) -> int:
         """Runs a worker is executing (or should be)."""
-        return session.scalar(select(func.count()).select_from(Run).where(Run.status.in_(ACTIVE))) or 0
+        return session.scalar(select(func.count()).select_from(Run).where(Run.status.in_(ACTIVE), Run.kind == "run")) or 0
 
 
 def encode_event(ev: Event) -> dict[str, Any]:

@@ -51,6 +51,11 @@ def is_ours(pid: int | None, *markers: str) -> bool:
     return argv is None or all(marker in argv for marker in markers)
 
 
+def has_option(argv: Sequence[str], name: str, value: str) -> bool:
+    """``argv`` holds ``name value`` as consecutive arguments."""
+    return any(a == name and b == value for a, b in zip(argv, argv[1:], strict=False))
+
+
 def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
     """Signal the process group led by ``pid`` (our children lead their own), ignoring one that is gone."""
     with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -51,6 +51,30 @@ def ray_auth_env(ray_dir: Path) -> dict[str, str]:
     return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(ray_dir / "token")}
 
 
+def cluster_auth_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment that makes drivers joining an external cluster authenticate the way the cluster expects.
+
+    Ray turns token authentication on for a cluster it starts, but a driver
+    given an explicit address does not, and its workers then fail with
+    ``InvalidAuthToken``. So: an explicit ``RAY_AUTH_MODE`` is respected (and
+    inherited); otherwise a token from ``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH``
+    or Ray's usual ``~/.ray/auth_token`` turns token mode on. A cluster
+    without authentication ignores the token a driver sends.
+    """
+    env = dict(os.environ if environ is None else environ)
+    if env.get("RAY_AUTH_MODE"):
+        return {}
+    if env.get("RAY_AUTH_TOKEN"):
+        return {"RAY_AUTH_MODE": "token"}
+    custom = env.get("RAY_AUTH_TOKEN_PATH")
+    if custom and Path(custom).expanduser().is_file():
+        return {"RAY_AUTH_MODE": "token"}
+    default = Path(env.get("HOME") or Path.home()) / ".ray" / "auth_token"
+    if default.is_file():
+        return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(default)}
+    return {}
+
+
 def _reachable(address: str) -> bool:
     host, _, port = address.rpartition(":")
     try:
@@ -67,7 +91,7 @@ def adopt_or_start(ray_dir: Path, log_path: Path, num_cpus: int | None, object_s
     if info_path.is_file():
         try:
             info = json.loads(info_path.read_text())
-            if is_ours(info["pid"], _MODULE) and _reachable(info["address"]):
+            if is_ours(info["pid"], _MODULE, "--ray-dir", str(ray_dir)) and _reachable(info["address"]):
                 return RayHead(info["address"], int(info["pid"]), env)
         except (ValueError, KeyError, TypeError):
             pass

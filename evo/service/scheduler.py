@@ -8,7 +8,12 @@ runs a previous service left running, then, on every tick or wake-up:
   of its log (the service itself keeps serving);
 * starts the oldest queued runs while fewer than ``max_concurrent`` are
   running, each in a worker process (``evo.service.worker``) in its own session;
-* keeps one standby worker ready (imports done, Ray joined) for the next run.
+* keeps one standby worker ready (imports done, Ray joined) for the next run;
+* fails hung runs: a run whose worker wrote no heartbeat for ``--worker-timeout``
+  seconds (a deadlock, a stopped process, a Ray call that never returns) has its
+  worker's process group killed and is marked ``failed`` with that reason. It
+  is not resumed automatically, since what hung it would likely hang it again;
+  a client resumes it from its last checkpoint (``evo resume ID``).
 
 Why supervised driver processes rather than Ray Jobs or an actor per run: a
 process per run isolates runs from each other and from the service (a run
@@ -38,8 +43,8 @@ from pathlib import Path
 from sqlalchemy import func, select, update
 
 from evo.service.db import ACTIVE, FAILED, QUEUED, RUNNING, STOPPED, STOPPING, Database, Run, rows_changed
-from evo.service.processes import is_ours, kill_group, process_alive, python_env, spawn_python, terminate_group
-from evo.service.ray_head import RayHead, adopt_or_start
+from evo.service.processes import command_line, has_option, kill_group, process_alive, python_env, spawn_python, terminate_group
+from evo.service.ray_head import RayHead, adopt_or_start, cluster_auth_env
 from evo.service.settings import ServiceSettings, standby_ready_path
 
 log = logging.getLogger("evo.service")
@@ -64,6 +69,34 @@ class WorkerHandle:
     def exit_status(self) -> str:
         """The exit status, as text (unknown for a process that is not our child)."""
         return str(self.process.returncode) if self.process is not None else "unknown (re-attached after a restart)"
+
+
+def worker_pid_path(home: Path, run_id: str) -> Path:
+    """Where a worker records its pid once it has a run (a standby's command line does not name the run)."""
+    return Path(home) / "logs" / f"{run_id}.pid"
+
+
+def worker_is_ours(pid: int | None, home: Path, run_id: str) -> bool:
+    """``pid`` is alive and is this home's worker executing ``run_id`` (a reused pid is not), before we re-attach or kill it.
+
+    Its command line must name the worker module and ``--home home``, and the
+    run: ``--run-id run_id``, or, for a standby handed the run on stdin, the
+    pid the worker recorded in ``logs/<run_id>.pid``. Where /proc is missing
+    (macOS) the pid being alive is all we can check.
+    """
+    if not pid or not process_alive(pid):
+        return False
+    argv = command_line(pid)
+    if argv is None:
+        return True
+    if WORKER_MODULE not in argv or not has_option(argv, "--home", str(home)):
+        return False
+    if "--run-id" in argv:
+        return has_option(argv, "--run-id", run_id)
+    try:
+        return worker_pid_path(home, run_id).read_text().strip() == str(pid)
+    except OSError:
+        return False
 
 
 def log_tail(path: Path, lines: int = 3) -> str:
@@ -110,7 +143,7 @@ class Scheduler:
         with self._lock:
             handle = self._workers.get(run_id)
         pid = handle.pid if handle is not None else pid
-        if pid and is_ours(pid, WORKER_MODULE):
+        if pid and worker_is_ours(pid, self.settings.home, run_id):
             kill_group(pid)
         self.wake()
 
@@ -145,6 +178,7 @@ class Scheduler:
         while not self._stopping.is_set():
             try:
                 self._reap()
+                self._fail_hung()
                 self._start_queued()
                 self._keep_standby()
             except Exception:  # a database hiccup: try again at the next tick
@@ -161,15 +195,19 @@ class Scheduler:
             self.ray_address = self.ray_head.address
             self.worker_env = dict(self.ray_head.env)
         else:
-            self.worker_env = python_env()
+            auth = cluster_auth_env()
+            self.worker_env = python_env(auth)
+            mode = self.worker_env.get("RAY_AUTH_MODE", "disabled")
+            log.info("joining the Ray cluster at %s (auth mode %s%s)", self.ray_address, mode, " from a token found" if auth else "")
         self.worker_env["EVO_SERVICE_DB"] = settings.database_url
+        self.worker_env["EVO_HEARTBEAT_SECONDS"] = str(settings.heartbeat_seconds)
         self._recover()
 
     def _recover(self) -> None:
         with self.db.read() as session:
-            active = list(session.scalars(select(Run).where(Run.status.in_(ACTIVE)).order_by(Run.queued_at)))
+            active = list(session.scalars(select(Run).where(Run.status.in_(ACTIVE), Run.kind == "run").order_by(Run.queued_at)))
         for run in active:
-            if run.worker_pid is not None and is_ours(run.worker_pid, WORKER_MODULE):
+            if run.worker_pid is not None and worker_is_ours(run.worker_pid, self.settings.home, run.id):
                 with self._lock:
                     self._workers[run.id] = WorkerHandle(run.worker_pid)
                 self._notice(run.id, f"service restarted: worker {run.worker_pid} still running, re-attached")
@@ -191,26 +229,65 @@ class Scheduler:
             finished = [(run_id, h) for run_id, h in self._workers.items() if h.exited()]
             for run_id, _ in finished:
                 del self._workers[run_id]
-        for run_id, handle in finished:
+        for index, (run_id, handle) in enumerate(finished):
+            try:
+                self._record_exit(run_id, handle)
+            except Exception:
+                with self._lock:  # the database refused (busy): look at these again at the next tick
+                    self._workers.update({r: h for r, h in finished[index:] if r not in self._workers})
+                raise
+
+    def _record_exit(self, run_id: str, handle: WorkerHandle) -> None:
+        """Mark the run of a worker that exited without recording an end as failed, with its exit status and log tail."""
+        with self.db.write() as session:
+            run = session.get(Run, run_id)
+            if run is None or run.status not in ACTIVE or run.worker_pid not in (None, handle.pid):
+                return  # it recorded its end, was cancelled, or another attempt owns it now
+            tail = log_tail(self.settings.logs_dir / f"{run_id}.log")
+            message = f"the run's worker process exited with status {handle.exit_status()} without recording an end"
+            message += f"; its log ends: {tail}" if tail else ""
+            self.db.transition(session, run_id, FAILED, ACTIVE, message, error=message, finished_at=time.time())
+
+    def _fail_hung(self) -> None:
+        """Kill the worker of every run whose heartbeat is older than the timeout, and mark the run failed."""
+        timeout = self.settings.worker_timeout
+        limit = time.time() - timeout
+        with self._lock:
+            watched = dict(self._workers)
+        if not watched:
+            return
+        with self.db.read() as session:
+            statement = select(Run.id, Run.heartbeat_at).where(Run.id.in_(list(watched)), Run.status.in_(ACTIVE), Run.heartbeat_at < limit)
+            stale = list(session.execute(statement))
+        for run_id, heartbeat_at in stale:
+            handle = watched[run_id]
+            if worker_is_ours(handle.pid, self.settings.home, run_id):
+                kill_group(handle.pid)
+            silent = time.time() - (heartbeat_at or 0.0)
+            message = (
+                f"the run's worker sent no heartbeat for {silent:.0f} s (--worker-timeout {timeout:g} s): it hung and was killed; "
+                "resume the run to continue from its last checkpoint"
+            )
             with self.db.write() as session:
-                run = session.get(Run, run_id)
-                if run is None or run.status not in ACTIVE or run.worker_pid not in (None, handle.pid):
-                    continue  # it recorded its end, was cancelled, or another attempt owns it now
-                tail = log_tail(self.settings.logs_dir / f"{run_id}.log")
-                message = f"the run's worker process exited with status {handle.exit_status()} without recording an end"
-                message += f"; its log ends: {tail}" if tail else ""
-                self.db.transition(session, run_id, FAILED, ACTIVE, message, error=message, finished_at=time.time())
+                moved = self.db.transition(session, run_id, FAILED, ACTIVE, message, error=message, finished_at=time.time(), requested=None)
+            with self._lock:
+                if self._workers.get(run_id) is handle:
+                    del self._workers[run_id]
+            if moved:
+                log.warning("run %s: %s", run_id, message)
 
     def _queue_length(self) -> int:
         with self.db.read() as session:
-            return session.scalar(select(func.count()).select_from(Run).where(Run.status == QUEUED)) or 0
+            return session.scalar(select(func.count()).select_from(Run).where(Run.status == QUEUED, Run.kind == "run")) or 0
 
     def _start_queued(self) -> None:
         while not self._stopping.is_set():
             with self.db.write() as session:
                 if self.db.count_active(session) >= self.settings.max_concurrent:
                     return
-                run = session.scalars(select(Run).where(Run.status == QUEUED).order_by(Run.queued_at, Run.id).limit(1)).first()
+                run = session.scalars(
+                    select(Run).where(Run.status == QUEUED, Run.kind == "run").order_by(Run.queued_at, Run.id).limit(1)
+                ).first()
                 if run is None:
                     return
                 self.db.transition(
@@ -241,7 +318,8 @@ class Scheduler:
         with self._lock:
             self._workers[run_id] = WorkerHandle(process.pid, process)
         with self.db.write() as session:
-            values = {"worker_pid": process.pid, "attempts": Run.attempts + (1 if count_attempt else 0)}
+            # The heartbeat clock starts at the launch: a recovered run's last heartbeat is from before the restart.
+            values = {"worker_pid": process.pid, "attempts": Run.attempts + (1 if count_attempt else 0), "heartbeat_at": time.time()}
             moved = rows_changed(session.execute(update(Run).where(Run.id == run_id, Run.status.in_(ACTIVE)).values(**values)))
         if not moved:  # cancelled while it was being started
             kill_group(process.pid)

@@ -64,6 +64,11 @@ class RunBrief(BaseModel):
 
     id: str
     name: str
+    #: "run" (a worker executes it) or "study" (ask/tell)
+    kind: str = "run"
+    #: the strategy's type and the task (environment id, dataset, or the task type) from the config
+    strategy: str | None = None
+    task: str | None = None
     status: Status
     generation: int
     generations: int
@@ -131,11 +136,19 @@ def brief(run: Run) -> RunBrief:
     return RunBrief(**_brief_fields(run))
 
 
+def _task_label(task: dict[str, Any]) -> str | None:
+    label = task.get("env_id") or task.get("path") or task.get("type")
+    return str(label) if label is not None else None
+
+
 def _brief_fields(run: Run) -> dict[str, Any]:
     best = (run.latest_metrics or {}).get("best_so_far")
     return {
         "id": run.id,
         "name": run.name,
+        "kind": run.kind or "run",
+        "strategy": (run.config.get("strategy") or {}).get("type"),
+        "task": _task_label(run.config.get("task") or {}),
         "status": run.status,
         "generation": run.generation,
         "generations": int(run.config.get("generations", 0)),
@@ -174,3 +187,82 @@ INVALID: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorBody, "description": "body over 1 MiB"},
     422: {"model": ErrorBody, "description": "invalid body or config"},
 }
+
+
+# --------------------------------------------------------------------------- ask/tell studies
+class StudyRequest(_Strict):
+    """A study: a strategy, and either a network with the task's input and output counts or a dimension with bounds."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")] = "study"
+    study_id: Annotated[str, Field(pattern=RUN_ID_PATTERN)] | None = Field(
+        None, description="idempotency key and the study's id: creating it again returns the existing study"
+    )
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
+    generations: Annotated[int, Field(ge=1, le=10_000_000)] = 100
+    target_fitness: float | None = Field(None, description="the study ends once a generation's best reaches this")
+    strategy: dict[str, Any] = Field(description="the [strategy] section of a run config (type, population, its parameters)")
+    network: dict[str, Any] | None = Field(
+        None, description="the [network] section of a run config (mlp, cnn or neat); needs inputs, outputs"
+    )
+    inputs: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
+    outputs: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
+    output_activation: Annotated[str, Field(max_length=32)] | None = None
+    dimension: Annotated[int, Field(ge=1, le=10_000_000)] | None = Field(None, description="a plain vector genome of this length")
+    bounds: tuple[float, float] | None = Field(
+        None, description="[low, high] of every gene of a vector genome (genomes are clipped into it)"
+    )
+    init_scale: Annotated[float, Field(ge=0.0, le=1e6)] = 1.0
+    trial_timeout: Annotated[float, Field(gt=0.0, le=7 * 86400.0)] = Field(
+        60.0, description="seconds after which a trial asked and not told goes to another client"
+    )
+
+
+class AskRequest(_Strict):
+    """Trials for one client."""
+
+    client_id: Annotated[str, Field(min_length=1, max_length=100)]
+    count: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+
+
+class TrialOut(BaseModel):
+    """One genome to evaluate, with what builds its network and the seeds `evo run` would give its fitness."""
+
+    id: str
+    generation: int
+    index: int
+    genome: list[float]
+    network: dict[str, Any] | None
+    seed: int
+    generation_seed: int
+
+
+class AskAnswer(BaseModel):
+    """The trials handed out; none with ``retry_after`` while others hold the generation's last ones, none with ``done`` at the end."""
+
+    study_id: str
+    status: Status
+    generation: int
+    trials: list[TrialOut]
+    done: bool
+    retry_after: float | None
+
+
+class TrialResult(_Strict):
+    id: Annotated[str, Field(min_length=1, max_length=100)]
+    fitness: float | None = Field(description="the trial's fitness (higher is better); null or NaN: the evaluation failed")
+
+
+class TellRequest(_Strict):
+    """Fitness of asked trials."""
+
+    results: Annotated[list[TrialResult], Field(min_length=1, max_length=1_000_000)]
+
+
+class TellAnswer(BaseModel):
+    accepted: int
+    ignored: list[str]
+    generation: int
+    status: Status
+
+
+STUDY_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "no study with this id"}}

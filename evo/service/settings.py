@@ -5,6 +5,7 @@
 <home>/runs/<id>/     each run's directory (config, metrics, checkpoint, plots, summary)
 <home>/logs/          each worker's output, and the Ray head's
 <home>/ray/           the local Ray head's address and its own auth token
+<home>/data/          the data files submitted configs may name (task.path, task.dir): nothing outside it
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class ServiceSettings:
     #: CPUs of the local Ray instance (None: every core)
     ray_cpus: int | None = None
     ray_object_store_mb: int = 512
+    #: a run whose worker wrote no heartbeat for this long is hung: killed, marked failed (resumable)
+    worker_timeout: float = 120.0
     #: keep one worker process started and connected to Ray, so a run starts without paying the imports
     standby_worker: bool = True
 
@@ -53,6 +56,11 @@ class ServiceSettings:
     def database_url(self) -> str:
         """The URL the service and its workers connect to."""
         return self.db_url or f"sqlite:///{self.home / 'evo.db'}"
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        """How often a worker writes its heartbeat: several times within the timeout, at most every 5 s."""
+        return min(5.0, self.worker_timeout / 4)
 
     @property
     def runs_dir(self) -> Path:
@@ -69,9 +77,14 @@ class ServiceSettings:
         """The local Ray head's address file and auth token."""
         return self.home / "ray"
 
+    @property
+    def data_dir(self) -> Path:
+        """The only folder a submitted config's data-file fields may name (see evo.service.validation)."""
+        return self.home / "data"
+
     def prepare_home(self) -> None:
         """Create the home folder and its subfolders (private to the user)."""
-        for folder in (self.home, self.runs_dir, self.logs_dir, self.ray_dir):
+        for folder in (self.home, self.runs_dir, self.logs_dir, self.ray_dir, self.data_dir):
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
 
 

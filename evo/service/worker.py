@@ -6,7 +6,9 @@ evaluated there. It runs the ordinary :class:`~evo.run.EvolutionRun`, in
 ``<home>/runs/<id>``, with a :class:`ServiceReporter` that writes each
 generation's metrics row as an event, keeps a heartbeat, and reads between
 generations whether a client asked to stop. The run's final status, summary
-or error is the last thing it writes.
+or error is the last thing it writes. A write the database refuses as busy
+(another process held SQLite's lock past the busy timeout) is retried with
+backoff, not taken for the run's failure.
 
 Started without ``--run-id`` it is a *standby*: imports done and Ray joined,
 it waits for a run id on stdin (the scheduler hands it the next run, which
@@ -34,6 +36,7 @@ from typing import Any
 
 import tomli_w
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from evo.config import ConfigError, parse_config, read_toml
 from evo.files import atomic_write_text
@@ -42,7 +45,8 @@ from evo.run_state import RunInfo, RunState
 from evo.service.db import ACTIVE, FAILED, STOPPED, SUCCEEDED, Database, Run, json_safe
 from evo.service.settings import standby_ready_path
 
-HEARTBEAT_SECONDS = 5.0
+#: the scheduler sets it from --worker-timeout (EVO_HEARTBEAT_SECONDS)
+HEARTBEAT_SECONDS = float(os.environ.get("EVO_HEARTBEAT_SECONDS") or 5.0)
 
 
 class RunCancelled(Exception):
@@ -83,14 +87,17 @@ class ServiceReporter(Reporter):
         """One event per generation (never twice for the same generation); read the stop flag on the way."""
         self._evaluations_before = state.evaluations
         generation = row["generation"]
-        with self.db.write() as session:
+
+        def write(session: Session) -> Any:
             values: dict[str, Any] = {"heartbeat_at": time.time()}
             if generation > self.reported_generation:
                 if self.db.append_event(session, self.run_id, "generation", row, generation, only_if=ACTIVE) is None:
                     raise RunCancelled
                 values.update(generation=generation, latest_metrics=json_safe(row))
             statement = update(Run).where(Run.id == self.run_id, Run.status.in_(ACTIVE)).values(**values).returning(Run.requested)
-            requested = session.execute(statement).first()
+            return session.execute(statement).first()
+
+        requested = self.db.write_retrying(write, f"generation {generation}")
         if requested is None:
             raise RunCancelled
         self.reported_generation = max(self.reported_generation, generation)
@@ -101,9 +108,11 @@ class ServiceReporter(Reporter):
         return self._stop
 
     def _event(self, kind: str, data: dict[str, Any], generation: int | None = None) -> None:
-        with self.db.write() as session:
-            if self.db.append_event(session, self.run_id, kind, data, generation, only_if=ACTIVE) is None:
-                raise RunCancelled
+        def write(session: Session) -> int | None:
+            return self.db.append_event(session, self.run_id, kind, data, generation, only_if=ACTIVE)
+
+        if self.db.write_retrying(write, f"a {kind} event") is None:
+            raise RunCancelled
 
 
 def _heartbeat(db: Database, run_id: str, done: threading.Event) -> None:
@@ -138,11 +147,16 @@ def _evolution_run(run: Run, ray_address: str | None, reporter: ServiceReporter)
 
 def execute(db: Database, run_id: str, ray_address: str | None) -> int:
     """Run ``run_id`` to its end and record the end; returns the process exit status."""
-    with db.write() as session:
+
+    def claim(session: Session) -> Run | None:
         run = session.get(Run, run_id)
-        if run is None or run.status not in ACTIVE:
-            return 0
-        run.worker_pid, run.heartbeat_at = os.getpid(), time.time()
+        if run is not None and run.status in ACTIVE:
+            run.worker_pid, run.heartbeat_at = os.getpid(), time.time()
+        return run
+
+    run = db.write_retrying(claim, "the worker's pid")
+    if run is None or run.status not in ACTIVE:
+        return 0
     done = threading.Event()
     threading.Thread(target=_heartbeat, args=(db, run_id, done), daemon=True).start()
     reporter = ServiceReporter(db, run_id, run.generation)
@@ -153,16 +167,21 @@ def execute(db: Database, run_id: str, ray_address: str | None) -> int:
     except Exception as exc:  # noqa: BLE001 - any error of the run is the run's failure, with its message
         message = str(exc) if isinstance(exc, (ConfigError, EveryEvaluationFailed)) else f"{type(exc).__name__}: {exc}"
         traceback.print_exc()
-        with db.write() as session:
-            db.transition(session, run_id, FAILED, ACTIVE, message, error=message, finished_at=time.time(), requested=None)
+        db.write_retrying(
+            lambda session: db.transition(session, run_id, FAILED, ACTIVE, message, error=message, finished_at=time.time(), requested=None),
+            "the run's failure",
+        )
         return 1
     finally:
         done.set()
     summary = json_safe(result.summary)
     final = STOPPED if summary.get("stopped_by") == "stopped" else SUCCEEDED
-    with db.write() as session:
+
+    def finish(session: Session) -> None:
         if db.append_event(session, run_id, "summary", summary, only_if=ACTIVE) is not None:
             db.transition(session, run_id, final, ACTIVE, None, summary=summary, finished_at=time.time(), requested=None)
+
+    db.write_retrying(finish, "the run's end")
     return 0
 
 
@@ -220,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         if not run_id:
             return 0  # the service went away before handing over a run
         _redirect_output(Path(args.home) / "logs" / f"{run_id}.log")
+    # The service checks this before re-attaching to or killing this process (a standby's command line lacks the run id).
+    atomic_write_text(Path(args.home) / "logs" / f"{run_id}.pid", f"{os.getpid()}\n")
     print(f"worker {os.getpid()}: run {run_id}", flush=True)
     return execute(db, run_id, args.ray_address)
 

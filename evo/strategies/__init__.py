@@ -1,8 +1,8 @@
 """Evolution strategies behind one ask/tell interface, and the registry that names them.
 
 Adding a strategy is adding a module with a :class:`Strategy` subclass (its
-``_ask``/``_tell`` and a ``params_type`` dataclass of defaults and ranges, see
-:mod:`evo.strategies.base`) and one line in a registry; the run config's
+name, a ``params_type`` dataclass of defaults and ranges, ``_setup``,
+``_ask``/``_tell``, see :mod:`evo.strategies.base`) and one line in a registry; the run config's
 section for it is built from that dataclass. :data:`VECTOR_STRATEGIES` work on any flat genome (the
 shared tests run over all of them); :data:`TOPOLOGY_STRATEGIES` evolve a
 network's structure and need its spec's parameters (``n_inputs``, ``space``...).

@@ -6,18 +6,22 @@ plain arrays and JSON, so a resumed run continues exactly where it stopped.
 
 The template (what a subclass writes, and what the base does around it):
 
-* ``name`` (class attribute): the registry's name, also the prefix of every error message.
-* ``params_type`` (class attribute): a frozen dataclass of the strategy's own
-  parameters, each declared with :func:`evo.strategies.params.param` (type,
-  default, range, one-line doc). The base's ``__init__`` checks the common
-  arguments (``n_params`` >= 1, ``population`` in :data:`POPULATION`, ``seed``
-  >= 0, ``init`` finite of shape ``(n_params,)``) and the keyword parameters
-  against that dataclass (unknown name, wrong type or out of range: a
-  ValueError naming the strategy and the parameter), and stores
-  ``self.params`` as the dataclass instance. The subclass's ``__init__`` calls
-  ``super().__init__(n_params, population, seed, init, **params)`` first, then
-  checks what spans several values (e.g. ``elite < population``) and builds its state.
-* ``default_population`` (class attribute): the run config's default population.
+* In the class statement, ``class CMAES(Strategy, name="cmaes", params_type=CMAESParams, default_population=16)``:
+
+  * ``name``: the registry's name, also the prefix of every error message;
+  * ``params_type``: a frozen dataclass of the strategy's own parameters, each
+    declared with :func:`evo.strategies.params.param` (type, default, range,
+    one-line doc);
+  * ``default_population``: the run config's default population.
+
+  They become class attributes of those names.
+* ``_setup()``: the base's ``__init__`` checks the common arguments
+  (``n_params`` >= 1, ``population`` in :data:`POPULATION`, ``seed`` >= 0,
+  ``init`` finite of shape ``(n_params,)``) and the keyword parameters against
+  ``params_type`` (unknown name, wrong type or out of range: a ValueError
+  naming the strategy and the parameter), stores ``self.params`` as the
+  dataclass instance, then calls ``_setup()``, where the subclass checks what
+  spans several values (e.g. ``elite < population``) and builds its state.
 * ``_ask() -> ndarray``: the pending population ``(population, n_params)``; it
   must return the same genomes until the next tell. :meth:`ask` calls it and
   marks the population as pending.
@@ -35,13 +39,17 @@ The template (what a subclass writes, and what the base does around it):
   strategy its mean), and it must return a measured fitness where one exists
   (never ``nan``); before any tell the fitness is ``-inf``.
 
-The four hooks are abstract: a subclass that lacks one cannot be built.
+The four hooks ``_ask``, ``_tell``, ``_state_dict`` and ``_load_state_dict`` are abstract: a subclass that lacks one
+cannot be built; ``_setup`` does nothing by default.
 """
 
 from __future__ import annotations
 
 import math
+import random
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -50,6 +58,7 @@ from evo.strategies.params import Range, check_integer, check_number, check_para
 
 __all__ = [
     "POPULATION",
+    "PrivateRandom",
     "Strategy",
     "check_common",
     "check_integer",
@@ -86,6 +95,23 @@ def random_state_from_json(data: list) -> tuple:
     return (int(version), tuple(int(x) for x in internal), None if gauss_next is None else float(gauss_next))
 
 
+class PrivateRandom:
+    """Mixin of a strategy whose DEAP operators draw from Python's ``random``: it keeps its own state of it in ``_py_state``."""
+
+    _py_state: tuple
+
+    @contextmanager
+    def _private_random(self) -> Iterator[None]:
+        """Run DEAP's operators on this strategy's own `random` state, then restore the caller's."""
+        caller_state = random.getstate()
+        random.setstate(self._py_state)
+        try:
+            yield
+        finally:
+            self._py_state = random.getstate()
+            random.setstate(caller_state)
+
+
 class Strategy(ABC):
     """Ask/tell optimiser over flat float genomes; fitness is maximised.
 
@@ -101,6 +127,18 @@ class Strategy(ABC):
     #: The run config's default population for this strategy.
     default_population: ClassVar[int] = 50
 
+    def __init_subclass__(
+        cls, name: str | None = None, params_type: type | None = None, default_population: int | None = None, **kwargs: Any
+    ) -> None:
+        """A strategy names itself, its parameters' dataclass and its default population in its class statement."""
+        super().__init_subclass__(**kwargs)
+        if name is not None:
+            cls.name = name
+        if params_type is not None:
+            cls.params_type = params_type
+        if default_population is not None:
+            cls.default_population = default_population
+
     def __init__(self, n_params: int, population: int, seed: int, init: np.ndarray, **params: Any) -> None:
         self.n_params, self.population, self.seed, self.init = check_common(self.name, n_params, population, seed, init)
         self.params: Any = check_params(self.name, self.params_type, params)
@@ -109,6 +147,10 @@ class Strategy(ABC):
         self._best_fitness = -math.inf
         self._pending = False
         self.generation_ = 0
+        self._setup()
+
+    def _setup(self) -> None:
+        """The subclass's own checks and state, once the arguments and ``self.params`` are checked (subclass hook)."""
 
     # ------------------------------------------------------------------ ask / tell
     def ask(self) -> np.ndarray:

@@ -50,16 +50,12 @@ class CMAESParams:
     sigma: float = param(0.5, gt=0.0, doc="initial step size")
 
 
-class CMAES(Strategy):
+class CMAES(Strategy, name="cmaes", params_type=CMAESParams, default_population=16):
     """CMA-ES with full covariance, from DEAP; fitness is maximised."""
 
-    name = "cmaes"
-    params_type = CMAESParams
-    default_population = 16
     params: CMAESParams
 
-    def __init__(self, n_params: int, population: int, seed: int, init: np.ndarray, **params: Any) -> None:
-        super().__init__(n_params, population, seed, init, **params)
+    def _setup(self) -> None:
         sigma = self.params.sigma
         self.cma_ = cma.Strategy(centroid=self.init.copy(), sigma=sigma, lambda_=self.population)
         # DEAP turns sigma into np.float64 at the first update; use that type from

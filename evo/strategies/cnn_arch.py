@@ -65,20 +65,17 @@ nothing registered in ``deap.creator``). Random state: a private
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 from deap import base, tools
 
-from evo.strategies.base import MultiObjective, Strategy, random_state_from_json, random_state_to_json
-from evo.strategies.params import Bounds, param
+from evo.strategies.base import MultiObjective, PrivateRandom, Strategy, random_state_from_json, random_state_to_json
+from evo.strategies.params import PROBABILITY, param
 from evo.strategies.pareto import ParetoArchive, nsga2_survivors, tournament_winners
 from networks.cnn_search import CNNSearchSpace
-
-_PROBABILITY: Bounds = {"ge": 0.0, "le": 1.0}  # the range of a probability
 
 
 class _MaxFitness(base.Fitness):
@@ -109,17 +106,19 @@ class ArchitectureSearchParams:
     selection: Literal["tournament", "nsga2"] = param("tournament", doc="generational tournaments, or NSGA-II on (fitness, parameters)")
     tournament_size: int = param(3, ge=1, doc="individuals per tournament (tournament selection)")
     elite: int = param(2, ge=0, doc="best genomes copied unchanged (tournament selection; < population)")
-    p_add_block: float = param(0.15, **_PROBABILITY, doc="probability that an offspring gains a conv block")
-    p_remove_block: float = param(0.1, **_PROBABILITY, doc="probability that an offspring loses a conv block")
-    p_resize: float = param(0.3, **_PROBABILITY, doc="probability that an offspring resizes a block's filters or kernel")
-    p_pool: float = param(0.1, **_PROBABILITY, doc="probability that an offspring toggles a block's pooling")
-    p_dense: float = param(0.15, **_PROBABILITY, doc="probability that an offspring changes the dense head")
+    p_add_block: float = param(0.15, **PROBABILITY, doc="probability that an offspring gains a conv block")
+    p_remove_block: float = param(0.1, **PROBABILITY, doc="probability that an offspring loses a conv block")
+    p_resize: float = param(0.3, **PROBABILITY, doc="probability that an offspring resizes a block's filters or kernel")
+    p_pool: float = param(0.1, **PROBABILITY, doc="probability that an offspring toggles a block's pooling")
+    p_dense: float = param(0.15, **PROBABILITY, doc="probability that an offspring changes the dense head")
     weight_sigma: float = param(0.05, ge=0.0, doc="std of the Gaussian weight mutation (evolve_weights)")
-    weight_indpb: float = param(0.1, **_PROBABILITY, doc="probability that the weight mutation changes each used weight")
+    weight_indpb: float = param(0.1, **PROBABILITY, doc="probability that the weight mutation changes each used weight")
     pareto_size: int = param(32, ge=1, doc="most entries the Pareto archive keeps")
 
 
-class ArchitectureSearch(Strategy, MultiObjective):
+class ArchitectureSearch(
+    Strategy, MultiObjective, PrivateRandom, name="cnn_arch", params_type=ArchitectureSearchParams, default_population=20
+):
     """Evolution of CNN architectures (and weights) over :class:`CNNSearchSpace` genomes; tournament or NSGA-II.
 
     ``space`` is the run's network spec (required; its ``n_params`` is the
@@ -133,15 +132,11 @@ class ArchitectureSearch(Strategy, MultiObjective):
     ``pareto_size`` caps the Pareto archive.
     """
 
-    name = "cnn_arch"
-    params_type = ArchitectureSearchParams
-    default_population = 20
     params: ArchitectureSearchParams
     #: The keyword through which the run loop must pass its network spec (the CNNSearchSpace).
     network_argument = "space"
 
-    def __init__(self, n_params: int, population: int, seed: int, init: np.ndarray, **params: Any) -> None:
-        super().__init__(n_params, population, seed, init, **params)
+    def _setup(self) -> None:
         space = self.params.space
         if isinstance(space, dict):
             space = CNNSearchSpace.from_description(space)
@@ -297,17 +292,6 @@ class ArchitectureSearch(Strategy, MultiObjective):
             used = space.gather_indices(genome)
             hit = used[rng.random(len(used)) < p.weight_indpb]
             genome[hit] += p.weight_sigma * rng.standard_normal(len(hit))
-
-    @contextmanager
-    def _private_random(self) -> Iterator[None]:
-        """Run DEAP's selection on this strategy's own `random` state, then restore the caller's."""
-        caller_state = random.getstate()
-        random.setstate(self._py_state)
-        try:
-            yield
-        finally:
-            self._py_state = random.getstate()
-            random.setstate(caller_state)
 
     # ------------------------------------------------------------------ Pareto archive
     def pareto_front(self) -> list[dict[str, Any]]:

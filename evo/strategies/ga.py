@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 from deap import base, tools
 
-from evo.strategies.base import Strategy, random_state_from_json, random_state_to_json
+from evo.strategies.base import PrivateRandom, Strategy, random_state_from_json, random_state_to_json
 from evo.strategies.params import param
 
 
@@ -67,16 +65,12 @@ class GAParams:
     init_std: float = param(0.5, ge=0.0, doc="spread of the first population around init")
 
 
-class GeneticAlgorithm(Strategy):
+class GeneticAlgorithm(Strategy, PrivateRandom, name="ga", params_type=GAParams, default_population=100):
     """Generational GA: tournament selection, blend/SBX crossover, Gaussian mutation, elitism."""
 
-    name = "ga"
-    params_type = GAParams
-    default_population = 100
     params: GAParams
 
-    def __init__(self, n_params: int, population: int, seed: int, init: np.ndarray, **params: Any) -> None:
-        super().__init__(n_params, population, seed, init, **params)
+    def _setup(self) -> None:
         self.elite = self.params.elite
         if self.elite >= self.population:
             raise ValueError(f"ga: elite must be smaller than population ({self.population}), got {self.elite}")
@@ -123,17 +117,6 @@ class GeneticAlgorithm(Strategy):
             if random.random() < p.mutpb:
                 tools.mutGaussian(child, mu=0.0, sigma=p.sigma, indpb=p.indpb)
         return np.array(elites + offspring, dtype=np.float64).reshape(self.population, self.n_params)
-
-    @contextmanager
-    def _private_random(self) -> Iterator[None]:
-        """Run DEAP's operators on this strategy's own `random` state, then restore the caller's."""
-        caller_state = random.getstate()
-        random.setstate(self._py_state)
-        try:
-            yield
-        finally:
-            self._py_state = random.getstate()
-            random.setstate(caller_state)
 
     # ------------------------------------------------------------------ results
     def best(self) -> tuple[np.ndarray, float]:

@@ -19,8 +19,8 @@ from evo.strategies.base import Strategy
 class MeanSearch(Strategy):
     """Base of SNES and OpenAI-ES: the mean, the pending noise, their state."""
 
-    def __init__(self, n_params: int, population: int, seed: int, init: np.ndarray, **params: Any) -> None:
-        super().__init__(n_params, population, seed, init, **params)
+    def _setup(self) -> None:
+        """The mean at ``init`` and the noise generator; a subclass's ``_setup`` calls this first."""
         self.mean_ = self.init.copy()
         self.rng_ = np.random.Generator(np.random.PCG64(self.seed))
         # Standard-normal noise behind the pending population (what ask() drew).

@@ -45,16 +45,13 @@ class OpenAIESParams:
     weight_decay: float = param(0.005, ge=0.0, doc="L2 pull of the mean towards zero")
 
 
-class OpenAIES(MeanSearch):
+class OpenAIES(MeanSearch, name="openai_es", params_type=OpenAIESParams, default_population=50):
     """OpenAI-ES: antithetic sampling, centred ranks, Adam on the mean, fixed sigma."""
 
-    name = "openai_es"
-    params_type = OpenAIESParams
-    default_population = 50
     params: OpenAIESParams
 
-    def __init__(self, n_params: int, population: int, seed: int, init: np.ndarray, **params: Any) -> None:
-        super().__init__(n_params, population, seed, init, **params)
+    def _setup(self) -> None:
+        super()._setup()
         if self.population % 2:
             raise ValueError(f"openai_es: antithetic sampling needs an even population, got {self.population}")
         # The pending noise is half the population; the other half is its mirror. Adam moments and step count:

@@ -34,6 +34,9 @@ from typing import Any, Literal, TypedDict, Union, get_args, get_origin
 
 import numpy as np
 
+#: The bounds of a probability, for :func:`param`: ``param(0.5, **PROBABILITY, doc=...)``.
+PROBABILITY: Bounds = {"ge": 0.0, "le": 1.0}
+
 
 class Bounds(TypedDict, total=False):
     """Bounds of a number as keyword arguments of :func:`param` and ``pydantic.Field``."""

@@ -51,16 +51,13 @@ class SNESParams:
     weight_decay: float = param(0.0, ge=0.0, doc="L2 pull of the mean towards zero")
 
 
-class SNES(MeanSearch):
+class SNES(MeanSearch, name="snes", params_type=SNESParams, default_population=50):
     """Separable NES: diagonal Gaussian search distribution, natural-gradient updates."""
 
-    name = "snes"
-    params_type = SNESParams
-    default_population = 50
     params: SNESParams
 
-    def __init__(self, n_params: int, population: int, seed: int, init: np.ndarray, **params: Any) -> None:
-        super().__init__(n_params, population, seed, init, **params)
+    def _setup(self) -> None:
+        super()._setup()
         if self.params.antithetic and self.population % 2:
             raise ValueError(f"snes: antithetic sampling needs an even population, got {self.population}")
         #: The step sizes' learning rate in use (the given one, or the paper's default for n_params).

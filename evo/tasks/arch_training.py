@@ -38,6 +38,7 @@ import numpy as np
 from evo.tasks.base import Task, TrainsWeights
 from evo.tasks.classification import ClassificationTask
 from networks.cnn import CNN
+from networks.preprocessing import Preprocessing
 from networks.trainer import Trainer
 
 _LOG_CLIP = 1e-12
@@ -172,6 +173,14 @@ class ArchitectureTrainingTask(Task, TrainsWeights):
         cnn, params = self.trained(network, genome, seed)
         split = self.inner.split
         return {**self._figures(cnn, params, split.X_test, split.y_test, "test"), "test_n_params": int(cnn.n_params)}
+
+    def preprocessing(self) -> Preprocessing:
+        """The inner task's."""
+        return self.inner.preprocessing()
+
+    def outputs(self) -> dict[str, Any]:
+        """The inner task's."""
+        return self.inner.outputs()
 
     def samples_per_evaluation(self) -> int:
         """Sample passes per fitness evaluation: the training epochs (forward + backward) plus the validation forward."""

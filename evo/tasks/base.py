@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from networks.preprocessing import Preprocessing
 
 
 class Task(ABC):
@@ -21,6 +24,8 @@ class Task(ABC):
     n_inputs: int
     n_outputs: int
     output_activation: str = "identity"
+    #: (C, H, W) when the samples are images (what a convolutional network reads), else None
+    input_shape: tuple[int, int, int] | None = None
     #: ``"classification"`` (test_accuracy), ``"control"`` (test_mean_return), ``"timeseries"`` (test_nrmse)
     kind: str = "classification"
     #: what `evo train` runs and `evo compare` sets beside evolution: a key of ``evo.baselines.BASELINES``
@@ -48,6 +53,14 @@ class Task(ABC):
         """JSON-able description recorded in the run directory."""
         return {"name": self.name, "kind": self.kind}
 
+    def preprocessing(self) -> Preprocessing:
+        """How raw inputs become what the network reads (saved with the model; none by default)."""
+        return Preprocessing(n_features=self.n_inputs)
+
+    def outputs(self) -> dict[str, Any]:
+        """What the network's outputs mean, for a saved model: ``kind`` and what turns them into answers (see networks.model)."""
+        return {"kind": "regression", "activation": self.output_activation}
+
     def close(self) -> None:
         """Release resources (environments)."""
 
@@ -59,3 +72,26 @@ class TrainsWeights(Protocol):
     def trained(self, network, genome: np.ndarray, seed: int | None = None) -> tuple[Any, np.ndarray]:
         """The trained network spec and its flat parameters for ``genome`` (the network validate and test report)."""
         ...
+
+
+class TaskShape(Protocol):
+    """What a network is built from: a task's name, sizes and output activation (every Task has them)."""
+
+    name: str
+    n_inputs: int
+    n_outputs: int
+    output_activation: str
+    input_shape: tuple[int, int, int] | None
+    sequence_steps: int
+
+
+@dataclass
+class Shape:
+    """A :class:`TaskShape` without a task: what an ask/tell study's client declares."""
+
+    n_inputs: int
+    n_outputs: int
+    output_activation: str = "identity"
+    input_shape: tuple[int, int, int] | None = None
+    name: str = "study"
+    sequence_steps: int = 1

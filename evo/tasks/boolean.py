@@ -9,10 +9,12 @@ uniformity. A case counts as right when the output is on the right side of 0.5.
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 
 from evo.tasks.base import Task
+from networks.preprocessing import Preprocessing
 
 
 class ParityTask(Task):
@@ -61,6 +63,20 @@ class ParityTask(Task):
     def samples_per_evaluation(self) -> int:
         """The whole truth table."""
         return len(self.targets)
+
+    def preprocessing(self) -> Preprocessing:
+        """Bits as 0.0 / 1.0, used as they are."""
+        return Preprocessing(n_features=self.bits, label_names=("0", "1"), note="bits as 0 / 1")
+
+    def outputs(self) -> dict[str, Any]:
+        """One sigmoid output: parity 1 when it is above 0.5."""
+        return {
+            "kind": "classification",
+            "decision": "threshold",
+            "threshold": 0.5,
+            "activation": self.output_activation,
+            "labels": ["0", "1"],
+        }
 
     def describe(self) -> dict:
         """Name and size."""

@@ -10,11 +10,15 @@ is touched only by :meth:`test`.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 import numpy as np
 
 from evo.tasks.base import Task
 from evo.tasks.datasets import Split
 from networks.losses import LOG_CLIP, cross_entropy_from_probs
+from networks.preprocessing import Preprocessing
 
 
 class ClassificationTask(Task):
@@ -79,6 +83,21 @@ class ClassificationTask(Task):
     def samples_per_evaluation(self) -> int:
         """Samples each fitness evaluation forwards."""
         return self.batch_size or len(self.split.y_train)
+
+    def preprocessing(self) -> Preprocessing:
+        """The split's recorded scaling (pixels / 16 for digits...), with the image shape and the class names."""
+        s = self.split
+        base = s.preprocessing if s.preprocessing is not None else Preprocessing(note="features used as they are")
+        return replace(base, n_features=self.n_inputs, image_shape=s.image_shape, label_names=s.class_names)
+
+    def outputs(self) -> dict[str, Any]:
+        """Class probabilities (softmax): the answer is the class of the largest."""
+        return {
+            "kind": "classification",
+            "decision": "argmax",
+            "activation": self.output_activation,
+            "labels": list(self.split.class_names),
+        }
 
     def describe(self) -> dict:
         """Name, fitness, split sizes and classes."""

@@ -247,6 +247,22 @@ class ControlTask(Task):
             "observe": self.observe,
         }
 
+    def outputs(self) -> dict[str, Any]:
+        """The environment and how outputs become its actions (argmax, or tanh outputs mapped onto [low, high])."""
+        env = {"env_id": self.env_id, "env_kwargs": self.env_kwargs, "max_steps": self.max_steps, "observation_shape": list(self.obs_shape)}
+        if self.action_kind == "discrete":
+            return {"kind": "control", **env, "action": "discrete", "decision": "argmax", "action_start": self._action_start}
+        return {
+            "kind": "control",
+            **env,
+            "action": "box",
+            "decision": "low + (output + 1) / 2 * (high - low), clipped",
+            "low": self._action_low.tolist(),
+            "high": self._action_high.tolist(),
+            "shape": list(self._action_shape),
+            "dtype": str(np.dtype(self._action_dtype)),
+        }
+
     def close(self) -> None:
         """Close and forget this process's cached envs for this task's configuration."""
         close_envs(self.env_id, self.max_steps, self.env_kwargs)
@@ -287,12 +303,17 @@ class ControlTask(Task):
         scaled = np.clip(scaled, self._action_low, self._action_high)
         return scaled.astype(self._action_dtype).reshape((len(out), *self._action_shape))
 
-    def _compacted_size(self, live_rows: int, batch_rows: int, ladder: bool) -> int | None:
-        """Rows to narrow the batch to, once that saves at least a quarter of them; None to keep it."""
+    def _rows_to_compact(self, active: np.ndarray, ladder: bool) -> np.ndarray | None:
+        """Batch rows to keep after a step that ended episodes (``active`` ``(rows, E)``): none once every episode
+        has ended, the live ones (padded to a ``ladder`` size) when that saves at least a quarter of the rows, else None."""
+        live_rows: np.ndarray = np.asarray(active.any(axis=1))
+        n_live = int(np.count_nonzero(live_rows))
+        if n_live == 0:
+            return np.flatnonzero(live_rows)
         if not self.compaction:
             return None
-        size = _ladder_size(live_rows) if ladder else live_rows
-        return size if 4 * size <= 3 * batch_rows else None
+        size = _ladder_size(n_live) if ladder else n_live
+        return _rows_to_keep(live_rows, size) if 4 * size <= 3 * len(live_rows) else None
 
     def _load_vector_env(self, state: np.ndarray, steps: np.ndarray, prev_done: np.ndarray) -> Any:
         """The cached vector env of this size with its per-slot state, step counters and autoreset flags set."""
@@ -329,13 +350,10 @@ class ControlTask(Task):
             if not (broke or done.any()):
                 continue  # nobody finished: nothing to count or compact
             flat_active &= ~done
-            live_rows = active.any(axis=1)
-            n_live = int(np.count_nonzero(live_rows))
-            if n_live == 0:
-                break
-            size = self._compacted_size(n_live, len(rows), ladder=True)
-            if size is not None:
-                keep = _rows_to_keep(live_rows, size)
+            keep = self._rows_to_compact(active, ladder=True)
+            if keep is not None:
+                if len(keep) == 0:
+                    break
                 final[rows] = returns
                 slots = (keep[:, None] * E + np.arange(E)).reshape(-1)
                 core = env.unwrapped
@@ -381,13 +399,10 @@ class ControlTask(Task):
                     ended = True
             if not ended:
                 continue
-            live_rows = active.any(axis=1)
-            n_live = int(np.count_nonzero(live_rows))
-            if n_live == 0:
-                break
-            size = self._compacted_size(n_live, len(rows), ladder=False)
-            if size is not None:
-                keep = _rows_to_keep(live_rows, size)
+            keep = self._rows_to_compact(active, ladder=False)
+            if keep is not None:
+                if len(keep) == 0:
+                    break
                 final[rows] = returns
                 env_index = env_index.reshape(-1, E)[keep].reshape(-1)
                 rows, returns, active, obs = rows[keep], returns[keep], active[keep], obs[keep]

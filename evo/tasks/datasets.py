@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from evo.tasks.datafiles import data_file_format, read_csv, read_npz
+from networks.preprocessing import Preprocessing
 
 
 @dataclass(frozen=True)
@@ -33,17 +34,29 @@ class Split:
     n_classes: int
     class_names: tuple[str, ...]
     image_shape: tuple[int, int, int] | None = None
+    #: how raw samples became these arrays (saved with the model, applied again at inference)
+    preprocessing: Preprocessing | None = None
 
 
 DIGITS_IMAGE_SHAPE = (1, 8, 8)
+#: The digits' pixels are 0..16: the networks read them divided by 16.
+DIGITS_PREPROCESSING = Preprocessing.scaling(16.0, 64, note="pixels (0..16) / 16", image_shape=DIGITS_IMAGE_SHAPE)
+#: MNIST's pixels are 0..255: the networks read them divided by 255.
+MNIST_PIXEL_SCALE = 255.0
 
 
-def load_digits() -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's bundled 8x8 digits, pixels scaled to [0, 1] (flat; images are 1 x 8 x 8)."""
+def load_digits_raw() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled 8x8 digits as distributed: pixels 0..16 (flat; images are 1 x 8 x 8)."""
     from sklearn.datasets import load_digits as _load
 
     data = _load()
-    return data.data.astype(np.float64) / 16.0, data.target.astype(np.int64)
+    return data.data.astype(np.float64), data.target.astype(np.int64)
+
+
+def load_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The digits as the networks read them: pixels scaled to [0, 1] by :data:`DIGITS_PREPROCESSING`."""
+    X, y = load_digits_raw()
+    return DIGITS_PREPROCESSING.apply(X), y
 
 
 def load_npz(path: Path, x_key: str = "X", y_key: str = "y") -> tuple[np.ndarray, np.ndarray]:
@@ -146,7 +159,7 @@ def load_mnist(directory: str | Path, limit: int | None = None) -> dict[str, np.
         images, labels = out[f"{part}_images"], out[f"{part}_labels"]
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
             raise ValueError(f"task.dir = {str(directory)!r}: {part} images {images.shape} and labels {labels.shape} do not match")
-        out[f"{part}_images"] = images[:, None].astype(np.float64) / 255.0
+        out[f"{part}_images"] = images[:, None].astype(np.float64) / MNIST_PIXEL_SCALE
     if limit is not None:
         out["train_images"], out["train_labels"] = out["train_images"][:limit], out["train_labels"][:limit]
     return out

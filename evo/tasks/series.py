@@ -20,13 +20,14 @@ NARMA update computes from ``u[t]``, ``u[t - 9]`` and past ``y``).
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy.signal import lfilter
+
+from evo.tasks.datafiles import data_file_format, read_csv, read_npz
 
 #: Steps at the start of a split that only warm a model's state up.
 DEFAULT_WASHOUT = 200
@@ -121,62 +122,20 @@ def load_series(path: str | Path, column: str | int | None = None, key: str | No
     columns, ``column`` (a header name or an index) picks one.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"task.path = {str(path)!r}: file does not exist")
-    suffix = path.suffix.lower()
-    if suffix == ".npz":
-        with np.load(path, allow_pickle=False) as data:
-            names = [key] if key is not None else ["series", "y"]
-            found = next((k for k in names if k in data.files), None)
-            if found is None:
-                wanted = " or ".join(map(repr, names))
-                raise ValueError(f"task.path = {str(path)!r}: no array named {wanted}; it holds {sorted(data.files)}")
-            series = np.asarray(data[found], dtype=np.float64)
+    if data_file_format(path) == "npz":
+        (series,) = read_npz(path, key if key is not None else ("series", "y"))
+        series = np.asarray(series, dtype=np.float64)
         if series.ndim == 2 and 1 in series.shape:
             series = series.reshape(-1)
         if series.ndim != 1:
-            raise ValueError(f"task.path = {str(path)!r}: array {found!r} has shape {series.shape}; expected one value per step")
-    elif suffix == ".csv":
-        series = _load_csv_column(path, column)
+            raise ValueError(f"task.path = {str(path)!r}: the series array has shape {series.shape}; expected one value per step")
     else:
-        raise ValueError(f"task.path = {str(path)!r}: unsupported format {suffix!r}; allowed: .npz, .csv")
+        series = read_csv(path, column, column_field="task.column").picked_floats()
     if len(series) < 2:
         raise ValueError(f"task.path = {str(path)!r}: fewer than 2 values")
     if not np.all(np.isfinite(series)):
         raise ValueError(f"task.path = {str(path)!r}: the series contains NaN or infinity")
     return series
-
-
-def _load_csv_column(path: Path, column: str | int | None) -> np.ndarray:
-    with open(path, newline="") as fh:
-        rows = [[c.strip() for c in row] for row in csv.reader(fh) if row and any(c.strip() for c in row)]
-    if not rows:
-        raise ValueError(f"task.path = {str(path)!r}: the file is empty")
-    header = None
-    try:
-        [float(c) for c in rows[0]]
-    except ValueError:
-        header, rows = rows[0], rows[1:]
-    width = len(header) if header is not None else len(rows[0]) if rows else 0
-    if column is None:
-        if width != 1:
-            raise ValueError(f"task.column: {str(path)!r} has {width} columns {header or ''}; name the one to use")
-        col = 0
-    elif isinstance(column, str):
-        if header is None or column not in header:
-            raise ValueError(f"task.column = {column!r}: no such column; the header is {header}")
-        col = header.index(column)
-    else:
-        if not -width <= column < width:
-            raise ValueError(f"task.column = {column}: out of range for {width} columns")
-        col = column % width
-    values = []
-    for line_no, row in enumerate(rows, start=1):
-        try:
-            values.append(float(row[col]))
-        except (ValueError, IndexError):
-            raise ValueError(f"task.path = {str(path)!r}: data row {line_no}: no numeric value in column {col}") from None
-    return np.asarray(values)
 
 
 @dataclass(frozen=True)

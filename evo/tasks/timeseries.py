@@ -21,6 +21,8 @@ change it. Series and splits: :mod:`evo.tasks.series`.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from evo.tasks.base import Task, TrainsWeights
@@ -35,6 +37,7 @@ from networks.esn import (
     nrmse,
     predict_onwards,
 )
+from networks.preprocessing import Preprocessing
 
 FITNESS_KINDS = ("log_nrmse", "nrmse")
 
@@ -145,6 +148,26 @@ class TimeSeriesTask(Task, TrainsWeights):
         """The genome's fitted network (first reservoir, ridge readout on washout + train) and its parameters: what :meth:`test` scores."""
         data = self.data
         return network.fit(genome, data.inputs[: data.train_end], data.targets[: data.train_end], data.washout)
+
+    def preprocessing(self) -> Preprocessing:
+        """The series' standardisation (fitted on washout + train): inputs in, predictions back out in the series' units."""
+        st = self.data.source.get("standardised", {})
+        if "mean" in st:  # autonomous: input and target are the same series
+            u_mean, u_std, y_mean, y_std = st["mean"], st["std"], st["mean"], st["std"]
+        else:
+            u_mean, u_std, y_mean, y_std = st.get("u_mean", 0.0), st.get("u_std", 1.0), st.get("y_mean", 0.0), st.get("y_std", 1.0)
+        return Preprocessing(
+            n_features=self.n_inputs,
+            offset=u_mean,
+            scale=u_std,
+            target_offset=y_mean,
+            target_scale=y_std,
+            note="series standardised with the mean and standard deviation of its washout + training segment",
+        )
+
+    def outputs(self) -> dict[str, Any]:
+        """One-step-ahead predictions, in the series' units; an autonomous series can be continued in closed loop."""
+        return {"kind": "timeseries", "activation": "identity", "autonomous": bool(self.data.autonomous), "washout": self.data.washout}
 
     def samples_per_evaluation(self) -> int:
         """Reservoir steps per fitness evaluation."""

@@ -7,16 +7,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from networks.activations import ACTIVATIONS
+
 if TYPE_CHECKING:
     from networks.cnn_search.space import CNNSearchSpace
 
-# He initialisation suits rectifiers, Glorot the saturating ones (as networks.cnn).
-_HE = {"relu", "leaky_relu"}
-
 
 def _std(space: CNNSearchSpace, fan_in: int, fan_out: int) -> float:
-    """He's std for rectifiers, Glorot's otherwise."""
-    return math.sqrt(2.0 / fan_in) if space.activation in _HE else math.sqrt(2.0 / (fan_in + fan_out))
+    """He's std for rectifiers, Glorot's for the saturating ones (the activation table's ``he_init``, as networks.cnn)."""
+    return math.sqrt(2.0 / fan_in) if ACTIVATIONS[space.activation].he_init else math.sqrt(2.0 / (fan_in + fan_out))
 
 
 def reinit_block(space: CNNSearchSpace, genome: np.ndarray, slot: int, rng: np.random.Generator) -> None:

@@ -56,8 +56,8 @@ architecture and runs each group through one batched CNN forward.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from dataclasses import dataclass, field, fields
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 
@@ -80,7 +80,7 @@ from networks.cnn_search.layout import (
     Architecture,
     is_int,
 )
-from networks.spec import Decodable, HasComplexity
+from networks.spec import CountsParameters, Decodable, HasComplexity
 
 
 class DecodedArchitecture(NamedTuple):
@@ -91,7 +91,7 @@ class DecodedArchitecture(NamedTuple):
 
 
 @dataclass(frozen=True)
-class CNNSearchSpace(Decodable, HasComplexity):
+class CNNSearchSpace(Decodable, HasComplexity, CountsParameters):
     """Search space of CNN architectures with a weight slab; a network spec over fixed-length genomes.
 
     The interface matches the other specs (``n_params``, ``n_inputs``,
@@ -113,6 +113,7 @@ class CNNSearchSpace(Decodable, HasComplexity):
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
     _regions: tuple = field(default=(), init=False, repr=False, compare=False, hash=False)
     _length: int = field(default=0, init=False, repr=False, compare=False, hash=False)
+    structural_genome: ClassVar[bool] = True  # architecture genes besides the weight slab
 
     def __post_init__(self) -> None:
         shape = tuple(self.input_shape) if isinstance(self.input_shape, (tuple, list)) else None
@@ -357,6 +358,10 @@ class CNNSearchSpace(Decodable, HasComplexity):
         """Outputs ``(B, n_outputs)`` of one genome ``(n_params,)``."""
         return self.forward(np.asarray(genome)[None, :], x)[0]
 
+    def used_params(self, params: np.ndarray) -> int:
+        """Parameters of the CNN the genome decodes to."""
+        return int(self.complexity(np.asarray(params)[None])[0])
+
     def complexity(self, genomes: np.ndarray) -> np.ndarray:
         """Parameter count ``(P,)`` (int64) of each genome's decoded CNN."""
         genomes = self._genomes(genomes)
@@ -367,18 +372,11 @@ class CNNSearchSpace(Decodable, HasComplexity):
 
     # ----------------------------------------------------------- description
     def describe(self) -> dict:
-        """JSON-able description, enough to rebuild the space."""
+        """JSON-able description, enough to rebuild the space: its settings (the dataclass fields), size and layout."""
+        settings = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
         return {
             "type": "cnn_search",
-            "input_shape": list(self.input_shape),
-            "n_outputs": self.n_outputs,
-            "max_blocks": self.max_blocks,
-            "filter_choices": list(self.filter_choices),
-            "kernel_choices": list(self.kernel_choices),
-            "max_dense": self.max_dense,
-            "dense_choices": list(self.dense_choices),
-            "activation": self.activation,
-            "output_activation": self.output_activation,
+            **{name: list(value) if isinstance(value, tuple) else value for name, value in settings.items()},
             "n_params": self.n_params,
             "n_arch_genes": self.n_arch_genes,
             "layout": (
@@ -391,15 +389,5 @@ class CNNSearchSpace(Decodable, HasComplexity):
 
     @classmethod
     def from_description(cls, description: dict) -> CNNSearchSpace:
-        """Rebuild from :meth:`describe` output."""
-        return cls(
-            input_shape=tuple(description["input_shape"]),
-            n_outputs=description["n_outputs"],
-            max_blocks=description.get("max_blocks", 3),
-            filter_choices=tuple(description.get("filter_choices", (4, 8, 16, 32))),
-            kernel_choices=tuple(description.get("kernel_choices", (3, 5))),
-            max_dense=description.get("max_dense", 2),
-            dense_choices=tuple(description.get("dense_choices", (16, 32, 64))),
-            activation=description.get("activation", "relu"),
-            output_activation=description.get("output_activation", "softmax"),
-        )
+        """Rebuild from :meth:`describe` output (a setting it lacks takes its default)."""
+        return cls(**{f.name: description[f.name] for f in fields(cls) if f.init and f.name in description})

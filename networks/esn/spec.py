@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -82,6 +82,7 @@ class ESNSpec(NetworkSpec, HasComplexity):
 
     encoding: Encoding
     n_outputs: int = 1
+    structural_genome: ClassVar[bool] = True  # the genome encodes a reservoir (hyperparameters, topology or its weights)
 
     @classmethod
     def from_settings(cls, mode: str, n_inputs: int, n_outputs: int, **settings: Any) -> ESNSpec:

@@ -35,6 +35,16 @@ import numpy as np
 from networks.activations import OUTPUT_ACTIVATIONS, Activation
 
 
+def flatten_layers(layers: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """A stack's per-layer ``(W, b)`` (population axis first) back to the flat ``(P, n_params)``: each W, then its b."""
+    P = layers[0][0].shape[0]
+    parts = []
+    for W, b in layers:
+        parts.append(W.reshape(P, -1))
+        parts.append(b.reshape(P, -1))
+    return np.concatenate(parts, axis=1)
+
+
 # ------------------------------------------------------------ one layer
 def dense_forward(h: np.ndarray, W: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``z = h W + b`` (into ``out`` when given); stacked operands broadcast as ``np.matmul`` does."""

@@ -8,7 +8,7 @@ checkpoints, scored by tasks through ``forward(genomes, X)``), the graph is
 written into a *fixed-length* float vector, padded with empty slots.
 
 - :mod:`~networks.neat.layout`: the flat layout (field offsets, slot states)
-  and the node activations by code;
+  and the node activation codes (an index into :mod:`networks.activations`);
 - :mod:`~networks.neat.spec`: :class:`NEATSpec`, the network spec (sizes,
   encode/decode, initial genomes, forward, description);
 - :mod:`~networks.neat.compiled`: a stack of genomes compiled into
@@ -26,41 +26,17 @@ from networks.neat.graph import GraphNetwork, load_graph_json
 from networks.neat.layout import (
     ACTIVATION_CODES,
     ACTIVATION_NAMES,
-    CONN_FIELDS,
-    CONN_IN,
-    CONN_OUT,
-    CONN_STATE,
-    CONN_WEIGHT,
-    DISABLED,
-    EMPTY,
-    ENABLED,
-    NODE_ACTIVATION,
-    NODE_BIAS,
-    NODE_EXISTS,
-    NODE_FIELDS,
-    NODE_RESPONSE,
-    OUTPUT_ACTIVATIONS,
+    Conn,
+    Node,
 )
 from networks.neat.recurrent import RecurrentNEATSpec
 from networks.neat.spec import NEATLayout, NEATSpec
 
 __all__ = [
+    "Conn",
+    "Node",
     "ACTIVATION_CODES",
     "ACTIVATION_NAMES",
-    "CONN_FIELDS",
-    "CONN_IN",
-    "CONN_OUT",
-    "CONN_STATE",
-    "CONN_WEIGHT",
-    "DISABLED",
-    "EMPTY",
-    "ENABLED",
-    "NODE_ACTIVATION",
-    "NODE_BIAS",
-    "NODE_EXISTS",
-    "NODE_FIELDS",
-    "NODE_RESPONSE",
-    "OUTPUT_ACTIVATIONS",
     "CompiledPopulation",
     "GraphNetwork",
     "NEATCache",

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
+from networks.activations import softmax
 from networks.neat.compiled import (
     CompiledPopulation,
     compile_population,
@@ -23,12 +24,9 @@ from networks.neat.compiled import (
     propagate,
 )
 from networks.neat.layout import (
-    CONN_FIELDS,
-    CONN_WEIGHT,
-    NODE_BIAS,
-    NODE_FIELDS,
-    activation_derivative,
-    softmax,
+    Conn,
+    Node,
+    activation_backward,
 )
 
 if TYPE_CHECKING:
@@ -57,7 +55,7 @@ def forward_train(
 
     The same level-by-level pass as :meth:`forward`, keeping every node's
     pre-activation. A softmax output returns its logits unless
-    ``return_logits=False`` (the convention of :mod:`networks.backprop`).
+    ``return_logits=False`` (the convention of :func:`networks.layers.dense.dense_train_forward`).
     Dropout is not defined on a NEAT graph: ``dropout > 0`` raises ValueError.
     """
     if dropout:
@@ -103,23 +101,23 @@ def backward(spec: NEATSpec, params: np.ndarray, cache: NEATCache, d_out: np.nda
     P, N = net.level.shape
     d_values = np.zeros((P, N, B))
     d_values[0, spec.n_inputs : spec.n_inputs + spec.n_outputs, :] = d_out.T
-    node_grad = grad[: spec._node_block].reshape(spec.max_nodes, NODE_FIELDS)
-    conn_grad = grad[spec._node_block :].reshape(spec.max_connections, CONN_FIELDS)
+    node_grad = grad[: spec._node_block].reshape(spec.max_nodes, Node.FIELDS)
+    conn_grad = grad[spec._node_block :].reshape(spec.max_connections, Conn.FIELDS)
     batch = np.arange(B)
     position = np.full((P, N), -1, dtype=np.int64)
     for lvl in range(net.depth, 0, -1):
         node_genome, node_slot = np.nonzero(net.level == lvl)
         position[node_genome, node_slot] = np.arange(len(node_genome))
         codes = net.codes[node_genome, node_slot, None]
-        dz = d_values[node_genome, node_slot, :] * activation_derivative(
-            codes, pre[node_genome, node_slot, :], values[node_genome, node_slot, :]
+        dz = activation_backward(
+            codes, d_values[node_genome, node_slot, :], pre[node_genome, node_slot, :], values[node_genome, node_slot, :]
         )
-        node_grad[node_slot, NODE_BIAS] = dz.sum(axis=1)  # one genome: node_genome is all 0
+        node_grad[node_slot, Node.BIAS] = dz.sum(axis=1)  # one genome: node_genome is all 0
         d_total = dz * net.response[node_genome, node_slot, None]  # (nodes of this level, B)
         for lo, hi in connection_blocks(net.conn_genome, int(net.level_starts[lvl]), int(net.level_starts[lvl + 1]), B):
             g, src, dst = net.conn_genome[lo:hi], net.conn_src[lo:hi], net.conn_dst[lo:hi]
             d_target = d_total[position[g, dst]]  # (connections, B): the gather of the forward's scatter
-            conn_grad[net.conn_slot[lo:hi], CONN_WEIGHT] = np.einsum("eb,eb->e", d_target, values[g, src, :])
+            conn_grad[net.conn_slot[lo:hi], Conn.WEIGHT] = np.einsum("eb,eb->e", d_target, values[g, src, :])
             # The forward gathered values[g, src]; its reverse scatter-adds into d_values[g, src].
             source = ((g * N + src)[:, None] * B + batch).ravel()
             d_values += np.bincount(source, weights=(net.conn_weight[lo:hi, None] * d_target).ravel(), minlength=P * N * B).reshape(P, N, B)

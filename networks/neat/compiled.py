@@ -26,15 +26,9 @@ import numpy as np
 
 from networks.neat.layout import (
     ACTIVATION_CODES,
-    ACTIVATION_FUNCTIONS,
-    CONN_IN,
-    CONN_OUT,
-    CONN_STATE,
-    CONN_WEIGHT,
-    NODE_ACTIVATION,
-    NODE_BIAS,
-    NODE_EXISTS,
-    NODE_RESPONSE,
+    ACTIVATION_NAMES,
+    Conn,
+    Node,
     activate,
 )
 
@@ -101,14 +95,14 @@ def compile_population(spec: NEATLayout, params: np.ndarray) -> CompiledPopulati
         raise ValueError(f"expected NEAT genomes of shape (P, {spec.n_params}), got {params.shape}")
     P = params.shape[0]
     nodes, conns = spec.split(params)
-    exists = nodes[..., NODE_EXISTS] > 0.5
+    exists = nodes[..., Node.EXISTS] > 0.5
     # Work on the slots some genome uses: most genomes are far below capacity.
     used_nodes = np.flatnonzero(exists.any(axis=0))
     N = max(int(used_nodes[-1]) + 1 if len(used_nodes) else 0, spec.n_inputs + spec.n_outputs)
     exists = exists[:, :N]
-    rows, cols = np.nonzero(conns[..., CONN_STATE] > 0.5)  # genome-major, then slot order
-    src_f = conns[rows, cols, CONN_IN]
-    dst_f = conns[rows, cols, CONN_OUT]
+    rows, cols = np.nonzero(conns[..., Conn.STATE] > 0.5)  # genome-major, then slot order
+    src_f = conns[rows, cols, Conn.IN]
+    dst_f = conns[rows, cols, Conn.OUT]
     src = src_f.astype(np.int64)
     dst = dst_f.astype(np.int64)
     bad = (src_f != src) | (dst_f != dst) | (src < 0) | (dst < 0) | (src >= N) | (dst >= N)
@@ -133,25 +127,25 @@ def compile_population(spec: NEATLayout, params: np.ndarray) -> CompiledPopulati
     depth = int(level.max()) if level.size else 0
     conn_level = level[rows, dst]
     by_level = np.argsort(conn_level, kind="stable")  # stable: genome and slot order kept within a level
-    codes = nodes[:, :N, NODE_ACTIVATION].astype(np.int64)
+    codes = nodes[:, :N, Node.ACTIVATION].astype(np.int64)
     out_slice = slice(spec.n_inputs, spec.n_inputs + spec.n_outputs)
     out_name = spec.output_activation
     codes[:, out_slice] = ACTIVATION_CODES["identity"] if out_name == "softmax" else ACTIVATION_CODES[out_name]
     codes[:, : spec.n_inputs] = ACTIVATION_CODES["identity"]
     hidden_codes = codes[:, spec.n_inputs + spec.n_outputs :][exists[:, spec.n_inputs + spec.n_outputs :]]
-    unknown = np.setdiff1d(hidden_codes, list(ACTIVATION_FUNCTIONS))
+    unknown = np.setdiff1d(hidden_codes, list(ACTIVATION_NAMES))
     if len(unknown):
         raise ValueError(f"NEAT genome: unknown activation code(s) {unknown.tolist()}; known: {ACTIVATION_CODES}")
     return CompiledPopulation(
         level=level,
         depth=depth,
-        bias=nodes[:, :N, NODE_BIAS],
-        response=nodes[:, :N, NODE_RESPONSE],
+        bias=nodes[:, :N, Node.BIAS],
+        response=nodes[:, :N, Node.RESPONSE],
         codes=codes,
         conn_genome=rows[by_level],
         conn_src=src[by_level],
         conn_dst=dst[by_level],
-        conn_weight=conns[rows, cols, CONN_WEIGHT][by_level],
+        conn_weight=conns[rows, cols, Conn.WEIGHT][by_level],
         level_starts=np.searchsorted(conn_level[by_level], np.arange(depth + 2)),
         conn_slot=cols[by_level],
     )

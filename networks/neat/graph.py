@@ -8,20 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from networks.activations import ACTIVATIONS, softmax
 from networks.neat.compiled import compile_population
 from networks.neat.layout import (
-    ACTIVATION_CODES,
-    ACTIVATION_FUNCTIONS,
     ACTIVATION_NAMES,
-    CONN_IN,
-    CONN_OUT,
-    CONN_STATE,
-    CONN_WEIGHT,
-    NODE_ACTIVATION,
-    NODE_BIAS,
-    NODE_EXISTS,
-    NODE_RESPONSE,
-    softmax,
+    Conn,
+    Node,
 )
 
 if TYPE_CHECKING:
@@ -34,24 +26,24 @@ def to_graph(spec: NEATLayout, params: np.ndarray) -> dict[str, Any]:
     nodes, conns = spec.decode(params)
     level = _levels(spec, params, nodes, conns)
     out_nodes = []
-    for i in np.flatnonzero(nodes[:, NODE_EXISTS] > 0.5).tolist():
+    for i in np.flatnonzero(nodes[:, Node.EXISTS] > 0.5).tolist():
         if i < spec.n_inputs:
             kind, activation = "input", "identity"
         elif i < spec.n_inputs + spec.n_outputs:
             kind, activation = "output", spec.output_activation
         else:
-            kind, activation = "hidden", ACTIVATION_NAMES[int(nodes[i, NODE_ACTIVATION])]
+            kind, activation = "hidden", ACTIVATION_NAMES[int(nodes[i, Node.ACTIVATION])]
         out_nodes.append(
             {
                 "id": i,
                 "kind": kind,
                 "activation": activation,
-                "bias": float(nodes[i, NODE_BIAS]),
-                "response": float(nodes[i, NODE_RESPONSE]),
+                "bias": float(nodes[i, Node.BIAS]),
+                "response": float(nodes[i, Node.RESPONSE]),
                 "level": int(level[i]),
             }
         )
-    connections = [{"in": int(c[CONN_IN]), "out": int(c[CONN_OUT]), "weight": float(c[CONN_WEIGHT])} for c in conns if c[CONN_STATE] > 0.5]
+    connections = [{"in": int(c[Conn.IN]), "out": int(c[Conn.OUT]), "weight": float(c[Conn.WEIGHT])} for c in conns if c[Conn.STATE] > 0.5]
     recurrent = {"recurrent": True} if not spec.feed_forward else {}
     return {
         "type": "neat-graph",
@@ -79,9 +71,9 @@ def _levels(spec: NEATLayout, params: np.ndarray, nodes: np.ndarray, conns: np.n
         level = np.zeros(spec.max_nodes, dtype=np.int64)
         level[: net.level.shape[1]] = net.level[0]
         return level
-    exists = nodes[:, NODE_EXISTS] > 0.5
+    exists = nodes[:, Node.EXISTS] > 0.5
     level = np.where(exists & (np.arange(spec.max_nodes) >= spec.n_inputs), -1, 0)
-    edges = [(int(c[CONN_IN]), int(c[CONN_OUT])) for c in conns if c[CONN_STATE] > 0.5]
+    edges = [(int(c[Conn.IN]), int(c[Conn.OUT])) for c in conns if c[Conn.STATE] > 0.5]
     frontier = set(range(spec.n_inputs))
     depth = 0
     while frontier:
@@ -118,7 +110,7 @@ def draw(spec: NEATLayout, params: np.ndarray, path: str | Path, title: str | No
     for x, members in columns.items():
         for k, node in enumerate(members):
             position[node["id"]] = (float(x), (k + 1) / (len(members) + 1))
-    fig, ax = plt.subplots(figsize=(2.0 + 1.6 * out_x, 4.0))
+    fig, ax = plt.subplots(figsize=(max(6.0, 2.0 + 1.6 * out_x), 4.4))
     biggest = max([abs(c["weight"]) for c in graph["connections"]] + [1e-9])
     for c in graph["connections"]:
         (x0, y0), (x1, y1) = position[c["in"]], position[c["out"]]
@@ -141,6 +133,16 @@ def draw(spec: NEATLayout, params: np.ndarray, path: str | Path, title: str | No
         x, y = position[node["id"]]
         ax.scatter([x], [y], s=420, c=face[node["kind"]], edgecolors="black", zorder=3)
         ax.text(x, y, str(node["id"]), ha="center", va="center", fontsize=8, zorder=4)
+    from matplotlib.lines import Line2D
+
+    legend = [
+        Line2D([], [], marker="o", ls="", markerfacecolor=face["input"], markeredgecolor="black", markersize=9, label="input"),
+        Line2D([], [], marker="o", ls="", markerfacecolor=face["hidden"], markeredgecolor="black", markersize=9, label="hidden"),
+        Line2D([], [], marker="o", ls="", markerfacecolor=face["output"], markeredgecolor="black", markersize=9, label="output"),
+        Line2D([], [], color="tab:red", lw=2, label="weight > 0"),
+        Line2D([], [], color="tab:blue", lw=2, label="weight < 0 (width ~ |weight|)"),
+    ]
+    ax.legend(handles=legend, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=5, fontsize=7, frameon=False)
     ax.set_xlim(-0.5, out_x + 0.5)
     ax.set_ylim(0.0, 1.0)
     ax.axis("off")
@@ -209,7 +211,7 @@ class GraphNetwork:
                 total = total + w * old[src]
             z = node["bias"] + node["response"] * total
             name = node["activation"]
-            new[i] = z if name == "softmax" else ACTIVATION_FUNCTIONS[ACTIVATION_CODES[name]](z)
+            new[i] = z if name == "softmax" else ACTIVATIONS[name].forward(z)
         self.values = new
         out = np.stack([new[self.n_inputs + k] for k in range(self.n_outputs)], axis=1)
         return softmax(out) if self.output_activation == "softmax" else out
@@ -227,7 +229,7 @@ class GraphNetwork:
                 total = total + w * values[src]
             z = node["bias"] + node["response"] * total
             name = node["activation"]
-            values[i] = z if name == "softmax" else ACTIVATION_FUNCTIONS[ACTIVATION_CODES[name]](z)
+            values[i] = z if name == "softmax" else ACTIVATIONS[name].forward(z)
         out = np.stack([values[self.n_inputs + k] for k in range(self.n_outputs)], axis=1)
         return softmax(out) if self.output_activation == "softmax" else out
 

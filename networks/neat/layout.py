@@ -19,68 +19,49 @@ Flat layout of one genome, ``n_params = 4 * (max_nodes + max_connections)``::
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
-NODE_FIELDS = 4
-CONN_FIELDS = 4
-# Field offsets inside a node slot and a connection slot.
-NODE_EXISTS, NODE_ACTIVATION, NODE_BIAS, NODE_RESPONSE = 0, 1, 2, 3
-CONN_STATE, CONN_IN, CONN_OUT, CONN_WEIGHT = 0, 1, 2, 3
-ENABLED, DISABLED, EMPTY = 1.0, -1.0, 0.0
+from networks.activations import ACTIVATIONS
 
-#: Activation codes written in the ``activation`` field of a node slot.
+
+class Node:
+    """A node slot: its field offsets (``nodes[:, Node.BIAS]``) and width."""
+
+    EXISTS, ACTIVATION, BIAS, RESPONSE = 0, 1, 2, 3
+    FIELDS = 4
+
+
+class Conn:
+    """A connection slot: its field offsets (``conns[:, Conn.WEIGHT]``), width, and the values of its ``STATE`` field."""
+
+    STATE, IN, OUT, WEIGHT = 0, 1, 2, 3
+    FIELDS = 4
+    ENABLED, DISABLED, EMPTY = 1.0, -1.0, 0.0
+
+
+#: Activation codes written in the ``activation`` field of a node slot: an index into
+#: :data:`networks.activations.ACTIVATIONS` by name (fixed numbers, so saved genomes keep their meaning).
 ACTIVATION_CODES: dict[str, int] = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "leaky_relu": 4}
 ACTIVATION_NAMES: dict[int, str] = {code: name for name, code in ACTIVATION_CODES.items()}
-OUTPUT_ACTIVATIONS = ("sigmoid", "softmax", "identity", "tanh", "relu", "leaky_relu")
-
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    """The logistic function, written with tanh so it never overflows."""
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
-
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis (shifted by the maximum, so it never overflows)."""
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-#: Element-wise activations by code (kept local so a saved graph needs only NumPy).
-ACTIVATION_FUNCTIONS: dict[int, Callable[[np.ndarray], np.ndarray]] = {
-    0: lambda z: z,
-    1: sigmoid,
-    2: np.tanh,
-    3: lambda z: np.maximum(z, 0.0),
-    4: lambda z: np.where(z > 0, z, 0.01 * z),
-}
 
 
 def activate(codes: np.ndarray, z: np.ndarray) -> np.ndarray:
     """Per-node activation ``codes`` (broadcastable to ``z``) element-wise."""
     present = np.unique(codes)
     if len(present) == 1:
-        return ACTIVATION_FUNCTIONS[int(present[0])](z)
+        return ACTIVATIONS[ACTIVATION_NAMES[int(present[0])]].forward(z)
     out = np.zeros_like(z)
     for code in present:
-        out = np.where(codes == code, ACTIVATION_FUNCTIONS[int(code)](z), out)
+        out = np.where(codes == code, ACTIVATIONS[ACTIVATION_NAMES[int(code)]].forward(z), out)
     return out
 
 
-def activation_derivative(codes: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """``d act / d z`` for per-node activation ``codes`` (broadcastable to ``z``), from ``z`` and ``a = act(z)``."""
-    rules: dict[int, Callable[[], np.ndarray]] = {
-        0: lambda: np.ones_like(z),
-        1: lambda: a * (1.0 - a),
-        2: lambda: 1.0 - a * a,
-        3: lambda: (z > 0).astype(np.float64),
-        4: lambda: np.where(z > 0, 1.0, 0.01),
-    }
+def activation_backward(codes: np.ndarray, d_a: np.ndarray, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """``d_z`` for per-node activation ``codes`` (broadcastable to ``z``), from the upstream ``d_a``, ``z`` and ``a = act(z)``."""
     present = np.unique(codes)
     if len(present) == 1:
-        return np.broadcast_to(rules[int(present[0])](), z.shape)
+        return ACTIVATIONS[ACTIVATION_NAMES[int(present[0])]].backward(d_a, z, a)
     out = np.zeros_like(z)
     for code in present:
-        out = np.where(codes == code, rules[int(code)](), out)
+        out = np.where(codes == code, ACTIVATIONS[ACTIVATION_NAMES[int(code)]].backward(d_a, z, a), out)
     return out

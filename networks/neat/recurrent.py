@@ -24,21 +24,10 @@ from typing import ClassVar
 
 import numpy as np
 
-from networks.neat.layout import (
-    ACTIVATION_CODES,
-    ACTIVATION_FUNCTIONS,
-    CONN_IN,
-    CONN_OUT,
-    CONN_STATE,
-    CONN_WEIGHT,
-    NODE_ACTIVATION,
-    NODE_BIAS,
-    NODE_EXISTS,
-    NODE_RESPONSE,
-    softmax,
-)
+from networks.activations import ACTIVATIONS, softmax
+from networks.neat.layout import ACTIVATION_CODES, ACTIVATION_NAMES, Conn, Node
 from networks.neat.spec import NEATLayout
-from networks.spec import Bindable, GraphExportable, HasComplexity, Recurrent
+from networks.spec import Bindable, CountsParameters, GraphExportable, HasComplexity, Recurrent
 from networks.stack import GenomeStack
 
 
@@ -61,12 +50,12 @@ def compile_recurrent(spec: NEATLayout, params: np.ndarray) -> RecurrentPopulati
     if params.ndim != 2 or params.shape[1] != spec.n_params:
         raise ValueError(f"expected NEAT genomes of shape (P, {spec.n_params}), got {params.shape}")
     nodes, conns = spec.split(params)
-    exists = nodes[..., NODE_EXISTS] > 0.5
+    exists = nodes[..., Node.EXISTS] > 0.5
     used = np.flatnonzero(exists.any(axis=0))
     N = max(int(used[-1]) + 1 if len(used) else 0, spec.n_inputs + spec.n_outputs)
     exists = exists[:, :N]
-    rows, cols = np.nonzero(conns[..., CONN_STATE] > 0.5)
-    src_f, dst_f = conns[rows, cols, CONN_IN], conns[rows, cols, CONN_OUT]
+    rows, cols = np.nonzero(conns[..., Conn.STATE] > 0.5)
+    src_f, dst_f = conns[rows, cols, Conn.IN], conns[rows, cols, Conn.OUT]
     src, dst = src_f.astype(np.int64), dst_f.astype(np.int64)
     bad = (src_f != src) | (dst_f != dst) | (src < 0) | (dst < 0) | (src >= N) | (dst >= N)
     if not bad.any():
@@ -74,24 +63,24 @@ def compile_recurrent(spec: NEATLayout, params: np.ndarray) -> RecurrentPopulati
     if bad.any():
         who = sorted(set(rows[bad].tolist()))[:5]
         raise ValueError(f"NEAT genome(s) {who}: an enabled connection names an empty or out-of-range node slot, or ends in an input")
-    codes = nodes[:, :N, NODE_ACTIVATION].astype(np.int64)
+    codes = nodes[:, :N, Node.ACTIVATION].astype(np.int64)
     outputs = slice(spec.n_inputs, spec.n_inputs + spec.n_outputs)
     out_name = spec.output_activation
     codes[:, outputs] = ACTIVATION_CODES["identity"] if out_name == "softmax" else ACTIVATION_CODES[out_name]
     computed = exists.copy()
     computed[:, : spec.n_inputs] = False
-    unknown = np.setdiff1d(codes[computed], list(ACTIVATION_FUNCTIONS))
+    unknown = np.setdiff1d(codes[computed], list(ACTIVATION_NAMES))
     if len(unknown):
         raise ValueError(f"NEAT genome: unknown activation code(s) {unknown.tolist()}; known: {ACTIVATION_CODES}")
     groups = [(int(code), computed & (codes == code)) for code in np.unique(codes[computed])]
     return RecurrentPopulation(
-        bias=nodes[:, :N, NODE_BIAS, None].copy(),
-        response=nodes[:, :N, NODE_RESPONSE, None].copy(),
+        bias=nodes[:, :N, Node.BIAS, None].copy(),
+        response=nodes[:, :N, Node.RESPONSE, None].copy(),
         code_groups=groups,
         conn_genome=rows,
         conn_src=src,
         conn_dst=dst,
-        conn_weight=conns[rows, cols, CONN_WEIGHT],
+        conn_weight=conns[rows, cols, Conn.WEIGHT],
     )
 
 
@@ -108,12 +97,12 @@ def recurrent_step(spec: NEATLayout, net: RecurrentPopulation, values: np.ndarra
     new = np.zeros_like(old)
     new[:, : spec.n_inputs, :] = old[:, : spec.n_inputs, :]
     for code, mask in net.code_groups:
-        new[mask] = ACTIVATION_FUNCTIONS[code](z[mask])
+        new[mask] = ACTIVATIONS[ACTIVATION_NAMES[code]].forward(z[mask])
     return new
 
 
 @dataclass(frozen=True)
-class RecurrentNEATSpec(NEATLayout, Recurrent, Bindable, GraphExportable, HasComplexity):
+class RecurrentNEATSpec(NEATLayout, Recurrent, Bindable, GraphExportable, HasComplexity, CountsParameters):
     """A recurrent NEAT network spec (``network.feed_forward = false``); see the module docstring.
 
     ``forward`` is one step from rest (a sample is one time step);

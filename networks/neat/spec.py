@@ -9,32 +9,21 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from networks.activations import OUTPUT_ACTIVATIONS, softmax
 from networks.neat.backprop import NEATCache, backward, forward_train
 from networks.neat.compiled import CompiledPopulation, compile_population, propagate
 from networks.neat.graph import draw, save_graph, to_graph
 from networks.neat.layout import (
     ACTIVATION_CODES,
-    CONN_FIELDS,
-    CONN_IN,
-    CONN_OUT,
-    CONN_STATE,
-    CONN_WEIGHT,
-    DISABLED,
-    ENABLED,
-    NODE_ACTIVATION,
-    NODE_BIAS,
-    NODE_EXISTS,
-    NODE_FIELDS,
-    NODE_RESPONSE,
-    OUTPUT_ACTIVATIONS,
-    softmax,
+    Conn,
+    Node,
 )
-from networks.spec import GraphExportable, HasComplexity, Trainable
+from networks.spec import CountsParameters, GraphExportable, HasComplexity, Trainable
 
 
 @dataclass(frozen=True)
-class NEATLayout(GraphExportable, HasComplexity):
-    """What every NEAT network spec shares: sizes, slot capacities, activations, the flat layout and the graph.
+class NEATLayout(GraphExportable, HasComplexity, CountsParameters):
+    """What every NEAT network spec shares: sizes, slot capacities, activations, the flat layout, the graph and the parameter count.
 
     Genomes are flat vectors of :attr:`n_params` floats in the layout of
     :mod:`networks.neat.layout`. :class:`NEATSpec` runs them as feedforward
@@ -54,6 +43,7 @@ class NEATLayout(GraphExportable, HasComplexity):
     output_activation: str = "sigmoid"
     hidden_activation: str = "tanh"
     _node_block: int = field(init=False, repr=False)
+    structural_genome: ClassVar[bool] = True  # node and connection genes besides the weights
 
     def __post_init__(self) -> None:
         for name in ("n_inputs", "n_outputs", "max_nodes", "max_connections"):
@@ -69,16 +59,16 @@ class NEATLayout(GraphExportable, HasComplexity):
                 "connections of the initial fully connected genome"
             )
         if self.output_activation not in OUTPUT_ACTIVATIONS:
-            raise ValueError(f"NEATSpec: output_activation {self.output_activation!r} is not known; allowed: {list(OUTPUT_ACTIVATIONS)}")
+            raise ValueError(f"NEATSpec: output_activation {self.output_activation!r} is not known; allowed: {sorted(OUTPUT_ACTIVATIONS)}")
         if self.hidden_activation not in ACTIVATION_CODES:
             raise ValueError(f"NEATSpec: hidden_activation {self.hidden_activation!r} is not known; allowed: {sorted(ACTIVATION_CODES)}")
-        object.__setattr__(self, "_node_block", NODE_FIELDS * self.max_nodes)
+        object.__setattr__(self, "_node_block", Node.FIELDS * self.max_nodes)
 
     # ------------------------------------------------------------------ layout
     @property
     def n_params(self) -> int:
         """Length of the flat genome: ``4 * (max_nodes + max_connections)``."""
-        return NODE_FIELDS * self.max_nodes + CONN_FIELDS * self.max_connections
+        return Node.FIELDS * self.max_nodes + Conn.FIELDS * self.max_connections
 
     @property
     def hidden_code(self) -> int:
@@ -91,14 +81,14 @@ class NEATLayout(GraphExportable, HasComplexity):
         if params.shape[-1] != self.n_params:
             raise ValueError(f"expected NEAT genomes with {self.n_params} values on the last axis, got shape {params.shape}")
         lead = params.shape[:-1]
-        nodes = params[..., : self._node_block].reshape(*lead, self.max_nodes, NODE_FIELDS)
-        conns = params[..., self._node_block :].reshape(*lead, self.max_connections, CONN_FIELDS)
+        nodes = params[..., : self._node_block].reshape(*lead, self.max_nodes, Node.FIELDS)
+        conns = params[..., self._node_block :].reshape(*lead, self.max_connections, Conn.FIELDS)
         return nodes, conns
 
     def encode(self, nodes: np.ndarray, connections: np.ndarray) -> np.ndarray:
         """Flat genome ``(n_params,)`` from node rows ``(n, 4)`` and connection rows ``(m, 4)``, padded with empty slots."""
-        nodes = np.asarray(nodes, dtype=np.float64).reshape(-1, NODE_FIELDS)
-        connections = np.asarray(connections, dtype=np.float64).reshape(-1, CONN_FIELDS)
+        nodes = np.asarray(nodes, dtype=np.float64).reshape(-1, Node.FIELDS)
+        connections = np.asarray(connections, dtype=np.float64).reshape(-1, Conn.FIELDS)
         if len(nodes) > self.max_nodes or len(connections) > self.max_connections:
             raise ValueError(
                 f"genome has {len(nodes)} nodes and {len(connections)} connections; "
@@ -134,49 +124,54 @@ class NEATLayout(GraphExportable, HasComplexity):
         hidden nodes); hidden nodes default to the spec's hidden activation.
         """
         n = self.n_inputs + self.n_outputs + int(n_hidden)
-        nodes = np.zeros((n, NODE_FIELDS))
-        nodes[:, NODE_EXISTS] = 1.0
-        nodes[:, NODE_RESPONSE] = 1.0
-        nodes[self.n_inputs + self.n_outputs :, NODE_ACTIVATION] = self.hidden_code
+        nodes = np.zeros((n, Node.FIELDS))
+        nodes[:, Node.EXISTS] = 1.0
+        nodes[:, Node.RESPONSE] = 1.0
+        nodes[self.n_inputs + self.n_outputs :, Node.ACTIVATION] = self.hidden_code
         if biases is not None:
-            nodes[:, NODE_BIAS] = np.asarray(biases, dtype=np.float64).reshape(n)
+            nodes[:, Node.BIAS] = np.asarray(biases, dtype=np.float64).reshape(n)
         if activations is not None:
-            nodes[:, NODE_ACTIVATION] = [ACTIVATION_CODES[a] for a in activations]
+            nodes[:, Node.ACTIVATION] = [ACTIVATION_CODES[a] for a in activations]
         if responses is not None:
-            nodes[:, NODE_RESPONSE] = np.asarray(responses, dtype=np.float64).reshape(n)
+            nodes[:, Node.RESPONSE] = np.asarray(responses, dtype=np.float64).reshape(n)
         rows = []
         for c in connections:
             enabled = bool(c[3]) if len(c) > 3 else True
-            rows.append([ENABLED if enabled else DISABLED, float(c[0]), float(c[1]), float(c[2])])
-        return self.encode(nodes, np.array(rows).reshape(-1, CONN_FIELDS))
+            rows.append([Conn.ENABLED if enabled else Conn.DISABLED, float(c[0]), float(c[1]), float(c[2])])
+        return self.encode(nodes, np.array(rows).reshape(-1, Conn.FIELDS))
 
     def init_params(self, rng: np.random.Generator, n: int = 1) -> np.ndarray:
         """``n`` minimal genomes: every input connected to every output, Glorot normal weights, zero biases."""
         n_in, n_out = self.n_inputs, self.n_outputs
-        nodes = np.zeros((n_in + n_out, NODE_FIELDS))
-        nodes[:, NODE_EXISTS] = 1.0
-        nodes[:, NODE_RESPONSE] = 1.0
+        nodes = np.zeros((n_in + n_out, Node.FIELDS))
+        nodes[:, Node.EXISTS] = 1.0
+        nodes[:, Node.RESPONSE] = 1.0
         src, dst = np.meshgrid(np.arange(n_in), n_in + np.arange(n_out), indexing="ij")
-        conns = np.zeros((n_in * n_out, CONN_FIELDS))
-        conns[:, CONN_STATE] = ENABLED
-        conns[:, CONN_IN] = src.ravel()
-        conns[:, CONN_OUT] = dst.ravel()
+        conns = np.zeros((n_in * n_out, Conn.FIELDS))
+        conns[:, Conn.STATE] = Conn.ENABLED
+        conns[:, Conn.IN] = src.ravel()
+        conns[:, Conn.OUT] = dst.ravel()
         template = self.encode(nodes, conns)
         out = np.tile(template, (n, 1))
         _, conn_view = self.split(out)
         std = np.sqrt(2.0 / (n_in + n_out))
-        conn_view[:, : n_in * n_out, CONN_WEIGHT] = rng.normal(0.0, std, size=(n, n_in * n_out))
+        conn_view[:, : n_in * n_out, Conn.WEIGHT] = rng.normal(0.0, std, size=(n, n_in * n_out))
         return out
 
     def count_hidden(self, params: np.ndarray) -> np.ndarray:
         """Hidden nodes of each genome ``(..., n_params)`` (int array of the leading shape)."""
         nodes, _ = self.split(params)
-        return (nodes[..., NODE_EXISTS] > 0.5).sum(axis=-1) - self.n_inputs - self.n_outputs
+        return (nodes[..., Node.EXISTS] > 0.5).sum(axis=-1) - self.n_inputs - self.n_outputs
 
     def count_enabled(self, params: np.ndarray) -> np.ndarray:
         """Enabled connections of each genome ``(..., n_params)``."""
         _, conns = self.split(params)
-        return (conns[..., CONN_STATE] > 0.5).sum(axis=-1)
+        return (conns[..., Conn.STATE] > 0.5).sum(axis=-1)
+
+    def used_params(self, params: np.ndarray) -> int:
+        """Enabled connection weights plus the biases of the nodes that exist beyond the inputs (hidden and output)."""
+        params = np.asarray(params, dtype=np.float64)
+        return int(self.count_enabled(params)) + int(self.count_hidden(params)) + self.n_outputs
 
     def complexity(self, genomes: np.ndarray) -> np.ndarray:
         """Enabled connections of each genome ``(P, n_params)`` -> ``(P,)`` int (the size objective of NSGA-II)."""
@@ -231,13 +226,13 @@ class NEATLayout(GraphExportable, HasComplexity):
 
 
 @dataclass(frozen=True)
-class NEATSpec(NEATLayout, Trainable, GraphExportable, HasComplexity):
+class NEATSpec(NEATLayout, Trainable, GraphExportable, HasComplexity, CountsParameters):
     """A feedforward NEAT network spec: input/output sizes, slot capacities and activations, no genes.
 
     A :class:`~networks.spec.NetworkSpec` (checked structurally: its sizes are
     dataclass fields, which a protocol base's properties would shadow) that
     declares its capabilities: trainable by backprop, exportable as a graph,
-    and a complexity (enabled connections).
+    a complexity (enabled connections) and the parameters a genome really uses.
     """
 
     # ------------------------------------------------------------ compile / run
@@ -267,12 +262,7 @@ class NEATSpec(NEATLayout, Trainable, GraphExportable, HasComplexity):
 
     # ------------------------------------------------------ backprop (trainer)
     def forward_train(
-        self,
-        params: np.ndarray,
-        X: np.ndarray,
-        dropout: float = 0.0,
-        rng: np.random.Generator | None = None,
-        return_logits: bool = True,
+        self, params: np.ndarray, X: np.ndarray, dropout: float = 0.0, rng: np.random.Generator | None = None, return_logits: bool = True
     ) -> tuple[np.ndarray, NEATCache]:
         """Outputs ``(B, n_out)`` of one genome on ``X (B, n_in)`` and the cache :meth:`backward` needs (see :mod:`.backprop`)."""
         return forward_train(self, params, X, dropout, rng, return_logits)
@@ -290,5 +280,5 @@ class NEATSpec(NEATLayout, Trainable, GraphExportable, HasComplexity):
         """
         mask = np.zeros(self.n_params, dtype=bool)
         _, conns = self.split(mask)
-        conns[:, CONN_WEIGHT] = True
+        conns[:, Conn.WEIGHT] = True
         return mask

@@ -28,13 +28,18 @@ def _run_dir(db: Database, run_id: str) -> Path:
 
 
 def _inside(root: Path, candidate: Path) -> bool:
-    return candidate.resolve().is_relative_to(root.resolve())
+    try:
+        return candidate.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # a name too long, a symlink loop: not a file we serve
+        return False
 
 
 def safe_path(root: Path, relative: str) -> Path:
     """``root / relative`` if it stays inside ``root``; HTTP 400 naming the reason otherwise."""
     if "\0" in relative or "\\" in relative:
         raise HTTPException(400, f"path {relative!r} refused: it contains a NUL byte or a backslash")
+    if any(len(part.encode()) > 255 for part in relative.split("/")) or len(relative.encode()) > 4000:
+        raise HTTPException(400, "path refused: a name in it is longer than 255 bytes")
     pure = PurePosixPath(relative)
     if pure.is_absolute() or relative.startswith("/"):
         raise HTTPException(400, f"path {relative!r} refused: absolute paths lead outside the run directory")
@@ -58,7 +63,10 @@ def list_files(run_id: str, db: Db) -> FileList:
                 path = Path(folder) / name
                 if name.startswith(".") or not _inside(root, path) or not path.is_file():
                     continue  # temporary files of atomic writes, links leading out
-                stat = path.stat()
+                try:
+                    stat = path.stat()
+                except OSError:  # removed while we listed (a checkpoint being replaced)
+                    continue
                 modified = dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC)
                 entries.append(FileEntry(path=path.relative_to(root).as_posix(), size=stat.st_size, modified=modified))
     return FileList(run_id=run_id, files=entries)
@@ -77,6 +85,10 @@ def get_file(run_id: str, path: str, db: Db) -> FileResponse:
     """One file of the run directory."""
     root = _run_dir(db, run_id)
     target = safe_path(root, path)
-    if not target.is_file():
+    try:
+        found = target.is_file()
+    except OSError:  # the message would name the server's path: answer in the client's terms
+        found = False
+    if not found:
         raise HTTPException(404, f"run {run_id!r} has no file {path!r}")
     return FileResponse(target, filename=target.name)

@@ -10,11 +10,26 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from evo.config import ConfigError, RunConfig, apply_overrides, parse_config
-from evo.service.db import ACTIVE, CANCELLED, ENDED, FAILED, QUEUED, RUNNING, STOPPED, STOPPING, SUCCEEDED, Database, Event, Run, json_safe
+from evo.service.db import (
+    ACTIVE,
+    CANCELLED,
+    ENDED,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    STOPPED,
+    STOPPING,
+    SUCCEEDED,
+    Database,
+    Event,
+    Run,
+    Trial,
+    json_safe,
+)
 from evo.service.routers import bearer_scheme, database, run_or_404
 from evo.service.schemas import (
     CONFLICT,
@@ -32,13 +47,14 @@ from evo.service.schemas import (
     brief,
     detail,
 )
+from evo.service.validation import check_buildable, confine_data_paths
 
 router = APIRouter(prefix="/api/runs", tags=["runs"], dependencies=[Depends(bearer_scheme)], responses=ERRORS)
 Db = Annotated[Database, Depends(database)]
 
 
-def resolve_config(config: str | dict[str, Any], overrides: Overrides | None) -> RunConfig:
-    """The submitted config (TOML text or a JSON object) with its overrides, validated as `evo run` validates a file."""
+def resolve_config(config: str | dict[str, Any], overrides: Overrides | None, data_dir: Path) -> RunConfig:
+    """The submitted config (TOML text or a JSON object) with its overrides, validated and built as `evo run` does (data files from ``data_dir`` only)."""
     if isinstance(config, str):
         try:
             data = tomllib.loads(config)
@@ -47,7 +63,9 @@ def resolve_config(config: str | dict[str, Any], overrides: Overrides | None) ->
     else:
         data = dict(config)
     extra = overrides.model_dump(exclude_none=True) if overrides is not None else {}
-    return parse_config(apply_overrides(data, **extra))
+    resolved = parse_config(confine_data_paths(apply_overrides(data, **extra), data_dir))
+    check_buildable(resolved, data_dir)
+    return resolved
 
 
 def _wake(request: Request) -> None:
@@ -63,7 +81,7 @@ def _wake(request: Request) -> None:
 )
 def submit_run(body: SubmitRequest, request: Request, response: Response, db: Db) -> RunRef:
     """Validate a config and queue a run; the same ``run_id`` again returns the existing run."""
-    config = json_safe(resolve_config(body.config, body.overrides).to_dict())
+    config = json_safe(resolve_config(body.config, body.overrides, request.app.state.settings.data_dir).to_dict())
     run_id = body.run_id or secrets.token_hex(6)
     now = time.time()
     try:
@@ -119,10 +137,13 @@ def delete_run(run_id: str, request: Request, db: Db) -> Response:
         if run.status in ACTIVE:
             raise HTTPException(409, f"run {run_id!r} is {run.status}: stop or cancel it before deleting it")
         run_dir = Path(run.run_dir)
+        session.execute(delete(Trial).where(Trial.study_id == run_id))
         session.execute(delete(Event).where(Event.run_id == run_id))
         session.delete(run)
+    request.app.state.studies.forget(run_id)
     shutil.rmtree(run_dir, ignore_errors=True)
-    (request.app.state.settings.logs_dir / f"{run_id}.log").unlink(missing_ok=True)
+    for suffix in (".log", ".pid"):
+        (request.app.state.settings.logs_dir / f"{run_id}{suffix}").unlink(missing_ok=True)
     return Response(status_code=204)
 
 
@@ -131,6 +152,11 @@ def stop_run(run_id: str, db: Db) -> RunRef:
     """Finish the current generation, checkpoint, end as ``stopped`` (resumable)."""
     with db.write() as session:
         run = run_or_404(session, run_id)
+        if run.kind == "study" and run.status == RUNNING:  # its checkpoint is always current: it stops at once
+            db.transition(
+                session, run_id, STOPPED, (RUNNING,), "stopped: asks and tells are refused until it is resumed", finished_at=time.time()
+            )
+            return RunRef(id=run_id, status=STOPPED)
         if run.status == RUNNING:
             db.transition(session, run_id, STOPPING, (RUNNING,), "stop requested: ending after the current generation", requested="stop")
             return RunRef(id=run_id, status=STOPPING)
@@ -164,6 +190,8 @@ def resume_run(run_id: str, request: Request, db: Db, body: ResumeRequest | None
         run = run_or_404(session, run_id)
         if run.status not in ENDED:
             raise HTTPException(409, f"run {run_id!r} is {run.status}: only a stopped, failed, cancelled or finished run can be resumed")
+        if run.kind == "study":
+            return _resume_study(request, db, session, run, body)
         has_checkpoint = (Path(run.run_dir) / "checkpoint" / "state.json").is_file()
         if not has_checkpoint and run.attempts > 0:
             every = run.config.get("checkpoint_every")
@@ -181,6 +209,13 @@ def resume_run(run_id: str, request: Request, db: Db, body: ResumeRequest | None
             raise HTTPException(
                 409, f"run {run_id!r} already finished at generation {run.generation}; give generations > {run.generation} to continue it"
             )
+        if body.generations is not None and body.generations <= run.generation:
+            # Its generations up to run.generation are reported already: a shorter run would contradict them.
+            raise HTTPException(
+                409,
+                f"run {run_id!r} is already at generation {run.generation}; give generations > {run.generation} to continue it "
+                f"(it was asked for {body.generations})",
+            )
         config = json_safe(parse_config(config).to_dict())
         db.transition(
             session,
@@ -197,3 +232,22 @@ def resume_run(run_id: str, request: Request, db: Db, body: ResumeRequest | None
         )
     _wake(request)
     return RunRef(id=run_id, status=QUEUED)
+
+
+def _resume_study(request: Request, db: Database, session, run: Run, body: ResumeRequest) -> RunRef:
+    """A study takes asks again (to ``generations`` in all, if given); its outstanding trials are handed out afresh."""
+    config = dict(run.config)
+    if body.generations is not None:
+        config["generations"] = body.generations
+    if (
+        run.status == SUCCEEDED
+        and config["generations"] <= run.generation
+        and run.summary
+        and run.summary.get("stopped_by") == "generations"
+    ):
+        raise HTTPException(409, f"study {run.id!r} already finished at generation {run.generation}; give generations > {run.generation}")
+    db.transition(session, run.id, RUNNING, ENDED, "resumed: clients may ask", config=config, finished_at=None, summary=None, error=None)
+    # Outstanding trials go back to open (their clients may be long gone); the engine reloads from the checkpoint.
+    session.execute(update(Trial).where(Trial.study_id == run.id, Trial.status == "asked").values(status="open", client_id=None))
+    request.app.state.studies.forget(run.id)
+    return RunRef(id=run.id, status=RUNNING)

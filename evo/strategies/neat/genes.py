@@ -15,15 +15,9 @@ import numpy as np
 
 from evo.strategies.neat.innovation import InnovationRegistry
 from networks.neat import (
-    CONN_IN,
-    CONN_OUT,
-    CONN_STATE,
-    CONN_WEIGHT,
-    ENABLED,
-    NODE_BIAS,
-    NODE_EXISTS,
-    NODE_RESPONSE,
+    Conn,
     NEATSpec,
+    Node,
 )
 
 
@@ -82,25 +76,25 @@ def minimal_genomes(
     for state, src, dst, w in conns0.tolist():
         if state > 0.5 and 0 <= src < n_in <= dst < n_in + n_out and src == int(src) and dst == int(dst):
             mean_w[int(src), int(dst) - n_in] = w
-    if nodes0[n_in : n_in + n_out, NODE_EXISTS].all():
-        mean_b = nodes0[n_in : n_in + n_out, NODE_BIAS].copy()
+    if nodes0[n_in : n_in + n_out, Node.EXISTS].all():
+        mean_b = nodes0[n_in : n_in + n_out, Node.BIAS].copy()
     flat = np.zeros((P, spec.n_params))
     node_ids = np.full((P, spec.max_nodes), -1, dtype=np.int64)
     innov = np.full((P, spec.max_connections), -1, dtype=np.int64)
     nodes, conns = spec.split(flat)
     n_io = n_in + n_out
-    nodes[:, :n_io, NODE_EXISTS] = 1.0
-    nodes[:, :n_in, NODE_RESPONSE] = 1.0  # inputs pass their value through; the field is unused there
-    nodes[:, n_in:n_io, NODE_RESPONSE] = response
-    nodes[:, n_in:n_io, NODE_BIAS] = mean_b + bias_init_std * rng.standard_normal((P, n_out))
+    nodes[:, :n_io, Node.EXISTS] = 1.0
+    nodes[:, :n_in, Node.RESPONSE] = 1.0  # inputs pass their value through; the field is unused there
+    nodes[:, n_in:n_io, Node.RESPONSE] = response
+    nodes[:, n_in:n_io, Node.BIAS] = mean_b + bias_init_std * rng.standard_normal((P, n_out))
     node_ids[:, :n_io] = np.arange(n_io)
     k = 0
     for i in range(n_in):
         for o in range(n_out):
-            conns[:, k, CONN_STATE] = ENABLED
-            conns[:, k, CONN_IN] = i
-            conns[:, k, CONN_OUT] = n_in + o
+            conns[:, k, Conn.STATE] = Conn.ENABLED
+            conns[:, k, Conn.IN] = i
+            conns[:, k, Conn.OUT] = n_in + o
             innov[:, k] = registry.connection(i, n_in + o)
             k += 1
-    conns[:, :k, CONN_WEIGHT] = np.clip(mean_w.ravel() + weight_init_std * rng.standard_normal((P, k)), -weight_max, weight_max)
+    conns[:, :k, Conn.WEIGHT] = np.clip(mean_w.ravel() + weight_init_std * rng.standard_normal((P, k)), -weight_max, weight_max)
     return Genes(flat, node_ids, innov)

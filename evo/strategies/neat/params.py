@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from evo.strategies.params import Bounds, param
-
-_PROBABILITY: Bounds = {"ge": 0.0, "le": 1.0}  # the range of a probability
+from evo.strategies.params import PROBABILITY, param
 
 
 @dataclass(frozen=True)
@@ -39,18 +37,18 @@ class NEATParams:
     elitism: int = param(1, ge=0, doc="best genomes of a species copied unchanged")
     elitism_min_species_size: int = param(5, ge=1, doc="smallest species that keeps elites")
     survival_threshold: float = param(0.2, gt=0.0, le=1.0, doc="fraction of a species that may parent")
-    interspecies_prob: float = param(0.001, **_PROBABILITY, doc="probability of a mate from another species")
+    interspecies_prob: float = param(0.001, **PROBABILITY, doc="probability of a mate from another species")
     # Reproduction.
-    crossover_prob: float = param(0.75, **_PROBABILITY, doc="probability that a child has two parents")
-    disable_inherited_prob: float = param(0.75, **_PROBABILITY, doc="probability that a gene disabled in a parent stays disabled")
-    weight_mutation_prob: float = param(0.8, **_PROBABILITY, doc="probability that a child's weights and biases mutate")
-    weight_perturb_prob: float = param(0.9, **_PROBABILITY, doc="per weight: perturbed with this probability, else drawn anew")
+    crossover_prob: float = param(0.75, **PROBABILITY, doc="probability that a child has two parents")
+    disable_inherited_prob: float = param(0.75, **PROBABILITY, doc="probability that a gene disabled in a parent stays disabled")
+    weight_mutation_prob: float = param(0.8, **PROBABILITY, doc="probability that a child's weights and biases mutate")
+    weight_perturb_prob: float = param(0.9, **PROBABILITY, doc="per weight: perturbed with this probability, else drawn anew")
     weight_sigma: float = param(0.5, ge=0.0, doc="std of a weight perturbation")
     weight_init_std: float = param(1.0, ge=0.0, doc="std of a new weight")
     bias_init_std: float = param(1.0, ge=0.0, doc="std of a new bias")
     weight_max: float = param(8.0, gt=0.0, doc="weights and biases are clipped to +-weight_max")
-    add_connection_prob: float = param(0.1, **_PROBABILITY, doc="probability that a child gains a connection")
-    add_node_prob: float = param(0.05, **_PROBABILITY, doc="probability that a child splits a connection")
-    toggle_prob: float = param(0.0, **_PROBABILITY, doc="probability that a child flips a connection's enabled flag")
+    add_connection_prob: float = param(0.1, **PROBABILITY, doc="probability that a child gains a connection")
+    add_node_prob: float = param(0.05, **PROBABILITY, doc="probability that a child splits a connection")
+    toggle_prob: float = param(0.0, **PROBABILITY, doc="probability that a child flips a connection's enabled flag")
     add_connection_tries: int = param(20, ge=1, doc="random node pairs tried per added connection")
     response: float = param(4.9, gt=0.0, doc="every node's input gain (4.9: the paper's steepened sigmoid)")

@@ -25,7 +25,7 @@ only the rare structural mutations run per genome.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -33,16 +33,9 @@ from evo.strategies.neat.genes import Genes, match_rows
 from evo.strategies.neat.innovation import InnovationRegistry
 from networks.neat import (
     ACTIVATION_CODES,
-    CONN_IN,
-    CONN_OUT,
-    CONN_STATE,
-    CONN_WEIGHT,
-    DISABLED,
-    ENABLED,
-    NODE_ACTIVATION,
-    NODE_BIAS,
-    NODE_RESPONSE,
+    Conn,
     NEATSpec,
+    Node,
 )
 
 
@@ -78,15 +71,15 @@ def crossover(
     match = match_rows(innov[cross, :width], parents.innov[mate, :width])
     has = match >= 0
     safe = np.maximum(match, 0)
-    mate_w = mate_conns[mate_rows, safe, CONN_WEIGHT]
-    mate_state = mate_conns[mate_rows, safe, CONN_STATE]
+    mate_w = mate_conns[mate_rows, safe, Conn.WEIGHT]
+    mate_state = mate_conns[mate_rows, safe, Conn.STATE]
     take = has & (rng.random(has.shape) < 0.5)
-    state = child_conns[rows, np.arange(width), CONN_STATE]
-    weight = child_conns[rows, np.arange(width), CONN_WEIGHT]
-    child_conns[rows, np.arange(width), CONN_WEIGHT] = np.where(take, mate_w, weight)
-    disabled = (state == DISABLED) | (has & (mate_state == DISABLED))
+    state = child_conns[rows, np.arange(width), Conn.STATE]
+    weight = child_conns[rows, np.arange(width), Conn.WEIGHT]
+    child_conns[rows, np.arange(width), Conn.WEIGHT] = np.where(take, mate_w, weight)
+    disabled = (state == Conn.DISABLED) | (has & (mate_state == Conn.DISABLED))
     stays_off = rng.random(has.shape) < disable_inherited_prob
-    child_conns[rows, np.arange(width), CONN_STATE] = np.where(disabled, np.where(stays_off, DISABLED, ENABLED), state)
+    child_conns[rows, np.arange(width), Conn.STATE] = np.where(disabled, np.where(stays_off, Conn.DISABLED, Conn.ENABLED), state)
     # Node genes (same node id): bias, response and activation from the mate half the time.
     n_width = int((nodes[cross] >= 0).sum(axis=1).max())
     node_match = match_rows(nodes[cross, :n_width], parents.node_ids[mate, :n_width])
@@ -94,7 +87,7 @@ def crossover(
     node_take[:, : spec.n_inputs] = False
     safe = np.maximum(node_match, 0)
     slots = np.arange(n_width)
-    for f in (NODE_ACTIVATION, NODE_BIAS, NODE_RESPONSE):
+    for f in (Node.ACTIVATION, Node.BIAS, Node.RESPONSE):
         child_nodes[rows, slots, f] = np.where(node_take, mate_nodes[mate_rows, safe, f], child_nodes[rows, slots, f])
     return children
 
@@ -111,25 +104,26 @@ def mutate(spec: NEATSpec, children: Genes, p: Any, registry: InnovationRegistry
     nodes, conns = spec.split(flat)
     mutated = rng.random(n) < p.weight_mutation_prob
     width = max(int((innov >= 0).sum(axis=1).max()), 1)
-    _perturb(conns[:, :width, CONN_WEIGHT], (innov[:, :width] >= 0) & mutated[:, None], p.weight_init_std, p, rng)
+    _perturb(conns[:, :width, Conn.WEIGHT], (innov[:, :width] >= 0) & mutated[:, None], p.weight_init_std, p, rng)
     n_width = int((node_ids >= 0).sum(axis=1).max())
     node_mask = (node_ids[:, :n_width] >= 0) & mutated[:, None]
     node_mask[:, : spec.n_inputs] = False
-    _perturb(nodes[:, :n_width, NODE_BIAS], node_mask, p.bias_init_std, p, rng)
+    _perturb(nodes[:, :n_width, Node.BIAS], node_mask, p.bias_init_std, p, rng)
     if p.toggle_prob > 0:
         toggled = np.flatnonzero(rng.random(n) < p.toggle_prob)
         n_conns = (innov[toggled] >= 0).sum(axis=1)
         slots = (rng.random(len(toggled)) * n_conns).astype(np.int64)
-        conns[toggled, slots, CONN_STATE] *= -1.0
+        conns[toggled, slots, Conn.STATE] *= -1.0
     add_node = rng.random(n) < p.add_node_prob
     add_conn = rng.random(n) < p.add_connection_prob
     for r in np.flatnonzero(add_node | add_conn).tolist():
+        genome = _Genome(nodes[r], conns[r], node_ids[r], innov[r])
         if add_node[r]:
-            _add_node(spec, nodes[r], conns[r], node_ids[r], innov[r], p, registry, rng)
+            _add_node(spec, genome, p, registry, rng)
         if add_conn[r]:
-            _add_connection(spec, conns[r], node_ids[r], innov[r], p, registry, rng)
-    np.clip(conns[..., CONN_WEIGHT], -p.weight_max, p.weight_max, out=conns[..., CONN_WEIGHT])
-    np.clip(nodes[..., NODE_BIAS], -p.weight_max, p.weight_max, out=nodes[..., NODE_BIAS])
+            _add_connection(spec, genome, p, registry, rng)
+    np.clip(conns[..., Conn.WEIGHT], -p.weight_max, p.weight_max, out=conns[..., Conn.WEIGHT])
+    np.clip(nodes[..., Node.BIAS], -p.weight_max, p.weight_max, out=nodes[..., Node.BIAS])
 
 
 def _perturb(values: np.ndarray, mask: np.ndarray, init_std: float, p: Any, rng: np.random.Generator) -> None:
@@ -140,46 +134,40 @@ def _perturb(values: np.ndarray, mask: np.ndarray, init_std: float, p: Any, rng:
     values[...] = np.where(mask, new, values)
 
 
-def _add_node(
-    spec: NEATSpec,
-    nodes: np.ndarray,
-    conns: np.ndarray,
-    node_ids: np.ndarray,
-    innov: np.ndarray,
-    p: Any,
-    registry: InnovationRegistry,
-    rng: np.random.Generator,
-) -> None:
+class _Genome(NamedTuple):
+    """One genome's rows, as views written in place: node slots, connection slots, node ids, innovation numbers."""
+
+    nodes: np.ndarray
+    conns: np.ndarray
+    node_ids: np.ndarray
+    innov: np.ndarray
+
+
+def _add_node(spec: NEATSpec, genome: _Genome, p: Any, registry: InnovationRegistry, rng: np.random.Generator) -> None:
     """Split a random enabled connection in -> out into in -> new (weight 1) and new -> out (old weight)."""
+    nodes, conns, node_ids, innov = genome
     n_nodes = int((node_ids >= 0).sum())
     n_conns = int((innov >= 0).sum())
     if n_nodes >= spec.max_nodes or n_conns + 2 > spec.max_connections:
         return
-    enabled = np.flatnonzero(conns[:n_conns, CONN_STATE] == ENABLED)
+    enabled = np.flatnonzero(conns[:n_conns, Conn.STATE] == Conn.ENABLED)
     if len(enabled) == 0:
         return
     j = int(enabled[rng.integers(len(enabled))])
-    src, dst, weight = int(conns[j, CONN_IN]), int(conns[j, CONN_OUT]), float(conns[j, CONN_WEIGHT])
+    src, dst, weight = int(conns[j, Conn.IN]), int(conns[j, Conn.OUT]), float(conns[j, Conn.WEIGHT])
     new_id = registry.split_node_id(int(innov[j]), set(node_ids[:n_nodes].tolist()))
-    conns[j, CONN_STATE] = DISABLED
+    conns[j, Conn.STATE] = Conn.DISABLED
     nodes[n_nodes] = (1.0, ACTIVATION_CODES[p.hidden_activation], 0.0, p.response)
     node_ids[n_nodes] = new_id
-    conns[n_conns] = (ENABLED, src, n_nodes, 1.0)
+    conns[n_conns] = (Conn.ENABLED, src, n_nodes, 1.0)
     innov[n_conns] = registry.connection(int(node_ids[src]), new_id)
-    conns[n_conns + 1] = (ENABLED, n_nodes, dst, weight)
+    conns[n_conns + 1] = (Conn.ENABLED, n_nodes, dst, weight)
     innov[n_conns + 1] = registry.connection(new_id, int(node_ids[dst]))
 
 
-def _add_connection(
-    spec: NEATSpec,
-    conns: np.ndarray,
-    node_ids: np.ndarray,
-    innov: np.ndarray,
-    p: Any,
-    registry: InnovationRegistry,
-    rng: np.random.Generator,
-) -> None:
+def _add_connection(spec: NEATSpec, genome: _Genome, p: Any, registry: InnovationRegistry, rng: np.random.Generator) -> None:
     """Connect two unconnected nodes, never closing a cycle; re-enable the gene if it exists disabled."""
+    _, conns, node_ids, innov = genome
     n_nodes = int((node_ids >= 0).sum())
     n_conns = int((innov >= 0).sum())
     n_in, n_io = spec.n_inputs, spec.n_inputs + spec.n_outputs
@@ -187,7 +175,7 @@ def _add_connection(
     # Feedforward: outputs feed nothing. Recurrent: any node may feed any non-input node, itself included.
     sources = list(range(n_nodes)) if recurrent else list(range(n_in)) + list(range(n_io, n_nodes))
     n_targets = n_nodes - n_in
-    genes = {(int(c[CONN_IN]), int(c[CONN_OUT])): k for k, c in enumerate(conns[:n_conns].tolist())}
+    genes = {(int(c[Conn.IN]), int(c[Conn.OUT])): k for k, c in enumerate(conns[:n_conns].tolist())}
     outgoing: dict[int, list[int]] = {}
     for src, dst in genes:
         outgoing.setdefault(src, []).append(dst)
@@ -198,13 +186,13 @@ def _add_connection(
             continue
         existing = genes.get((src, dst))
         if existing is not None:
-            if conns[existing, CONN_STATE] == DISABLED:
-                conns[existing, CONN_STATE] = ENABLED
+            if conns[existing, Conn.STATE] == Conn.DISABLED:
+                conns[existing, Conn.STATE] = Conn.ENABLED
                 return
             continue
         if n_conns >= spec.max_connections or (not recurrent and _reaches(outgoing, dst, src)):
             continue
-        conns[n_conns] = (ENABLED, src, dst, p.weight_init_std * rng.standard_normal())
+        conns[n_conns] = (Conn.ENABLED, src, dst, p.weight_init_std * rng.standard_normal())
         innov[n_conns] = registry.connection(int(node_ids[src]), int(node_ids[dst]))
         return
 

@@ -24,7 +24,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from networks.neat import CONN_WEIGHT, NEATSpec
+from networks.neat import (
+    Conn,
+    NEATSpec,
+)
 
 
 def compatibility_distances(
@@ -117,9 +120,9 @@ class Species:
         width = max(int((innov_a >= 0).sum(axis=1).max(initial=0)), int((innov_b >= 0).sum(axis=1).max(initial=0)), 1)
         return compatibility_distances(
             innov_a[:, :width],
-            self.spec.split(flat_a)[1][:, :width, CONN_WEIGHT],
+            self.spec.split(flat_a)[1][:, :width, Conn.WEIGHT],
             innov_b[:, :width],
-            self.spec.split(flat_b)[1][:, :width, CONN_WEIGHT],
+            self.spec.split(flat_b)[1][:, :width, Conn.WEIGHT],
             p.c1,
             p.c2,
             p.c3,

@@ -56,7 +56,7 @@ from evo.strategies.pareto import ParetoArchive, nsga2_survivors, tournament_win
 from networks.neat import NEATSpec
 
 
-class NEAT(Strategy, MultiObjective):
+class NEAT(Strategy, MultiObjective, name="neat", params_type=NEATParams, default_population=150):
     """NEAT over fixed-length flat genomes (layout of :class:`networks.neat.NEATSpec`).
 
     Parameters: :class:`~evo.strategies.neat.params.NEATParams` (the layout
@@ -68,13 +68,9 @@ class NEAT(Strategy, MultiObjective):
     parameters are unused. :meth:`best` is the best genome evaluated so far.
     """
 
-    name = "neat"
-    params_type = NEATParams
-    default_population = 150
     params: NEATParams
 
-    def __init__(self, n_params: int, population: int, seed: int, init: np.ndarray, **params: Any) -> None:
-        super().__init__(n_params, population, seed, init, **params)
+    def _setup(self) -> None:
         p = self.params
         if p.n_inputs is None or p.n_outputs is None:
             raise ValueError("neat: n_inputs and n_outputs are required (they must match the NEATSpec network)")

@@ -1,0 +1,73 @@
+"""What a submitted config must pass before it is stored: `evo run`'s checks, and data files only from the service's data folder.
+
+A config is validated as `evo run` validates it (parsed, then its task,
+network and strategy built, without running), so a config that is only wrong
+once built (an unknown gymnasium id, a missing dataset file) is refused with
+422 and the CLI's one-line message instead of failing later.
+
+A service runs configs sent by its clients, so a data-file field
+(``task.path``, ``task.dir``) must not name an arbitrary server file: its
+content could leak through error messages (a CSV parse error quotes a row).
+Such a field is resolved against ``<home>/data/`` (a path relative to it, or
+an absolute path inside it; symlinks are followed) and refused otherwise. The
+stored config names the resolved file, so the worker reads that same file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from evo.config import ConfigError, RunConfig
+
+#: the fields naming a server file or folder, by task type
+DATA_FIELDS: dict[str, tuple[str, ...]] = {"dataset": ("path",), "timeseries": ("path",), "mnist": ("dir",)}
+
+
+def confine_data_paths(data: dict[str, Any], data_dir: Path) -> dict[str, Any]:
+    """``data`` with its data-file fields resolved inside ``data_dir``; ConfigError naming the field for one leading elsewhere."""
+    task = data.get("task")
+    if not isinstance(task, dict):
+        return data
+    fields = DATA_FIELDS.get(str(task.get("type")), ())
+    root = data_dir.resolve()
+    confined = dict(task)
+    for name in fields:
+        value = task.get(name)
+        if not isinstance(value, str):
+            continue  # missing or of the wrong type: the config's own validation says so
+        refusal = (
+            f"config error: task.{name} = {value!r}: the service reads data files only from its data folder "
+            f"(<home>/data/); give a path relative to it"
+        )
+        try:
+            resolved = (root / value).resolve()  # an absolute value replaces root
+        except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte
+            raise ConfigError(refusal) from None
+        if "\0" in value or not resolved.is_relative_to(root):
+            raise ConfigError(refusal)
+        confined[name] = str(resolved)
+    return {**data, "task": confined}
+
+
+def _without_folder(message: str, data_dir: Path) -> str:
+    """The message with the data folder's server path taken out (the client wrote paths relative to it)."""
+    for folder in {str(data_dir), str(data_dir.resolve())}:
+        message = message.replace(folder + "/", "").replace(folder, "<home>/data")
+    return message
+
+
+def check_buildable(config: RunConfig, data_dir: Path) -> None:
+    """Build the config's task, network and strategy as ``EvolutionRun(config)`` does, without running; ConfigError if one fails."""
+    from evo.build import build_network, build_strategy, build_task
+
+    try:
+        task = build_task(config)
+        try:
+            build_strategy(config, build_network(config, task))
+        finally:
+            task.close()
+    except ConfigError as exc:
+        raise ConfigError(_without_folder(str(exc), data_dir)) from None
+    except Exception as exc:  # noqa: BLE001 - any failure to build is the config's: a 422, never a 500
+        raise ConfigError(_without_folder(f"config error: the config cannot be built: {type(exc).__name__}: {exc}", data_dir)) from None
