@@ -73,16 +73,20 @@ def supervised_data(task) -> dict[str, Any]:
     """Training and validation arrays of a labelled task, and the loss that fits its output."""
     from evo.tasks.boolean import ParityTask
     from evo.tasks.classification import ClassificationTask
+    from evo.tasks.forecast import ForecastTask
 
     if isinstance(task, ClassificationTask):
         s = task.split
         return {"X_train": s.X_train, "y_train": s.y_train, "X_val": s.X_val, "y_val": s.y_val, "loss": "cross_entropy"}
+    if isinstance(task, ForecastTask):
+        (X_train, y_train), (X_val, y_val) = task.segment("train"), task.segment("val")
+        return {"X_train": X_train, "y_train": y_train, "X_val": X_val, "y_val": y_val, "loss": "mse"}
     if isinstance(task, ParityTask):
         # The truth table is all there is: it is also the validation set.
         return {"X_train": task.inputs, "y_train": task.targets, "X_val": task.inputs, "y_val": task.targets, "loss": "mse"}
     raise ConfigError(
         f"config error: task.type = {task.kind!r} ({task.name}): backprop needs labelled data; "
-        "evo train and evo compare work on xor, parity, digits and dataset tasks "
+        "evo train and evo compare work on xor, parity, digits, dataset and forecast tasks "
         "(a policy-gradient baseline for control tasks may come later)"
     )
 

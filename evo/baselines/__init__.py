@@ -3,6 +3,7 @@
 A task names its baseline (``Task.baseline``), a key of :data:`BASELINES`:
 
 * ``"backprop"`` -- the same network trained by gradient descent (:mod:`evo.baselines.backprop`);
+* ``"backprop_forecast"`` -- the same, for forecasting, reported by NRMSE;
 * ``"esn_recipe"`` -- the echo-state network's standard recipe and a
   gradient-descent readout (:mod:`evo.baselines.esn`).
 
@@ -14,13 +15,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from evo.baselines.backprop import BackpropBaseline
+from evo.baselines.backprop import BackpropBaseline, BackpropForecastBaseline
 from evo.baselines.base import Baseline, held_out_line, pick_figures
 from evo.baselines.esn import ESNRecipeBaseline
 from evo.build import build_task
 from evo.config import ConfigError, RunConfig
 
-BASELINES: dict[str, Baseline] = {"backprop": BackpropBaseline(), "esn_recipe": ESNRecipeBaseline()}
+BASELINES: dict[str, Baseline] = {
+    "backprop": BackpropBaseline(),
+    "backprop_forecast": BackpropForecastBaseline(),
+    "esn_recipe": ESNRecipeBaseline(),
+}
 
 __all__ = ["BASELINES", "Baseline", "baseline_for", "held_out_line", "make_training_run", "pick_figures"]
 

@@ -30,6 +30,8 @@ class Task(ABC):
     kind: str = "classification"
     #: what `evo train` runs and `evo compare` sets beside evolution: a key of ``evo.baselines.BASELINES``
     baseline: str = "backprop"
+    #: time steps a recurrent network reads one sample in, unless its config says (1: a sample is one step)
+    sequence_steps: int = 1
 
     @abstractmethod
     def evaluate(self, network, genomes: np.ndarray, seeds: np.ndarray, generation_seed: int) -> np.ndarray:
@@ -80,6 +82,7 @@ class TaskShape(Protocol):
     n_outputs: int
     output_activation: str
     input_shape: tuple[int, int, int] | None
+    sequence_steps: int
 
 
 @dataclass
@@ -91,3 +94,4 @@ class Shape:
     output_activation: str = "identity"
     input_shape: tuple[int, int, int] | None = None
     name: str = "study"
+    sequence_steps: int = 1
