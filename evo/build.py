@@ -8,7 +8,17 @@ from typing import Any
 
 import numpy as np
 
-from evo.config import CNNConfig, CNNSearchConfig, ConfigError, ESNConfig, MLPConfig, NEATNetworkConfig, RunConfig, expect_section
+from evo.config import (
+    CNNConfig,
+    CNNSearchConfig,
+    ConfigError,
+    ESNConfig,
+    MLPConfig,
+    NEATNetworkConfig,
+    RNNConfig,
+    RunConfig,
+    expect_section,
+)
 from evo.config.strategies import ArchitectureTrainingSettings
 from evo.config.tasks import DatasetTaskConfig, PythonTaskConfig, TimeSeriesTaskConfig
 from evo.seeding import STREAM_INIT, STREAM_STRATEGY, stream_seed
@@ -107,10 +117,23 @@ def _build_base_task(config: RunConfig):
                 kwargs=dict(t.kwargs),
                 code_dir=config.code_dir,
             )
-        if t.type == "control":
-            from evo.tasks.control import ControlTask
+        if t.type == "forecast":
+            from evo.tasks.forecast import ForecastTask
+            from evo.tasks.series import make_series_split
 
-            return ControlTask(
+            if t.series == "file" and not t.path:
+                raise ConfigError("config error: task.path: required when task.series = 'file'")
+            extra = {"tau": t.tau} if t.series == "mackey_glass" else {}
+            series = make_series_split(t.series, t.washout, t.n_train, t.n_val, t.n_test, path=t.path, column=t.column, key=t.key, **extra)
+            return ForecastTask(series, window=t.window, fitness=t.fitness, batch_size=t.batch_size, horizon=t.horizon, starts=t.starts)
+        if t.type == "control":
+            from evo.envs import DOUBLE_POLE_IDS
+            from evo.tasks.control import ControlTask
+            from evo.tasks.double_pole import DoublePoleTask
+
+            # A double pole's task adds the benchmark's 100,000-step and generalisation tests.
+            task_type = DoublePoleTask if t.env_id in DOUBLE_POLE_IDS else ControlTask
+            return task_type(
                 t.env_id,
                 episodes=t.episodes,
                 max_steps=t.max_steps,
@@ -119,6 +142,7 @@ def _build_base_task(config: RunConfig):
                 env_kwargs=dict(t.env_kwargs),
                 imports=tuple(t.imports),
                 code_dir=config.code_dir,
+                observe=t.observe,
             )
         if t.type == "python":
             return _python_task(t, config.code_dir)
@@ -200,10 +224,10 @@ def _cnn(config: RunConfig, task: TaskShape) -> NetworkSpec:
 
 
 def _neat(config: RunConfig, task: TaskShape) -> NetworkSpec:
-    from networks.neat import NEATSpec
+    from networks.neat import NEATSpec, RecurrentNEATSpec
 
     n = expect_section(config.network, NEATNetworkConfig, "network")
-    return NEATSpec(
+    return (NEATSpec if n.feed_forward else RecurrentNEATSpec)(
         task.n_inputs,
         task.n_outputs,
         max_nodes=n.max_nodes,
@@ -252,6 +276,30 @@ def _esn(config: RunConfig, task: TaskShape) -> NetworkSpec:
         raise ConfigError(f"config error: {exc}") from None
 
 
+def _rnn(config: RunConfig, task: TaskShape) -> NetworkSpec:
+    """A recurrent network reading each sample in ``steps`` slices (the config's, else the task's own)."""
+    from networks.rnn import RNN
+
+    n = expect_section(config.network, RNNConfig, "network")
+    steps = n.steps or task.sequence_steps
+    if task.n_inputs % steps:
+        raise ConfigError(
+            f"config error: network.steps = {steps}: the task's samples hold {task.n_inputs} values, not a whole number of steps of equal width"
+        )
+    return RNN(
+        input_size=task.n_inputs // steps,
+        hidden=tuple(n.hidden),
+        output_size=task.n_outputs,
+        cell=n.cell,
+        steps=steps,
+        activation=n.activation,
+        readout=tuple(n.readout),
+        readout_activation=n.readout_activation,
+        output_activation=n.output_activation or task.output_activation,
+        bptt_truncate=n.bptt_truncate,
+    )
+
+
 #: How each ``network.type`` is built from the config and the task (a ValueError becomes a ConfigError).
 NETWORK_BUILDERS: dict[str, Callable[[RunConfig, TaskShape], NetworkSpec]] = {
     "mlp": _mlp,
@@ -259,6 +307,7 @@ NETWORK_BUILDERS: dict[str, Callable[[RunConfig, TaskShape], NetworkSpec]] = {
     "neat": _neat,
     "cnn_search": _cnn_search,
     "esn": _esn,
+    "rnn": _rnn,
 }
 
 
@@ -295,15 +344,16 @@ def build_strategy(config: RunConfig, network: NetworkSpec):
     params = config.strategy_params()
     init = initial_genome(config, network)
     if config.strategy.type == "neat":
-        from networks.neat import NEATSpec
+        from networks.neat import NEATLayout
 
-        assert isinstance(network, NEATSpec), "the config pairs strategy 'neat' with network 'neat'"
+        assert isinstance(network, NEATLayout), "the config pairs strategy 'neat' with network 'neat' (feedforward or recurrent)"
         params.update(
             n_inputs=network.n_inputs,
             n_outputs=network.n_outputs,
             max_nodes=network.max_nodes,
             max_connections=network.max_connections,
             hidden_activation=network.hidden_activation,
+            feed_forward=network.feed_forward,
         )
     elif config.strategy.type == "cnn_arch":
         params["space"] = network

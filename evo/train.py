@@ -73,6 +73,7 @@ def supervised_data(task) -> dict[str, Any]:
     """Training and validation arrays of a labelled task, and the loss that fits its output."""
     from evo.tasks.boolean import ParityTask
     from evo.tasks.classification import ClassificationTask
+    from evo.tasks.forecast import ForecastTask
     from evo.tasks.regression import RegressionTask
 
     if isinstance(task, ClassificationTask):
@@ -81,12 +82,15 @@ def supervised_data(task) -> dict[str, Any]:
     if isinstance(task, RegressionTask):
         r = task.split
         return {"X_train": r.X_train, "y_train": r.y_train, "X_val": r.X_val, "y_val": r.y_val, "loss": "mse"}
+    if isinstance(task, ForecastTask):
+        (X_train, y_train), (X_val, y_val) = task.segment("train"), task.segment("val")
+        return {"X_train": X_train, "y_train": y_train, "X_val": X_val, "y_val": y_val, "loss": "mse"}
     if isinstance(task, ParityTask):
         # The truth table is all there is: it is also the validation set.
         return {"X_train": task.inputs, "y_train": task.targets, "X_val": task.inputs, "y_val": task.targets, "loss": "mse"}
     raise ConfigError(
         f"config error: task.type = {task.kind!r} ({task.name}): backprop needs labelled data; "
-        "evo train and evo compare work on xor, parity, digits and dataset (classification or regression) tasks "
+        "evo train and evo compare work on xor, parity, digits, dataset (classification or regression) and forecast tasks "
         "(a policy-gradient baseline for control tasks may come later)"
     )
 

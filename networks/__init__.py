@@ -25,9 +25,11 @@ NETWORK_TYPES: dict[str, str] = {
     "mlp": "networks.mlp:MLP",
     "cnn": "networks.cnn:CNN",
     "neat": "networks.neat:NEATSpec",
+    "neat_recurrent": "networks.neat:RecurrentNEATSpec",
     "cnn_search": "networks.cnn_search:CNNSearchSpace",
     "esn": "networks.esn:ESNSpec",  # an ESN genome (best_genome.json)
     "esn_readout": "networks.esn:ESNReadoutSpec",  # its fitted network (best_trained.json)
+    "rnn": "networks.rnn:RNN",
 }
 
 

@@ -21,6 +21,8 @@ Capabilities:
   multi-objective (Pareto) selection.
 - :class:`Bindable`: its own forward for one genome stack run many times on
   per-genome inputs (a control rollout's steps), weights prepared once.
+- :class:`Recurrent`: a state carried from one time step to the next (RNNs,
+  recurrent NEAT); a control episode keeps it across its steps.
 - :class:`CountsParameters`: a padded genome (NEAT's slots, a search
   space's maximum architecture) that says how many parameters one genome
   really uses, the figure reports show instead of the genome length.
@@ -142,6 +144,24 @@ class HasComplexity(Protocol):
 
     def complexity(self, genomes: np.ndarray) -> np.ndarray:
         """Size ``(P,)`` of each genome of a stack ``(P, n_params)``; smaller is simpler."""
+        ...
+
+
+@runtime_checkable
+class Recurrent(Protocol):
+    """A network with a state carried across time steps: an episode's steps or a sequence's elements.
+
+    :func:`networks.stack.bind_genomes` gives a stateful stack for it: each
+    ``forward`` is one step, the state starts at :meth:`initial_state` for a
+    new rollout (one episode per slot) and follows the rows ``keep`` retains.
+    """
+
+    def initial_state(self, n: int, batch: int) -> np.ndarray:
+        """The rest state of ``n`` genomes on ``batch`` sequences: an array whose first two axes are ``(n, batch)``."""
+        ...
+
+    def step(self, params: np.ndarray, state: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One step of genomes ``(P, n_params)`` on one input per sequence ``x (P, B, n_step)``: the new state and outputs ``(P, B, n_outputs)``."""
         ...
 
 

@@ -8,7 +8,10 @@ so ``fit(..., init_params=genome)`` fine-tunes an evolved network and
 
 Per epoch: shuffle the training set (from the seed, so runs repeat exactly),
 take minibatches in order, and for each one run ``forward_train`` ->
-loss -> ``backward`` -> L2 on the weights -> optimiser step, in place. Then
+loss -> ``backward`` -> L2 on the weights -> gradient clipping (when
+``clip_norm`` is set: the whole gradient rescaled to that L2 norm when it is
+longer, as recurrent networks need against exploding gradients; Pascanu,
+Mikolov & Bengio 2013) -> optimiser step, in place. Then
 score the validation split; early stopping watches the validation loss (the
 training loss when there is no validation split) and restores the best
 parameters seen.
@@ -52,7 +55,8 @@ class Trainer:
     ``best_epoch_`` (epoch whose parameters ``params_`` holds when early stopping
     is on; 0 means the initial ones), ``best_loss_``, ``stopped_early_``,
     ``diverged_`` (a non-finite training loss stopped the run; the best
-    parameters are restored), ``classification_`` and
+    parameters are restored), ``clipped_steps_`` (updates whose gradient was
+    clipped), ``classification_`` and
     ``optimizer_`` (its ``state_dict`` can be checkpointed).
     """
 
@@ -69,6 +73,7 @@ class Trainer:
         dropout: float = 0.0,
         patience: int | None = 20,
         seed: int = 0,
+        clip_norm: float | None = None,
     ) -> None:
         self.net = net
         self.loss = loss
@@ -81,13 +86,14 @@ class Trainer:
         self.dropout = dropout
         self.patience = patience
         self.seed = seed
+        self.clip_norm = clip_norm
 
     # ------------------------------------------------------------ validation
     def _validate_params(self) -> None:
         """Check the constructor arguments; raise ValueError naming the argument, value and what is allowed."""
         if not isinstance(self.net, Trainable):
             raise ValueError(
-                f"net = {self.net!r}: must be a network spec with a backward pass (forward_train, backward, weight_mask: MLP, CNN, NEATSpec)"
+                f"net = {self.net!r}: must be a network spec with a backward pass (forward_train, backward, weight_mask: MLP, CNN, RNN, NEATSpec)"
             )
         if self.loss not in ("cross_entropy", "mse"):
             raise ValueError(f"loss = {self.loss!r}: allowed 'cross_entropy', 'mse'")
@@ -114,6 +120,8 @@ class Trainer:
             raise ValueError(f"patience = {self.patience!r}: must be an integer >= 1, or None to disable early stopping")
         if not (_is_int(self.seed) and self.seed >= 0):
             raise ValueError(f"seed = {self.seed!r}: must be an integer >= 0")
+        if self.clip_norm is not None and not (_is_real(self.clip_norm) and math.isfinite(self.clip_norm) and self.clip_norm > 0):
+            raise ValueError(f"clip_norm = {self.clip_norm!r}: must be a finite number > 0, or None for no clipping")
 
     def _validate_data(self, X, y, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Inputs as float64 ``(N, n_in)``, targets as int labels or float ``(N, n_out)``."""
@@ -196,6 +204,8 @@ class Trainer:
         scratch = np.empty_like(params)
         n, batch = len(X_train), int(self.batch_size)
         dropout = float(self.dropout)
+        clip = None if self.clip_norm is None else float(self.clip_norm)
+        self.clipped_steps_ = 0
 
         self.params_ = params
         self.optimizer_ = opt
@@ -221,6 +231,11 @@ class Trainer:
                 if decay is not None:
                     np.multiply(decay, params, out=scratch)  # d/dW of 0.5 wd |W|^2, zero on biases
                     grad += scratch
+                if clip is not None:
+                    norm = math.sqrt(float(np.vdot(grad, grad)))
+                    if norm > clip:
+                        grad *= clip / norm
+                        self.clipped_steps_ += 1
                 opt.step(params, grad)
                 total += loss * len(xb)
             samples_seen += n

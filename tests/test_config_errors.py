@@ -40,6 +40,12 @@ BAD = {
     "discrete observations": ({**XOR, "task": {"type": "control", "env_id": "FrozenLake-v1"}}, ["FrozenLake-v1", "Box"]),
     "esn without a series": ({**XOR, "network": {"type": "esn"}}, ["network.type = 'esn'", "timeseries"]),
     "series without an esn": ({**XOR, "task": {"type": "timeseries"}}, ["network.type = 'mlp'", "'esn'"]),
+    "unknown recurrent cell": ({**XOR, "network": {"type": "rnn", "cell": "rnn"}}, ["network.cell", "'rnn'", "'lstm'"]),
+    "observation index out of range": (
+        {**XOR, "task": {"type": "control", "env_id": "CartPole-v1", "observe": [0, 5]}},
+        ["task.observe = [0, 5]", "0..3"],
+    ),
+    "rnn steps that do not divide a sample": ({**XOR, "network": {"type": "rnn", "steps": 3}}, ["network.steps = 3", "2 values"]),
     "esn size range": (
         {**XOR, "network": {"type": "esn"}, "task": {"type": "timeseries", "mode": "topology", "min_units": 60, "max_units": 50}},
         ["min_units", "60", "max_units"],

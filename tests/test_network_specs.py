@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from networks import NETWORK_TYPES, network_from_description, network_type
-from networks.spec import Bindable, CountsParameters, Decodable, GraphExportable, HasComplexity, NetworkSpec, Trainable
+from networks.spec import Bindable, CountsParameters, Decodable, GraphExportable, HasComplexity, NetworkSpec, Recurrent, Trainable
 
 CAPABILITIES = {
     Trainable: ("forward_train", "backward", "weight_mask"),
@@ -16,6 +16,7 @@ CAPABILITIES = {
     GraphExportable: ("save_graph", "draw"),
     HasComplexity: ("complexity",),
     Bindable: ("bind",),
+    Recurrent: ("initial_state", "step"),
     CountsParameters: ("used_params",),
 }
 
@@ -54,6 +55,10 @@ def test_an_unknown_type_names_the_allowed_ones():
             id="cnn",
         ),
         pytest.param(lambda: network_type("neat")(2, 1, max_nodes=8, max_connections=12), id="neat"),
+        pytest.param(lambda: network_type("neat_recurrent")(2, 1, max_nodes=8, max_connections=12), id="neat-recurrent"),
+        pytest.param(lambda: network_type("rnn")(3, (4, 5), 2, cell="lstm", steps=3, readout=(3,)), id="rnn-lstm"),
+        pytest.param(lambda: network_type("rnn")(2, (4,), 3, cell="gru", steps=2, output_activation="softmax"), id="rnn-gru"),
+        pytest.param(lambda: network_type("rnn")(2, (4,), 1, cell="elman", activation="relu"), id="rnn-elman"),
     ],
 )
 def test_describe_round_trip_gives_the_same_outputs(spec):

@@ -562,7 +562,7 @@ def test_fetch_refuses_server_paths_that_would_write_outside_the_folder(tmp_path
 def test_a_closed_pipe_ends_the_command_line_client_quietly(service):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "EVO_SERVER": service.url, "EVO_TOKEN": service.token}
     process = subprocess.Popen(
-        [sys.executable, "-m", "evo.cli", "runs"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-m", "evo.cli", "runs", "--service"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
     assert process.stdout is not None
     process.stdout.close()  # `evo runs | head -0`: the reader is gone before anything is written

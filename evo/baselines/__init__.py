@@ -4,6 +4,7 @@ A task names its baseline (``Task.baseline``), a key of :data:`BASELINES`:
 
 * ``"backprop"`` -- the same network trained by gradient descent (:mod:`evo.baselines.backprop`);
 * ``"backprop_regression"`` -- the same for regression tasks (mean squared error; MSE and R^2 in the table);
+* ``"backprop_forecast"`` -- the same, for forecasting, reported by NRMSE;
 * ``"esn_recipe"`` -- the echo-state network's standard recipe and a
   gradient-descent readout (:mod:`evo.baselines.esn`).
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from evo.baselines.backprop import BackpropBaseline, RegressionBackpropBaseline
+from evo.baselines.backprop import BackpropBaseline, BackpropForecastBaseline, RegressionBackpropBaseline
 from evo.baselines.base import Baseline, held_out_line, pick_figures
 from evo.baselines.esn import ESNRecipeBaseline
 from evo.build import build_task
@@ -24,6 +25,7 @@ from evo.config import ConfigError, RunConfig
 BASELINES: dict[str, Baseline] = {
     "backprop": BackpropBaseline(),
     "backprop_regression": RegressionBackpropBaseline(),
+    "backprop_forecast": BackpropForecastBaseline(),
     "esn_recipe": ESNRecipeBaseline(),
 }
 

@@ -57,3 +57,17 @@ class RegressionBackpropBaseline(BackpropBaseline):
         "n_params": ("parameters", "int"),
     }
     plotted_metric = "test_r2"
+
+
+class BackpropForecastBaseline(BackpropBaseline):
+    """Forecasting: evolution against the same network trained by gradient descent (BPTT for an RNN), scored by NRMSE."""
+
+    metrics = {
+        "test_nrmse": ("one-step test NRMSE", "sci"),
+        "test_nrmse_free_run": ("closed-loop NRMSE (horizon)", "sci"),
+        "wall_seconds": ("training wall s", "seconds"),
+        "sample_forward_passes": ("sample-forward passes", "sci"),
+        "n_params": ("parameters", "int"),
+    }
+    median_metrics = ("test_nrmse", "test_nrmse_free_run")
+    plotted_metric = "test_nrmse"

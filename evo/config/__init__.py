@@ -21,7 +21,16 @@ from pydantic import BaseModel, ValidationError
 
 from evo.config.base import ConfigError, Section, expect_section
 from evo.config.errors import format_validation_error, union_members
-from evo.config.networks import CNNConfig, CNNSearchConfig, ConvBlockConfig, ESNConfig, MLPConfig, NEATNetworkConfig, NetworkConfig
+from evo.config.networks import (
+    CNNConfig,
+    CNNSearchConfig,
+    ConvBlockConfig,
+    ESNConfig,
+    MLPConfig,
+    NEATNetworkConfig,
+    NetworkConfig,
+    RNNConfig,
+)
 from evo.config.run import EvaluatorConfig, RunConfig, TrainConfig
 from evo.config.strategies import STRATEGY_SECTIONS, StrategyConfig
 from evo.config.tasks import TaskConfig
@@ -36,6 +45,7 @@ __all__ = [
     "MLPConfig",
     "NEATNetworkConfig",
     "NetworkConfig",
+    "RNNConfig",
     "RunConfig",
     "STRATEGY_SECTIONS",
     "Section",

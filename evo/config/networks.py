@@ -87,6 +87,8 @@ class NEATNetworkConfig(Section):
     max_connections: Annotated[int, Field(ge=1, le=65536)] = 256
     hidden_activation: HiddenActivation = "tanh"
     output_activation: OutputActivation | None = None
+    #: false: recurrent NEAT (cycles and self-connections; one synchronous update per step, state kept per episode)
+    feed_forward: bool = True
 
 
 class CNNSearchConfig(Section):
@@ -103,4 +105,27 @@ class CNNSearchConfig(Section):
     output_activation: OutputActivation | None = None
 
 
-NetworkConfig = Annotated[MLPConfig | CNNConfig | ESNConfig | NEATNetworkConfig | CNNSearchConfig, Field(discriminator="type")]
+class RNNConfig(Section):
+    """A recurrent network (Elman, LSTM or GRU layers, then a dense readout of the last step); sizes from the task.
+
+    A sample is read as ``steps`` equal slices of its values, one per time
+    step, from a rest state; a control episode feeds one observation per step
+    and keeps the state for the whole episode.
+    """
+
+    type: Literal["rnn"]
+    cell: Literal["elman", "lstm", "gru"] = "lstm"
+    hidden: list[Annotated[int, Field(ge=1, le=65536)]] = Field(default_factory=lambda: [16], min_length=1)
+    #: time steps per sample; None: the task's own (digits: 8 rows of 8 pixels; forecast: its window; control: 1)
+    steps: Annotated[int, Field(ge=1)] | None = None
+    #: the Elman cell's activation (LSTM and GRU gates are sigmoid/tanh)
+    activation: HiddenActivation = "tanh"
+    #: hidden sizes of the dense readout (empty: one linear layer to the outputs)
+    readout: list[Annotated[int, Field(ge=1, le=65536)]] = Field(default_factory=list)
+    readout_activation: HiddenActivation = "tanh"
+    output_activation: OutputActivation | None = None
+    #: backpropagation through time over the last this many steps only (0: all of them); `evo train` only
+    bptt_truncate: Annotated[int, Field(ge=0)] = 0
+
+
+NetworkConfig = Annotated[MLPConfig | CNNConfig | ESNConfig | NEATNetworkConfig | CNNSearchConfig | RNNConfig, Field(discriminator="type")]

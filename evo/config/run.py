@@ -43,6 +43,8 @@ class TrainConfig(Section):
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     #: epochs without a better validation loss before stopping (restoring the best weights); 0 disables
     patience: Annotated[int, Field(ge=0)] = 20
+    #: rescale each update's gradient to this L2 norm when it is longer (recurrent networks); None: no clipping
+    clip_norm: Positive | None = None
 
 
 # ---------------------------------------------------------------------- run

@@ -83,6 +83,33 @@ class TimeSeriesTaskConfig(Section):
     rescale: bool = False
 
 
+class ForecastTaskConfig(Section):
+    """One-step and free-run forecasting of a series from a window of its past, by any network (an LSTM, an MLP).
+
+    The series and its washout | train | val | test split are the timeseries
+    (echo-state) task's, so the two compare on equal terms.
+    """
+
+    type: Literal["forecast"]
+    series: Literal["mackey_glass", "narma10", "file"] = "mackey_glass"
+    path: str | None = None
+    column: int | str | None = None
+    key: str | None = None
+    washout: Annotated[int, Field(ge=0)] = 200
+    n_train: Annotated[int, Field(ge=10)] = 3000
+    n_val: Annotated[int, Field(ge=10)] = 1000
+    n_test: Annotated[int, Field(ge=10)] = 2000
+    tau: Annotated[float, Field(gt=0.0)] = 17.0
+    #: past values one sample holds (a recurrent network reads them one per step); at most washout + 1
+    window: Annotated[int, Field(ge=1)] = 32
+    fitness: Literal["log_nrmse", "nrmse"] = "log_nrmse"
+    #: training windows per generation, drawn from the generation seed (None: all of them)
+    batch_size: Annotated[int, Field(ge=1)] | None = None
+    #: closed-loop horizon and start points of the free-run test figure (NRMSE84), as the timeseries task's
+    horizon: Annotated[int, Field(ge=1)] = 84
+    starts: Annotated[int, Field(ge=1)] = 20
+
+
 class ControlTaskConfig(Section):
     """A gymnasium environment with a Box observation space: a registered id, or a user's ``"module:EnvClass"``."""
 
@@ -99,6 +126,8 @@ class ControlTaskConfig(Section):
     #: fresh episodes (their own seeds) that pick the genome to keep among candidates
     val_episodes: Annotated[int, Field(ge=1, le=100000)] = 20
     env_kwargs: dict[str, Any] = Field(default_factory=dict)
+    #: observation indices the network sees (None: all); e.g. [0, 2] hides CartPole's velocities
+    observe: list[Annotated[int, Field(ge=0)]] | None = None
 
 
 #: a reference to a user's code: "package.module:name"
@@ -151,6 +180,7 @@ TaskConfig = Annotated[
     | DatasetTaskConfig
     | MNISTTaskConfig
     | TimeSeriesTaskConfig
+    | ForecastTaskConfig
     | ControlTaskConfig
     | FunctionTaskConfig
     | PythonTaskConfig,

@@ -32,6 +32,8 @@ class Task(ABC):
     baseline: str = "backprop"
     #: a fitness that ends the run once a generation reaches it (the task's own target; the config's target_fitness wins)
     target_fitness: float | None = None
+    #: time steps a recurrent network reads one sample in, unless its config says (1: a sample is one step)
+    sequence_steps: int = 1
 
     @abstractmethod
     def evaluate(self, network, genomes: np.ndarray, seeds: np.ndarray, generation_seed: int) -> np.ndarray:
@@ -108,6 +110,7 @@ class TaskShape(Protocol):
     n_outputs: int
     output_activation: str
     input_shape: tuple[int, int, int] | None
+    sequence_steps: int
 
 
 @dataclass
@@ -119,3 +122,4 @@ class Shape:
     output_activation: str = "identity"
     input_shape: tuple[int, int, int] | None = None
     name: str = "study"
+    sequence_steps: int = 1

@@ -40,6 +40,9 @@ class ClassificationTask(Task):
         self.n_outputs = int(split.n_classes)
         #: (C, H, W) when the samples are images (what a CNN needs), else None
         self.input_shape = split.image_shape
+        # A one-channel image is read by a recurrent network row by row (digits: 8 steps of 8 pixels).
+        if split.image_shape is not None and split.image_shape[0] == 1:
+            self.sequence_steps = int(split.image_shape[1])
 
     def _batch(self, generation_seed: int) -> tuple[np.ndarray, np.ndarray]:
         X, y = self.split.X_train, self.split.y_train

@@ -31,6 +31,14 @@ Two ways to step the environments:
   single envs, each reset with its own seed and stepped in a Python loop over
   the episodes still running; the forward pass is still batched.
 
+**Memory.** A :class:`~networks.spec.Recurrent` network (an RNN, recurrent
+NEAT) is bound as a stateful stack: each step's forward advances its state,
+which starts at rest with the rollout and stays with its episode through
+compaction, so an episode's policy remembers what it saw. ``observe`` (a list
+of observation indices) hides the rest from the network, on any environment:
+CartPole with ``observe = [0, 2]`` sees positions and angles but no
+velocities, which only a network with memory can infer.
+
 Episode ``e`` of individual ``i`` is a pure function of ``seeds[i]`` and ``e``
 (its key is ``mix(seeds[i], e)``), never of P, the chunk or the other
 individuals, so any chunking of the population gives identical fitness.
@@ -51,6 +59,7 @@ from evo.tasks.control_envs import (
     VECTOR_INITIAL_STATE,
     close_envs,
     episode_keys,
+    first_observations,
     resolve_env_id,
     single_env_pool,
     vector_env,
@@ -87,6 +96,7 @@ class ControlTask(Task):
     ``max_episode_steps``). :meth:`validate` scores ``val_episodes`` episodes
     from the seed it is given, :meth:`test` ``test_episodes``. ``compaction``
     narrows the lockstep batch to the running episodes (faster, same numbers).
+    ``observe`` lists the observation indices the network sees (None: all).
     """
 
     kind = "control"
@@ -102,6 +112,7 @@ class ControlTask(Task):
         compaction: bool = True,
         imports: tuple[str, ...] | list[str] = (),
         code_dir: str | None = None,
+        observe: list[int] | None = None,
     ) -> None:
         #: the user's modules (``imports``, a ``"module:EnvClass"``) and where to find them, for the Ray workers
         self.env_reference, self.imports, self.code_dir = str(env_id), tuple(imports), code_dir
@@ -146,6 +157,15 @@ class ControlTask(Task):
             )
         self.obs_shape = tuple(obs_space.shape)
         self.n_inputs = int(np.prod(self.obs_shape))
+        self.observe = None if observe is None else [int(i) for i in observe]
+        if self.observe is not None:
+            if not self.observe or len(set(self.observe)) != len(self.observe) or not all(0 <= i < self.n_inputs for i in self.observe):
+                raise ValueError(
+                    f"task.observe = {list(observe or [])}: must list distinct observation indices in 0..{self.n_inputs - 1} "
+                    f"({env_id} observations hold {self.n_inputs} values)"
+                )
+            self._observed_index = np.array(self.observe)
+            self.n_inputs = len(self.observe)
         if isinstance(act_space, spaces.Discrete):
             self.action_kind = "discrete"
             self.n_outputs = int(act_space.n)
@@ -231,6 +251,7 @@ class ControlTask(Task):
             "action": self.action_kind,
             "env_kwargs": self.env_kwargs,
             "vectorized": self.vectorized,
+            "observe": self.observe,
         }
 
     def outputs(self) -> dict[str, Any]:
@@ -265,6 +286,10 @@ class ControlTask(Task):
             resolve_env_id(self.env_reference, self.imports, self.code_dir)
 
     # --------------------------------------------------------------- helpers
+    def _observed(self, obs: np.ndarray) -> np.ndarray:
+        """What the network sees of observations ``(n, E, obs_dim)``: all of them, or the ``observe`` indices."""
+        return obs if self.observe is None else obs[..., self._observed_index]
+
     @staticmethod
     def _outputs(policy: GenomeStack, obs: np.ndarray, active: np.ndarray, rows: np.ndarray, bad: np.ndarray) -> tuple[np.ndarray, bool]:
         """Outputs ``(n, E, n_out)`` of the batch, and whether a genome broke this step.
@@ -320,8 +345,8 @@ class ControlTask(Task):
         P, E = keys.shape
         initial = vector_initial_states(self.env_id, keys)  # (N, state_dim)
         env = self._load_vector_env(initial.T.copy(), np.zeros(P * E, dtype=np.int32), np.zeros(P * E, dtype=np.bool_))
-        # The env emits float32 observations; cast the same way so the first step matches a single env.
-        obs = initial.astype(np.float32).astype(np.float64).reshape(P, E, -1)
+        # As the env would emit them (CartPole: its state as float32), so the first step matches a single env.
+        obs = first_observations(self.env_id, initial).reshape(P, E, -1)
         policy = bind_genomes(network, genomes)
 
         final = np.zeros((P, E))
@@ -331,7 +356,7 @@ class ControlTask(Task):
         active = np.ones((P, E), dtype=bool)
         flat_returns, flat_active, flat_obs = returns.reshape(-1), active.reshape(-1), obs.reshape(P * E, -1)
         for _ in range(self.max_steps):
-            out, broke = self._outputs(policy, obs, active, rows, bad)
+            out, broke = self._outputs(policy, self._observed(obs), active, rows, bad)
             next_obs, reward, terminated, truncated, _ = env.step(self._actions(out.reshape(flat_active.size, -1)))
             # Masking drops both finished episodes and the NEXT_STEP autoreset step,
             # whose reward belongs to no episode of ours.
@@ -364,7 +389,7 @@ class ControlTask(Task):
         P, E = keys.shape
         N = P * E
         envs = single_env_pool(self.env_id, self.max_steps, self.env_kwargs, N)
-        obs = np.zeros((P, E, self.n_inputs))
+        obs = np.zeros((P, E, int(np.prod(self.obs_shape))))
         flat_obs = obs.reshape(N, -1)
         for slot, (env, key) in enumerate(zip(envs, keys.reshape(-1))):
             first, _ = env.reset(seed=to_int32_seed(key))
@@ -379,7 +404,7 @@ class ControlTask(Task):
         active = np.ones((P, E), dtype=bool)
         discrete = self.action_kind == "discrete"
         for _ in range(self.max_steps):
-            out, ended = self._outputs(policy, obs, active, rows, bad)
+            out, ended = self._outputs(policy, self._observed(obs), active, rows, bad)
             actions = self._actions(out.reshape(active.size, -1))
             flat_active, flat_returns, flat_obs = active.reshape(-1), returns.reshape(-1), obs.reshape(active.size, -1)
             for i in np.flatnonzero(flat_active):

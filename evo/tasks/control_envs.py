@@ -16,16 +16,30 @@ from typing import Any
 import gymnasium
 import numpy as np
 
+from evo.envs import DOUBLE_POLE_IDS, double_pole
 from evo.seeding import mix, uniform_from_keys
 from evo.tasks.user_code import import_module, import_object, split_reference
 
 # Envs whose NumPy vector entry point we know how to seed per episode:
 # id -> (state dimension, low, high) of the uniform initial state, the same
-# distribution the env's own reset uses.
-VECTOR_INITIAL_STATE: dict[str, tuple[int, float, float]] = {
+# distribution the env's own reset uses (low = high: a fixed start).
+VECTOR_INITIAL_STATE: dict[str, tuple[int, Any, Any]] = {
     "CartPole-v0": (4, -0.05, 0.05),
     "CartPole-v1": (4, -0.05, 0.05),
 }
+for _id in DOUBLE_POLE_IDS:
+    _start = np.zeros(double_pole.STATE_ROWS)
+    _start[:6] = double_pole.standard_start(1)[:, 0]
+    VECTOR_INITIAL_STATE[_id] = (double_pole.STATE_ROWS, _start, _start)
+
+
+def first_observations(env_id: str, initial: np.ndarray) -> np.ndarray:
+    """The observations ``(N, obs_dim)`` of initial states ``(N, state_dim)`` as the env would emit them."""
+    if env_id in DOUBLE_POLE_IDS:
+        return double_pole.observe(initial[:, :6].T, bool(DOUBLE_POLE_IDS[env_id][0]["velocities"]))
+    # CartPole observes its state, as float32.
+    return initial.astype(np.float32).astype(np.float64)
+
 
 # Per-process caches: Ray workers reuse their processes across tasks, and
 # creating hundreds of envs per chunk would otherwise dominate the run time.

@@ -1,4 +1,4 @@
-"""NEAT networks: variable feedforward graphs stored in a fixed-length flat vector.
+"""NEAT networks: variable graphs (feedforward, or recurrent) stored in a fixed-length flat vector.
 
 A NEAT genome (Stanley & Miikkulainen, 2002, "Evolving Neural Networks
 through Augmenting Topologies", Evolutionary Computation 10(2)) is a list of
@@ -14,8 +14,10 @@ written into a *fixed-length* float vector, padded with empty slots.
 - :mod:`~networks.neat.compiled`: a stack of genomes compiled into
   level-ordered index arrays and run population-batched;
 - :mod:`~networks.neat.backprop`: the gradient for the trainer;
+- :mod:`~networks.neat.recurrent`: :class:`RecurrentNEATSpec`, graphs with
+  cycles and self-connections, one synchronous update per time step;
 - :mod:`~networks.neat.graph`: JSON graph export, drawing and NumPy-only
-  inference from the JSON (:func:`load_graph_json`).
+  inference from the JSON (:func:`load_graph_json`), recurrent graphs included.
 """
 
 from networks.neat.backprop import NEATCache
@@ -27,7 +29,8 @@ from networks.neat.layout import (
     Conn,
     Node,
 )
-from networks.neat.spec import NEATSpec
+from networks.neat.recurrent import RecurrentNEATSpec
+from networks.neat.spec import NEATLayout, NEATSpec
 
 __all__ = [
     "Conn",
@@ -37,6 +40,8 @@ __all__ = [
     "CompiledPopulation",
     "GraphNetwork",
     "NEATCache",
+    "NEATLayout",
     "NEATSpec",
+    "RecurrentNEATSpec",
     "load_graph_json",
 ]

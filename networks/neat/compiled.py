@@ -33,7 +33,7 @@ from networks.neat.layout import (
 )
 
 if TYPE_CHECKING:
-    from networks.neat.spec import NEATSpec
+    from networks.neat.spec import NEATLayout
 
 #: Largest (connections x samples) block the forward pass materialises at once (32 MiB of float64).
 BLOCK_ELEMENTS = 1 << 22
@@ -88,7 +88,7 @@ class CompiledPopulation:
     conn_slot: np.ndarray  # (E,) int: each listed connection's slot in its genome (for the gradient)
 
 
-def compile_population(spec: NEATSpec, params: np.ndarray) -> CompiledPopulation:
+def compile_population(spec: NEATLayout, params: np.ndarray) -> CompiledPopulation:
     """Levels, connection lists and node data of a stack ``(P, n_params)``; ValueError on a bad or cyclic graph."""
     params = np.asarray(params, dtype=np.float64)
     if params.ndim != 2 or params.shape[1] != spec.n_params:
@@ -152,10 +152,10 @@ def compile_population(spec: NEATSpec, params: np.ndarray) -> CompiledPopulation
 
 
 @overload
-def propagate(spec: NEATSpec, net: CompiledPopulation, x: np.ndarray, keep_pre: Literal[True]) -> tuple[np.ndarray, np.ndarray]: ...
+def propagate(spec: NEATLayout, net: CompiledPopulation, x: np.ndarray, keep_pre: Literal[True]) -> tuple[np.ndarray, np.ndarray]: ...
 @overload
-def propagate(spec: NEATSpec, net: CompiledPopulation, x: np.ndarray, keep_pre: bool) -> tuple[np.ndarray, np.ndarray | None]: ...
-def propagate(spec: NEATSpec, net: CompiledPopulation, x: np.ndarray, keep_pre: bool) -> tuple[np.ndarray, np.ndarray | None]:
+def propagate(spec: NEATLayout, net: CompiledPopulation, x: np.ndarray, keep_pre: bool) -> tuple[np.ndarray, np.ndarray | None]: ...
+def propagate(spec: NEATLayout, net: CompiledPopulation, x: np.ndarray, keep_pre: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Node values ``(P, N, B)`` (output slots before a softmax) and, with ``keep_pre``, the pre-activations ``z``."""
     P, N = net.level.shape
     B = x.shape[-2]

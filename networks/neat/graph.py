@@ -17,14 +17,14 @@ from networks.neat.layout import (
 )
 
 if TYPE_CHECKING:
-    from networks.neat.spec import NEATSpec
+    from networks.neat.spec import NEATLayout
 
 
-def to_graph(spec: NEATSpec, params: np.ndarray) -> dict[str, Any]:
+def to_graph(spec: NEATLayout, params: np.ndarray) -> dict[str, Any]:
     """One genome as a JSON-able graph: nodes (id, kind, activation, bias, response, level) and enabled connections."""
     params = np.asarray(params, dtype=np.float64)
-    net = compile_population(spec, params[None, :])
     nodes, conns = spec.decode(params)
+    level = _levels(spec, params, nodes, conns)
     out_nodes = []
     for i in np.flatnonzero(nodes[:, Node.EXISTS] > 0.5).tolist():
         if i < spec.n_inputs:
@@ -40,29 +40,59 @@ def to_graph(spec: NEATSpec, params: np.ndarray) -> dict[str, Any]:
                 "activation": activation,
                 "bias": float(nodes[i, Node.BIAS]),
                 "response": float(nodes[i, Node.RESPONSE]),
-                "level": int(net.level[0, i]) if i < net.level.shape[1] else 0,
+                "level": int(level[i]),
             }
         )
     connections = [{"in": int(c[Conn.IN]), "out": int(c[Conn.OUT]), "weight": float(c[Conn.WEIGHT])} for c in conns if c[Conn.STATE] > 0.5]
+    recurrent = {"recurrent": True} if not spec.feed_forward else {}
     return {
         "type": "neat-graph",
+        **recurrent,
         "n_inputs": spec.n_inputs,
         "n_outputs": spec.n_outputs,
         "output_activation": spec.output_activation,
         "nodes": out_nodes,
         "connections": connections,
-        "rule": "node value = activation(bias + response * sum(weight * source value)); outputs in id order",
+        "rule": (
+            "node value = activation(bias + response * sum(weight * source value)); outputs in id order"
+            + (
+                "; recurrent: every node updated at once from the previous step's values, inputs from this step's"
+                if not spec.feed_forward
+                else ""
+            )
+        ),
     }
 
 
-def save_graph(spec: NEATSpec, params: np.ndarray, path: str | Path) -> Path:
+def _levels(spec: NEATLayout, params: np.ndarray, nodes: np.ndarray, conns: np.ndarray) -> np.ndarray:
+    """Each node slot's drawing column: its feedforward level; in a recurrent graph its shortest distance from the inputs."""
+    if spec.feed_forward:
+        net = compile_population(spec, params[None, :])
+        level = np.zeros(spec.max_nodes, dtype=np.int64)
+        level[: net.level.shape[1]] = net.level[0]
+        return level
+    exists = nodes[:, Node.EXISTS] > 0.5
+    level = np.where(exists & (np.arange(spec.max_nodes) >= spec.n_inputs), -1, 0)
+    edges = [(int(c[Conn.IN]), int(c[Conn.OUT])) for c in conns if c[Conn.STATE] > 0.5]
+    frontier = set(range(spec.n_inputs))
+    depth = 0
+    while frontier:
+        depth += 1
+        frontier = {dst for src, dst in edges if src in frontier and level[dst] == -1}
+        for node in frontier:
+            level[node] = depth
+    level[level < 0] = 1  # unreachable from the inputs: drawn in the first hidden column
+    return level
+
+
+def save_graph(spec: NEATLayout, params: np.ndarray, path: str | Path) -> Path:
     """Write :func:`to_graph` as JSON (readable by :func:`load_graph_json` without the evolution code)."""
     path = Path(path)
     path.write_text(json.dumps(to_graph(spec, params), indent=2) + "\n")
     return path
 
 
-def draw(spec: NEATSpec, params: np.ndarray, path: str | Path, title: str | None = None) -> Path:
+def draw(spec: NEATLayout, params: np.ndarray, path: str | Path, title: str | None = None) -> Path:
     """PNG drawing of one genome: inputs left, hidden nodes by level, outputs right; red/blue edges by weight sign."""
     import matplotlib
 
@@ -138,7 +168,14 @@ class GraphNetwork:
         self.incoming: dict[int, list[tuple[int, float]]] = {i: [] for i in self.nodes}
         for c in graph["connections"]:
             self.incoming[int(c["out"])].append((int(c["in"]), float(c["weight"])))
-        self.order = self._topological_order()
+        self.recurrent = bool(graph.get("recurrent", False))
+        #: a recurrent graph's node values (id -> (B,)), carried from call to call; empty at rest
+        self.values: dict[int, np.ndarray] = {}
+        self.order = sorted(i for i in self.nodes if self.nodes[i]["kind"] != "input") if self.recurrent else self._topological_order()
+
+    def reset(self) -> None:
+        """Every node of a recurrent graph back at rest (a new episode or sequence)."""
+        self.values = {}
 
     def _topological_order(self) -> list[int]:
         """Non-input nodes so that every node comes after its sources (ValueError on a cycle)."""
@@ -160,9 +197,30 @@ class GraphNetwork:
             raise ValueError("graph has a cycle")
         return [i for i in order if self.nodes[i]["kind"] != "input"]
 
+    def _step(self, x: np.ndarray) -> np.ndarray:
+        """One step of a recurrent graph: every node from the previous step's values (inputs: this step's), at once."""
+        zeros = np.zeros(len(x))
+        old = {i: self.values.get(i, zeros) for i in self.nodes}
+        for i in range(self.n_inputs):
+            old[i] = x[:, i]
+        new = {i: x[:, i] for i in range(self.n_inputs)}
+        for i in self.order:
+            node = self.nodes[i]
+            total = np.zeros(len(x))
+            for src, w in self.incoming[i]:
+                total = total + w * old[src]
+            z = node["bias"] + node["response"] * total
+            name = node["activation"]
+            new[i] = z if name == "softmax" else ACTIVATIONS[name].forward(z)
+        self.values = new
+        out = np.stack([new[self.n_inputs + k] for k in range(self.n_outputs)], axis=1)
+        return softmax(out) if self.output_activation == "softmax" else out
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        """Outputs ``(B, n_outputs)`` for inputs ``(B, n_inputs)``."""
+        """Outputs ``(B, n_outputs)`` for inputs ``(B, n_inputs)``: the whole pass, or one synchronous step of a recurrent graph."""
         x = np.asarray(x, dtype=np.float64)
+        if self.recurrent:
+            return self._step(x)
         values = {i: x[:, i] for i in range(self.n_inputs)}
         for i in self.order:
             node = self.nodes[i]

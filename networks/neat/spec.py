@@ -22,15 +22,19 @@ from networks.spec import CountsParameters, GraphExportable, HasComplexity, Trai
 
 
 @dataclass(frozen=True)
-class NEATSpec(Trainable, GraphExportable, HasComplexity, CountsParameters):
-    """A NEAT network spec: input/output sizes, slot capacities and activations, no genes.
+class NEATLayout(GraphExportable, HasComplexity, CountsParameters):
+    """What every NEAT network spec shares: sizes, slot capacities, activations, the flat layout, the graph and the parameter count.
 
     Genomes are flat vectors of :attr:`n_params` floats in the layout of
-    :mod:`networks.neat.layout`. A :class:`~networks.spec.NetworkSpec` (checked
-    structurally: its sizes are dataclass fields, which a protocol base's
-    properties would shadow) that declares its capabilities: trainable by
-    backprop, exportable as a graph, and a complexity (enabled connections).
+    :mod:`networks.neat.layout`. :class:`NEATSpec` runs them as feedforward
+    graphs, :class:`~networks.neat.recurrent.RecurrentNEATSpec` as recurrent
+    ones (``feed_forward`` False: cycles and self-connections allowed).
     """
+
+    #: whether the graphs are acyclic and run in one pass (else one synchronous update per time step)
+    feed_forward: ClassVar[bool] = True
+    #: the ``type`` its description is registered under (``networks.NETWORK_TYPES``)
+    type_name: ClassVar[str] = "neat"
 
     n_inputs: int
     n_outputs: int
@@ -169,6 +173,68 @@ class NEATSpec(Trainable, GraphExportable, HasComplexity, CountsParameters):
         params = np.asarray(params, dtype=np.float64)
         return int(self.count_enabled(params)) + int(self.count_hidden(params)) + self.n_outputs
 
+    def complexity(self, genomes: np.ndarray) -> np.ndarray:
+        """Enabled connections of each genome ``(P, n_params)`` -> ``(P,)`` int (the size objective of NSGA-II)."""
+        return self.count_enabled(np.asarray(genomes)).astype(np.int64)
+
+    # ----------------------------------------------------------- description
+    def describe(self) -> dict:
+        """JSON-able description, enough to rebuild the spec."""
+        return {
+            "type": self.type_name,
+            "n_inputs": self.n_inputs,
+            "n_outputs": self.n_outputs,
+            "max_nodes": self.max_nodes,
+            "max_connections": self.max_connections,
+            "output_activation": self.output_activation,
+            "hidden_activation": self.hidden_activation,
+            "n_params": self.n_params,
+            "layout": (
+                "max_nodes node slots [exists, activation code, bias, response], then max_connections "
+                "connection slots [state (1 enabled, -1 disabled, 0 empty), in slot, out slot, weight]; "
+                "slots 0..n_inputs-1 are inputs, then outputs, then hidden nodes"
+            ),
+            "activation_codes": dict(ACTIVATION_CODES),
+            # Only a recurrent graph says so: a feedforward description stays what it always was.
+            **({} if self.feed_forward else {"feed_forward": False}),
+        }
+
+    @classmethod
+    def from_description(cls, description: dict) -> Any:
+        """Rebuild from :meth:`describe` output."""
+        return cls(
+            n_inputs=int(description["n_inputs"]),
+            n_outputs=int(description["n_outputs"]),
+            max_nodes=int(description["max_nodes"]),
+            max_connections=int(description["max_connections"]),
+            output_activation=description["output_activation"],
+            hidden_activation=description.get("hidden_activation", "tanh"),
+        )
+
+    # ------------------------------------------------------------- the graph
+    def to_graph(self, params: np.ndarray) -> dict[str, Any]:
+        """One genome as a JSON-able graph: nodes (id, kind, activation, bias, response, level) and enabled connections."""
+        return to_graph(self, params)
+
+    def save_graph(self, params: np.ndarray, path: str | Path) -> Path:
+        """Write :meth:`to_graph` as JSON (readable by :func:`load_graph_json` without the evolution code)."""
+        return save_graph(self, params, path)
+
+    def draw(self, params: np.ndarray, path: str | Path, title: str | None = None) -> Path:
+        """PNG drawing of one genome: inputs left, hidden nodes by level, outputs right; red/blue edges by weight sign."""
+        return draw(self, params, path, title)
+
+
+@dataclass(frozen=True)
+class NEATSpec(NEATLayout, Trainable, GraphExportable, HasComplexity, CountsParameters):
+    """A feedforward NEAT network spec: input/output sizes, slot capacities and activations, no genes.
+
+    A :class:`~networks.spec.NetworkSpec` (checked structurally: its sizes are
+    dataclass fields, which a protocol base's properties would shadow) that
+    declares its capabilities: trainable by backprop, exportable as a graph,
+    a complexity (enabled connections) and the parameters a genome really uses.
+    """
+
     # ------------------------------------------------------------ compile / run
     def compile(self, params: np.ndarray) -> CompiledPopulation:
         """Levels, connection lists and node data of a stack ``(P, n_params)``; ValueError on a bad or cyclic graph."""
@@ -216,52 +282,3 @@ class NEATSpec(Trainable, GraphExportable, HasComplexity, CountsParameters):
         _, conns = self.split(mask)
         conns[:, Conn.WEIGHT] = True
         return mask
-
-    def complexity(self, genomes: np.ndarray) -> np.ndarray:
-        """Enabled connections of each genome ``(P, n_params)`` -> ``(P,)`` int (the size objective of NSGA-II)."""
-        return self.count_enabled(np.asarray(genomes)).astype(np.int64)
-
-    # ----------------------------------------------------------- description
-    def describe(self) -> dict:
-        """JSON-able description, enough to rebuild the spec."""
-        return {
-            "type": "neat",
-            "n_inputs": self.n_inputs,
-            "n_outputs": self.n_outputs,
-            "max_nodes": self.max_nodes,
-            "max_connections": self.max_connections,
-            "output_activation": self.output_activation,
-            "hidden_activation": self.hidden_activation,
-            "n_params": self.n_params,
-            "layout": (
-                "max_nodes node slots [exists, activation code, bias, response], then max_connections "
-                "connection slots [state (1 enabled, -1 disabled, 0 empty), in slot, out slot, weight]; "
-                "slots 0..n_inputs-1 are inputs, then outputs, then hidden nodes"
-            ),
-            "activation_codes": dict(ACTIVATION_CODES),
-        }
-
-    @classmethod
-    def from_description(cls, description: dict) -> NEATSpec:
-        """Rebuild from :meth:`describe` output."""
-        return cls(
-            n_inputs=int(description["n_inputs"]),
-            n_outputs=int(description["n_outputs"]),
-            max_nodes=int(description["max_nodes"]),
-            max_connections=int(description["max_connections"]),
-            output_activation=description["output_activation"],
-            hidden_activation=description.get("hidden_activation", "tanh"),
-        )
-
-    # ------------------------------------------------------------- the graph
-    def to_graph(self, params: np.ndarray) -> dict[str, Any]:
-        """One genome as a JSON-able graph: nodes (id, kind, activation, bias, response, level) and enabled connections."""
-        return to_graph(self, params)
-
-    def save_graph(self, params: np.ndarray, path: str | Path) -> Path:
-        """Write :meth:`to_graph` as JSON (readable by :func:`load_graph_json` without the evolution code)."""
-        return save_graph(self, params, path)
-
-    def draw(self, params: np.ndarray, path: str | Path, title: str | None = None) -> Path:
-        """PNG drawing of one genome: inputs left, hidden nodes by level, outputs right; red/blue edges by weight sign."""
-        return draw(self, params, path, title)

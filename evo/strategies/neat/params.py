@@ -10,7 +10,7 @@ from evo.strategies.params import PROBABILITY, param
 
 @dataclass(frozen=True)
 class NEATParams:
-    """NEAT's parameters; the first five come from the run's network (:class:`networks.neat.NEATSpec`), not the user."""
+    """NEAT's parameters; the first six come from the run's network (:class:`networks.neat.NEATSpec`), not the user."""
 
     # The network layout: must be those of the NEATSpec that evaluates the genomes.
     n_inputs: int | None = param(None, ge=1, config=False, doc="inputs of the NEATSpec (required)")
@@ -20,6 +20,7 @@ class NEATParams:
     hidden_activation: Literal["identity", "sigmoid", "tanh", "relu", "leaky_relu"] = param(
         "tanh", config=False, doc="activation of new hidden nodes"
     )
+    feed_forward: bool = param(True, config=False, doc="False: connections may close cycles (recurrent NEAT, from network.feed_forward)")
     selection: Literal["speciation", "nsga2"] = param(
         "speciation", doc="the NEAT paper's speciation, or NSGA-II on (fitness, enabled connections)"
     )

@@ -18,6 +18,9 @@ only the rare structural mutations run per genome.
   that closes a cycle, checked over enabled *and* disabled genes, so
   re-enabling a gene is always safe). A growth that would exceed
   ``max_nodes`` or ``max_connections`` simply does not happen.
+* Recurrent NEAT (``feed_forward`` False): an added connection may start at
+  any node (outputs included) and end at any non-input node, itself included
+  (a self-connection), and may close a cycle, as neat-python allows.
 """
 
 from __future__ import annotations
@@ -168,7 +171,9 @@ def _add_connection(spec: NEATSpec, genome: _Genome, p: Any, registry: Innovatio
     n_nodes = int((node_ids >= 0).sum())
     n_conns = int((innov >= 0).sum())
     n_in, n_io = spec.n_inputs, spec.n_inputs + spec.n_outputs
-    sources = list(range(n_in)) + list(range(n_io, n_nodes))  # outputs feed nothing
+    recurrent = not p.feed_forward
+    # Feedforward: outputs feed nothing. Recurrent: any node may feed any non-input node, itself included.
+    sources = list(range(n_nodes)) if recurrent else list(range(n_in)) + list(range(n_io, n_nodes))
     n_targets = n_nodes - n_in
     genes = {(int(c[Conn.IN]), int(c[Conn.OUT])): k for k, c in enumerate(conns[:n_conns].tolist())}
     outgoing: dict[int, list[int]] = {}
@@ -177,7 +182,7 @@ def _add_connection(spec: NEATSpec, genome: _Genome, p: Any, registry: Innovatio
     for _ in range(p.add_connection_tries):
         src = sources[int(rng.integers(len(sources)))]
         dst = n_in + int(rng.integers(n_targets))
-        if src == dst:
+        if src == dst and not recurrent:
             continue
         existing = genes.get((src, dst))
         if existing is not None:
@@ -185,7 +190,7 @@ def _add_connection(spec: NEATSpec, genome: _Genome, p: Any, registry: Innovatio
                 conns[existing, Conn.STATE] = Conn.ENABLED
                 return
             continue
-        if n_conns >= spec.max_connections or _reaches(outgoing, dst, src):
+        if n_conns >= spec.max_connections or (not recurrent and _reaches(outgoing, dst, src)):
             continue
         conns[n_conns] = (Conn.ENABLED, src, dst, p.weight_init_std * rng.standard_normal())
         innov[n_conns] = registry.connection(int(node_ids[src]), int(node_ids[dst]))
