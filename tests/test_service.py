@@ -108,6 +108,28 @@ def test_bad_input_gets_a_json_error_naming_it_and_nothing_is_written(service, c
     assert (run_count(service), sorted(os.listdir(service.home / "runs"))) == before
 
 
+def test_configs_naming_code_are_refused_and_nothing_is_imported(service, tmp_path):
+    url, auth = service.url, {"Authorization": f"Bearer {service.token}"}
+    marker = tmp_path / "imported"
+    module = tmp_path / "evil_fitness.py"
+    module.write_text(f"open({str(marker)!r}, 'w').write('ran')\ndef f(x):\n    return 0.0\n")
+    strategy = {"type": "cmaes", "population": 8}
+    before = run_count(service), sorted(os.listdir(service.home / "runs"))
+    configs = {
+        "task.type = 'function'": {"task": {"type": "function", "callable": "evil_fitness:f", "dimension": 2, "bounds": [-1, 1]}},
+        "task.type = 'python'": {"task": {"type": "python", "class": "evil_fitness:Task"}},
+        "task.import": {"task": {"type": "control", "env_id": "CartPole-v1", "import": ["evil_fitness"]}},
+        "task.env_id = 'evil_fitness:Env'": {"task": {"type": "control", "env_id": "evil_fitness:Env"}},
+    }
+    for named, config in configs.items():
+        body = {"name": "code", "generations": 2, "strategy": strategy, **config}
+        response = httpx.post(f"{url}/api/runs", json={"config": body}, headers=auth)
+        assert response.status_code == 422, (named, response.text)
+        assert response.json()["error"].startswith(f"config error: {named}"), response.text
+    assert not marker.exists()
+    assert (run_count(service), sorted(os.listdir(service.home / "runs"))) == before
+
+
 def test_configs_that_fail_to_build_or_name_files_outside_the_data_folder_are_refused(service, client):
     url, auth = service.url, {"Authorization": f"Bearer {service.token}"}
     strategy = {"type": "cmaes", "population": 8}

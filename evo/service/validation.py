@@ -71,3 +71,34 @@ def check_buildable(config: RunConfig, data_dir: Path) -> None:
         raise ConfigError(_without_folder(str(exc), data_dir)) from None
     except Exception as exc:  # noqa: BLE001 - any failure to build is the config's: a 422, never a 500
         raise ConfigError(_without_folder(f"config error: the config cannot be built: {type(exc).__name__}: {exc}", data_dir)) from None
+
+
+#: Task types whose config names the user's own Python code (a fitness function, a task class).
+USER_CODE_TASKS = ("function", "python")
+
+
+def refuse_user_code(config: RunConfig) -> None:
+    """ConfigError for a config that would import the submitter's code on the server.
+
+    The service accepts configs, never commands: a fitness function, a task
+    class, modules to import or an environment given as ``module:Class`` would
+    run whatever the submitter names. Such configs run with `evo run` on the
+    user's own machine, or against a study over ask/tell (fitness computed by
+    the client).
+    """
+    task = config.task
+    if task.type in USER_CODE_TASKS:
+        raise ConfigError(
+            f"config error: task.type = {task.type!r}: the service does not run code named in a config; "
+            "run it with `evo run`, or evaluate it yourself against an ask/tell study"
+        )
+    if task.type == "control":
+        if task.imports:
+            raise ConfigError(
+                "config error: task.import: the service does not import modules named in a config; use a registered environment id"
+            )
+        if ":" in task.env_id:
+            raise ConfigError(
+                f"config error: task.env_id = {task.env_id!r}: the service does not import classes named in a config; "
+                "use a registered environment id"
+            )

@@ -47,7 +47,7 @@ from evo.service.schemas import (
     brief,
     detail,
 )
-from evo.service.validation import check_buildable, confine_data_paths
+from evo.service.validation import check_buildable, confine_data_paths, refuse_user_code
 
 router = APIRouter(prefix="/api/runs", tags=["runs"], dependencies=[Depends(bearer_scheme)], responses=ERRORS)
 Db = Annotated[Database, Depends(database)]
@@ -64,6 +64,7 @@ def resolve_config(config: str | dict[str, Any], overrides: Overrides | None, da
         data = dict(config)
     extra = overrides.model_dump(exclude_none=True) if overrides is not None else {}
     resolved = parse_config(confine_data_paths(apply_overrides(data, **extra), data_dir))
+    refuse_user_code(resolved)  # before building: a function task's module would be imported by the build
     check_buildable(resolved, data_dir)
     return resolved
 
