@@ -54,16 +54,10 @@ class MNISTTaskConfig(_SupervisedConfig):
     limit: Annotated[int, Field(ge=10)] | None = None
 
 
-class TimeSeriesTaskConfig(Section):
-    """One-step-ahead prediction of a series with an echo-state network (``network.type = "esn"``)."""
+class _SeriesConfig(Section):
+    """A series and its washout | train | val | test split: shared by the echo-state and the forecasting tasks."""
 
-    type: Literal["timeseries"]
     series: Literal["mackey_glass", "narma10", "file"] = "mackey_glass"
-    #: what the genome is: the reservoir's hyperparameters, or its weights
-    mode: Literal["hyperparameters", "topology", "weights"] = "hyperparameters"
-    #: topology mode: the size gene's range (network.units is ignored there)
-    min_units: Annotated[int, Field(ge=2)] = 50
-    max_units: Annotated[int, Field(ge=3, le=20000)] = 500
     path: str | None = None
     column: int | str | None = None
     key: str | None = None
@@ -73,6 +67,17 @@ class TimeSeriesTaskConfig(Section):
     n_test: Annotated[int, Field(ge=10)] = 2000
     #: Mackey-Glass delay (recorded in the run)
     tau: Annotated[float, Field(gt=0.0)] = 17.0
+
+
+class TimeSeriesTaskConfig(_SeriesConfig):
+    """One-step-ahead prediction of a series with an echo-state network (``network.type = "esn"``)."""
+
+    type: Literal["timeseries"]
+    #: what the genome is: the reservoir's hyperparameters, or its weights
+    mode: Literal["hyperparameters", "topology", "weights"] = "hyperparameters"
+    #: topology mode: the size gene's range (network.units is ignored there)
+    min_units: Annotated[int, Field(ge=2)] = 50
+    max_units: Annotated[int, Field(ge=3, le=20000)] = 500
     #: reservoirs (seeds seed, seed+1, ...) each hyperparameter genome is scored on, fitness averaged
     n_reservoirs: Annotated[int, Field(ge=1, le=100)] = 1
     fitness: Literal["log_nrmse", "nrmse"] = "log_nrmse"
@@ -83,7 +88,7 @@ class TimeSeriesTaskConfig(Section):
     rescale: bool = False
 
 
-class ForecastTaskConfig(Section):
+class ForecastTaskConfig(_SeriesConfig):
     """One-step and free-run forecasting of a series from a window of its past, by any network (an LSTM, an MLP).
 
     The series and its washout | train | val | test split are the timeseries
@@ -91,15 +96,6 @@ class ForecastTaskConfig(Section):
     """
 
     type: Literal["forecast"]
-    series: Literal["mackey_glass", "narma10", "file"] = "mackey_glass"
-    path: str | None = None
-    column: int | str | None = None
-    key: str | None = None
-    washout: Annotated[int, Field(ge=0)] = 200
-    n_train: Annotated[int, Field(ge=10)] = 3000
-    n_val: Annotated[int, Field(ge=10)] = 1000
-    n_test: Annotated[int, Field(ge=10)] = 2000
-    tau: Annotated[float, Field(gt=0.0)] = 17.0
     #: past values one sample holds (a recurrent network reads them one per step); at most washout + 1
     window: Annotated[int, Field(ge=1)] = 32
     fitness: Literal["log_nrmse", "nrmse"] = "log_nrmse"
