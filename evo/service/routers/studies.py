@@ -7,7 +7,8 @@ import secrets
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from evo.config import ConfigError
@@ -21,11 +22,13 @@ from evo.service.schemas import (
     AskAnswer,
     AskRequest,
     RunDetail,
+    RunList,
     RunRef,
     StudyRequest,
     TellAnswer,
     TellRequest,
     as_status,
+    brief,
     detail,
 )
 from evo.service.studies import Studies, study_config
@@ -97,6 +100,19 @@ def create_study(body: StudyRequest, response: Response, db: Db, sts: Sts) -> Ru
         raise HTTPException(409, f"id {study_id!r} already names a {existing.kind} with a different spec; choose another study_id")
     response.status_code = 200
     return RunRef(id=existing.id, status=as_status(existing.status), message="already created")
+
+
+@router.get("", response_model=RunList)
+def list_studies(
+    db: Db,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+) -> RunList:
+    """Studies only, newest first (they also show among ``/api/runs``)."""
+    with db.read() as session:
+        total = session.scalar(select(func.count()).select_from(Run).where(Run.kind == "study")) or 0
+        rows = session.scalars(select(Run).where(Run.kind == "study").order_by(Run.created_at.desc(), Run.id).limit(limit).offset(offset))
+        return RunList(runs=[brief(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
 @router.get("/{study_id}", response_model=RunDetail, responses=STUDY_NOT_FOUND)
