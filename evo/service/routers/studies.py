@@ -7,13 +7,12 @@ import secrets
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from sqlalchemy import func, select
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from sqlalchemy.exc import IntegrityError
 
 from evo.config import ConfigError
 from evo.service.db import RUNNING, Database, Run, json_safe
-from evo.service.routers import bearer_scheme, database
+from evo.service.routers import Limit, Offset, bearer_scheme, database, run_page
 from evo.service.schemas import (
     CONFLICT,
     ERRORS,
@@ -28,7 +27,6 @@ from evo.service.schemas import (
     TellAnswer,
     TellRequest,
     as_status,
-    brief,
     detail,
 )
 from evo.service.studies import Studies, study_config
@@ -103,16 +101,9 @@ def create_study(body: StudyRequest, response: Response, db: Db, sts: Sts) -> Ru
 
 
 @router.get("", response_model=RunList)
-def list_studies(
-    db: Db,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
-) -> RunList:
+def list_studies(db: Db, limit: Limit = 50, offset: Offset = 0) -> RunList:
     """Studies only, newest first (they also show among ``/api/runs``)."""
-    with db.read() as session:
-        total = session.scalar(select(func.count()).select_from(Run).where(Run.kind == "study")) or 0
-        rows = session.scalars(select(Run).where(Run.kind == "study").order_by(Run.created_at.desc(), Run.id).limit(limit).offset(offset))
-        return RunList(runs=[brief(r) for r in rows], total=total, limit=limit, offset=offset)
+    return run_page(db, [Run.kind == "study"], limit, offset)
 
 
 @router.get("/{study_id}", response_model=RunDetail, responses=STUDY_NOT_FOUND)
