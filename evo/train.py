@@ -92,8 +92,8 @@ def supervised_data(task) -> dict[str, Any]:
         return {"X_train": task.inputs, "y_train": task.targets, "X_val": task.inputs, "y_val": task.targets, "loss": "mse"}
     raise ConfigError(
         f"config error: task.type = {task.kind!r} ({task.name}): backprop needs labelled data; "
-        "evo train and evo compare work on xor, parity, digits, dataset (classification or regression) and forecast tasks "
-        "(a policy-gradient baseline for control tasks may come later)"
+        "evo train and evo compare work on xor, parity, digits, dataset (classification or regression) and forecast tasks, "
+        "and on control tasks by policy gradient (REINFORCE)"
     )
 
 

@@ -287,7 +287,7 @@ class RNN(NetworkSpec, Trainable, SequenceTrainable, Recurrent):
         out, records, is_logits = dense_train_forward(
             top[-1], readout, self.readout_activations, dropout, rng, drop_first_input=True, return_logits=return_logits
         )
-        return out, RNNCache(inputs, caches, records, is_logits)  # type: ignore[arg-type]
+        return out, RNNCache(inputs, caches, records, is_logits)
 
     def _layers_train(
         self, params: np.ndarray, seq: np.ndarray, state0: np.ndarray | None
@@ -302,7 +302,8 @@ class RNN(NetworkSpec, Trainable, SequenceTrainable, Recurrent):
             xp = (seq.reshape(T * B, F) @ W[:F] + b).reshape(T, B, -1)
             start = np.zeros((B, k * H)) if state0 is None else state0[:, lo : lo + k * H]
             seq, _, cache = layer_sequence(self.cell, act, xp, W[F:], b_hn, start, keep=True)
-            caches.append(cache)  # type: ignore[arg-type]
+            assert cache is not None  # keep=True
+            caches.append(cache)
             lo += k * H
         return seq, inputs, caches
 
@@ -358,7 +359,7 @@ class RNN(NetworkSpec, Trainable, SequenceTrainable, Recurrent):
         out, records, is_logits = dense_train_forward(
             top.reshape(T * B, -1), readout, self.readout_activations, return_logits=return_logits
         )
-        return out.reshape(T, B, -1), RNNCache(inputs, caches, records, is_logits)  # type: ignore[arg-type]
+        return out.reshape(T, B, -1), RNNCache(inputs, caches, records, is_logits)
 
     def backward_sequence(self, params: np.ndarray, cache: RNNCache, d_out: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Gradient ``(n_params,)`` given ``d_out (T, B, n_out)``, the loss's gradient at every step's output (full BPTT).

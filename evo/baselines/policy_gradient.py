@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,11 +81,11 @@ from networks.stack import bind_genomes
 STREAM_EPISODES = 9
 STREAM_ACTIONS = 10
 #: the learning rate when ``train.lr`` is None
-DEFAULT_LR = {"adam": 1e-2, "sgd": 1e-2}
+DEFAULT_LR = {"adam": 3e-2, "sgd": 1e-2}
 #: forward passes counted per training episode: the rollout, then forward + backward over the recorded episode
 PASSES_PER_EPISODE = 3
 #: metrics.csv of a policy-gradient run: one row per update
-PG_CELLS = {
+PG_CELLS: dict[str, Callable[[Any], str]] = {
     "iteration": str,
     "mean_return": float_cell,
     "loss": float_cell,
@@ -122,11 +123,12 @@ class PolicyNetwork:
     """The network's outputs at every recorded step and their backward: an RNN's sequence (BPTT), else one batch of steps."""
 
     def __init__(self, network: Any) -> None:
+        kind = network.describe().get("type")
         if isinstance(network, SequenceTrainable):
             self.sequence = True
         elif isinstance(network, Recurrent) or not isinstance(network, Trainable):
             raise ConfigError(
-                f"config error: network.type = {network.describe().get('type')!r}: the policy-gradient baseline needs a network "
+                f"config error: network.type = {kind!r}: the policy-gradient baseline needs a network "
                 "with a backward pass at every step (mlp, feedforward neat, rnn); this one has none"
             )
         else:
@@ -292,7 +294,7 @@ class PolicyGradientRun(BaselineRun):
         box = task.action_kind == "box"
         vector = np.concatenate([self.init_params, np.full(task.n_outputs if box else 0, math.log(t.init_std))])
         params, log_std = vector[:n], (vector[n:] if box else None)
-        best = {"score": -math.inf, "params": params.copy(), "iteration": 0}
+        best: dict[str, Any] = {"score": -math.inf, "params": params.copy(), "iteration": 0}
         extra: list[Reporter] = []
         if self.trace_test:
             extra.append(TestTrace(task, self.network, lambda _state: best["params"], test_seed, self.test_trace, every=cfg.validate_every))
@@ -325,7 +327,7 @@ class PolicyGradientRun(BaselineRun):
         opt = Adam(lr) if t.optimizer == "adam" else SGD(lr, momentum=t.momentum)
         decay = np.zeros_like(vector)
         if t.weight_decay:
-            decay[: len(params)] = t.weight_decay * self.network.weight_mask()
+            decay[: len(params)] = t.weight_decay * self.policy.network.weight_mask()
         grad = np.zeros_like(vector)
         episode_seed, action_seed = stream_seed(cfg.seed, STREAM_EPISODES), stream_seed(cfg.seed, STREAM_ACTIONS)
         max_steps = min(task.max_steps, t.max_episode_steps or task.max_steps)

@@ -39,7 +39,7 @@ class TrainConfig(Section):
     """
 
     optimizer: Literal["adam", "sgd"] = "adam"
-    #: None: the method's default (backprop: Adam 1e-3, SGD 1e-2; policy gradient: Adam 1e-2, SGD 1e-2)
+    #: None: the method's default (backprop: Adam 1e-3, SGD 1e-2; policy gradient: Adam 3e-2, SGD 1e-2)
     lr: Positive | None = None
     momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.9
     batch_size: Annotated[int, Field(ge=1)] = 32
@@ -53,7 +53,7 @@ class TrainConfig(Section):
     clip_norm: Positive | None = None
     # -- policy gradient (REINFORCE, control tasks)
     #: policy-gradient updates (each on episodes_per_update fresh episodes)
-    iterations: Annotated[int, Field(ge=1, le=1_000_000)] = 100
+    iterations: Annotated[int, Field(ge=1, le=1_000_000)] = 200
     #: episodes sampled with the current policy for one update
     episodes_per_update: Annotated[int, Field(ge=1, le=100_000)] = 16
     #: discount of the reward-to-go
