@@ -124,11 +124,12 @@ class PolicyNetwork:
 
     def __init__(self, network: Any) -> None:
         kind = network.describe().get("type")
+        kind = "'neat' with feed_forward = false (recurrent NEAT)" if kind == "neat_recurrent" else repr(kind)
         if isinstance(network, SequenceTrainable):
             self.sequence = True
         elif isinstance(network, Recurrent) or not isinstance(network, Trainable):
             raise ConfigError(
-                f"config error: network.type = {kind!r}: the policy-gradient baseline needs a network "
+                f"config error: network.type = {kind}: the policy-gradient baseline needs a network "
                 "with a backward pass at every step (mlp, feedforward neat, rnn); this one has none"
             )
         else:
