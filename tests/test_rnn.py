@@ -179,3 +179,26 @@ def test_gradient_clipping_rescales_to_the_norm_and_keeps_the_direction():
     np.testing.assert_allclose(step / np.linalg.norm(step), grad / np.linalg.norm(grad), atol=1e-9)
     with pytest.raises(ValueError, match="clip_norm = -1.0: must be a finite number > 0"):
         Trainer(net, loss="mse", clip_norm=-1.0).fit(X, y)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_every_step_outputs_match_the_step_by_step_state_and_their_bptt_matches_finite_differences(cell):
+    """forward_train_sequence = the outputs step() gives with its state carried; backward_sequence = finite differences."""
+    net = RNN(3, (4, 3), 2, cell=cell, readout=(3,))
+    rng = np.random.default_rng(3)
+    params = net.init_params(rng, 1)[0] + rng.normal(0.0, 0.3, net.n_params)
+    X = rng.normal(size=(7, 4, 3))  # (T, B, input_size)
+    out, cache = net.forward_train_sequence(params, X)
+    state = net.initial_state(1, 4)
+    for t in range(len(X)):
+        state, step_out = net.step(params[None], state, X[t][None])
+        np.testing.assert_allclose(out[t], step_out[0], rtol=1e-12, atol=1e-12)
+    R = rng.normal(size=out.shape)
+
+    def loss(p):
+        return float(np.vdot(R, net.forward_train_sequence(p, X)[0]))
+
+    grad = net.backward_sequence(params, cache, R)
+    assert relative_error(grad, numeric_gradient(loss, params.copy())) < 1e-6
+    with pytest.raises(ValueError, match="bptt_truncate = 2"):
+        RNN(3, (4,), 2, cell=cell, bptt_truncate=2).backward_sequence(params[: RNN(3, (4,), 2, cell=cell).n_params], cache, R)

@@ -100,6 +100,7 @@ class ControlTask(Task):
     """
 
     kind = "control"
+    baseline = "policy_gradient"
 
     def __init__(
         self,
@@ -284,6 +285,14 @@ class ControlTask(Task):
         self.__dict__.update(state)
         if self.imports or ":" in self.env_reference:
             resolve_env_id(self.env_reference, self.imports, self.code_dir)
+
+    def observed(self, obs: np.ndarray) -> np.ndarray:
+        """What the network sees of observations ``(..., obs_dim)``: all of them, or the ``observe`` indices."""
+        return self._observed(obs)
+
+    def env_actions(self, outputs: np.ndarray) -> np.ndarray:
+        """Env actions ``(N, ...)`` from network-space values ``(N, n_out)``: argmax for discrete, [-1, 1] onto [low, high] for Box."""
+        return self._actions(outputs)
 
     # --------------------------------------------------------------- helpers
     def _observed(self, obs: np.ndarray) -> np.ndarray:
