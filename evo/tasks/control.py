@@ -258,6 +258,8 @@ class ControlTask(Task):
     def outputs(self) -> dict[str, Any]:
         """The environment and how outputs become its actions (argmax, or tanh outputs mapped onto [low, high])."""
         env = {"env_id": self.env_id, "env_kwargs": self.env_kwargs, "max_steps": self.max_steps, "observation_shape": list(self.obs_shape)}
+        if self.observe is not None:
+            env["observe"] = list(self.observe)  # the saved controller sees what the evolved one saw
         if self.action_kind == "discrete":
             return {"kind": "control", **env, "action": "discrete", "decision": "argmax", "action_start": self._action_start}
         return {
