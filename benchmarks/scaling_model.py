@@ -484,7 +484,9 @@ class TaskReport:
     loop: LoopRecord
     dispatch: dict[str, float]
     ser_bytes: tuple[int, int]
-    checks: dict[int, tuple[float, float, list[int | None], list[int]]]  # W -> (measured, predicted, chunks seen, chunks modelled)
+    #: W -> (measured, predicted, predicted from the workers' measured compute, chunks seen, chunks modelled)
+    #: and the driver's part outside evaluate, measured and modelled
+    checks: dict[int, tuple[float, float, float, float, float, list[int | None], list[int]]]
     per_generation_b: list[float]
     ask_tell: tuple[float, float]  # best ask + tell at the config's population and at the large one
 
@@ -558,7 +560,8 @@ def measure_task(
     checks = {}
     for workers in CHECK_WORKERS:
         record = best_of([run_loop(path, generations, {"type": "ray", "workers": workers}, scratch) for _ in range(runs)])
-        measured, predicted, seen, modelled = 0.0, 0.0, [], []
+        measured, predicted, given, seen, modelled = 0.0, 0.0, 0.0, [], []
+        driver_seen, driver_modelled = 0.0, 0.0
         chunk = auto_chunk_size(population, workers, None)
         for index, gen in enumerate(record.generations):
             if index > 0:  # the first generation starts workers and ships the payload: left out of both
@@ -567,13 +570,19 @@ def measure_task(
                 # near the 10 ms threshold): the check is of the time model; the chunk rule is compared beside it.
                 used = math.ceil(population / gen.chunks) if gen.chunks else chunk
                 measured += gen.period
-                predicted += predict(step, population, workers, cores=cores, chunk=used).total
+                p = predict(step, population, workers, cores=cores, chunk=used)
+                predicted += p.total
+                driver_seen += gen.period - gen.evaluate_wall
+                driver_modelled += p.driver
+                # The same with the chunks' compute as the workers measured it (contention included): checks the rest.
+                overheads = step.chunk_seconds(used) - step.chunk_fixed - step.per_individual * used
+                given += p.serial + p.rounds * (gen.compute / math.ceil(population / used) + overheads)
                 seen.append(gen.chunks)
                 modelled.append(math.ceil(population / chunk))
             previous = replace(costs, per_individual=per_generation_b[index])
             chunk = auto_chunk_size(population, workers, observed_seconds_per_individual(previous, population, chunk))
         count = len(record.generations) - 1
-        checks[workers] = (measured / count, predicted / count, seen, modelled)
+        checks[workers] = (measured / count, predicted / count, given / count, driver_seen / count, driver_modelled / count, seen, modelled)
 
         def listing(values) -> str:
             return ", ".join(f"{v * 1e3:.0f}" for v in values)
@@ -641,14 +650,19 @@ def print_report(reports: list[TaskReport], cores: int) -> None:
         f"\n3. Check on the loopback cluster of 4 one-CPU nodes ({cores} cores here: W=4 is oversubscribed, predicted with {cores} cores as the compute limit)"
     )
     print("   mean seconds per generation, generations 2.., measured vs predicted from the serial run's costs")
-    print("   (predicted with the chunk counts the evaluator used; the model's own chunk rule is listed beside them)")
+    print("   (predicted with the chunk counts the evaluator used; where the model's own rule differs, both are listed).")
+    print("   'with the workers' own compute': the chunks' time as the workers measured it replaces a + b c and the")
+    print("   stretch, so it checks the dispatch and driver terms alone; the gap between the two predictions is the")
+    print("   compute slow-down from sharing the cores (with each other and with anything else running here).")
     for r in reports:
-        for workers, (measured, predicted, seen, modelled) in r.checks.items():
-            ratio = measured / predicted if predicted else float("nan")
+        for workers, (measured, predicted, given, driver_seen, driver_modelled, seen, modelled) in r.checks.items():
             print(
-                f"  {r.name:12s} W={workers}: measured {ms(measured):>11s}  predicted {ms(predicted):>11s}  measured/predicted {ratio:5.2f}  "
-                f"chunks seen {seen} modelled {modelled}"
+                f"  {r.name:12s} W={workers}: measured {ms(measured):>11s}  predicted {ms(predicted):>11s} (ratio {measured / predicted:5.2f})  "
+                f"with the workers' own compute {ms(given):>11s} (ratio {measured / given:5.2f}); "
+                f"outside evaluate: {ms(driver_seen)} vs t_driver {ms(driver_modelled)}"
             )
+            if seen != modelled:
+                print(f"    chunks per generation: the evaluator's {seen}, the model's rule {modelled}")
 
     print("\n4. Where the driver becomes the bottleneck (driver serial time = parallel compute time), one CPU per worker")
     for r in reports:
