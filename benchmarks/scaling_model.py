@@ -416,9 +416,8 @@ def dispatch_costs(task, network, genomes: np.ndarray, generation: int, seed: in
     ones = RayEvaluator(seed, workers=1, chunk_size=1)  # the cluster is initialised: the evaluator joins it
     whole = RayEvaluator(seed, workers=1, chunk_size=size)
     serial = SerialEvaluator(seed)
-    for _ in range(2):  # start a worker on every node, fill their caches
-        ones.evaluate(task, network, genomes, generation)
-        whole.evaluate(task, network, genomes, generation)
+    ones.evaluate(task, network, genomes, generation)  # start a worker on every node, fill their caches
+    whole.evaluate(task, network, genomes, generation)
     round_trips, overheads, on_worker, in_process = [], [], [], []
     for r in range(12):
         one = genomes[r % size : r % size + 1]
@@ -535,9 +534,10 @@ def measure_task(
     network = build_network(config, task)
     assert serial.genomes is not None
     genomes = serial.genomes
-    fixed, _ = in_process_chunk_costs(task, network, genomes, generations, config.seed, repeats)
+    sample = genomes[:32]  # per-chunk costs need a few dozen chunks, not the whole population
+    fixed, _ = in_process_chunk_costs(task, network, sample, generations, config.seed, repeats)
     per_generation_b = [max(0.0, (g.compute - fixed) / population) for g in serial.generations]
-    dispatch = dispatch_costs(task, network, genomes, generations, config.seed, repeats)
+    dispatch = dispatch_costs(task, network, sample, generations, config.seed, repeats)
     task.close()
     sd0, sd1, sw0, sw1 = serialisation_costs(genomes)
     seeds = np.zeros(population, dtype=np.uint64)
@@ -622,7 +622,7 @@ def print_report(reports: list[TaskReport], cores: int) -> None:
             f"    Ray chunk of 1: round trip {ms(r.dispatch['round_trip'])}, of which {ms(r.dispatch['on_worker'])} in the chunk on its worker "
             f"({ms(r.dispatch['in_process'])} in the driver's process) "
             f"-> overhead {ms(r.dispatch['overhead'])} = driver CPU d {ms(c.dispatch_driver)} + other o {ms(c.dispatch_other)}; "
-            f"burst of {c.population} chunks: {ms(r.dispatch['wall_per_chunk_burst'])} wall per chunk"
+            f"burst of {min(c.population, 32)} chunks: {ms(r.dispatch['wall_per_chunk_burst'])} wall per chunk"
         )
         print(
             f"    serialisation (pickle 5): driver {ms(c.ser_driver(1))} per chunk of 1, {ms(c.ser_driver(c.population))} per chunk of {c.population}; "
