@@ -388,14 +388,16 @@ class RayEvaluator:
         depth = max(CHUNKS_IN_FLIGHT_PER_ACTOR, min(MAX_CHUNKS_IN_FLIGHT_PER_ACTOR, len(chunks) // (4 * len(actors))))
 
         def fill() -> None:
-            for a in sorted(range(len(actors)), key=queued.__getitem__):
-                while waiting and queued[a] < depth:
-                    i = waiting.pop()
-                    ref = actors[a].evaluate.remote(self.payload_version, boxed, chunks[i][0], chunks[i][1], gen_seed)
-                    in_flight[ref] = (i, a, actors[a])
-                    queued[a] += 1
-                    attempts[i] += 1
-                    self.tasks_submitted += 1
+            while waiting:
+                a = min(range(len(actors)), key=queued.__getitem__)  # round robin over the least busy
+                if queued[a] >= depth:
+                    return
+                i = waiting.pop()
+                ref = actors[a].evaluate.remote(self.payload_version, boxed, chunks[i][0], chunks[i][1], gen_seed)
+                in_flight[ref] = (i, a, actors[a])
+                queued[a] += 1
+                attempts[i] += 1
+                self.tasks_submitted += 1
 
         fill()
         while in_flight:
