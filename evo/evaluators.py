@@ -218,6 +218,20 @@ class EvaluationWorker:
 _ACTOR = None
 
 
+def _actor_nodes() -> list[str]:
+    """Node ids to place the pool's actors on, in slot order: one per CPU, the nodes taken in turn.
+
+    The actors hold no CPU (see :class:`RayEvaluator`), so Ray's own placement,
+    even ``SPREAD``, would put them all on one node; this list spreads them as
+    CPUs are spread (2 nodes of 1 CPU: one actor each; 10 nodes of 4: four each).
+    """
+    import ray
+
+    cpus = {n["NodeID"]: int(n.get("Resources", {}).get("CPU", 0)) for n in ray.nodes() if n.get("Alive")}
+    nodes = sorted(node for node, count in cpus.items() if count >= 1)
+    return [node for turn in range(max(cpus.values(), default=0)) for node in nodes if cpus[node] > turn]
+
+
 def _evaluation_actor():
     """:class:`EvaluationWorker` as a Ray actor class, made lazily so importing this module does not import Ray."""
     global _ACTOR
@@ -250,7 +264,7 @@ class RayEvaluator:
     them chunks as they free up. The actors hold no CPU while idle (Ray's
     default for actors: one CPU to place them, none held), so runs sharing an
     instance time-share its cores rather than wait for each other's pools;
-    ``scheduling_strategy="SPREAD"`` puts them on different nodes. An actor lost
+    each is placed on a node in turn, as many per node as it has CPUs. An actor lost
     with its node (or killed) is restarted up to ``max_retries`` times and its
     chunks are retried; past that it is replaced by a new one, and a chunk is
     tried at most ``max_retries + 1`` times by the pool. ``mode="tasks"`` runs
@@ -352,12 +366,14 @@ class RayEvaluator:
         return result
 
     # ------------------------------------------------------------ actor pool
-    def _new_actor(self, runtime_env: dict | None) -> Any:
-        options: dict = {
-            "max_restarts": self.max_retries,
-            "max_task_retries": self.max_retries,
-            "scheduling_strategy": "SPREAD",
-        }
+    def _new_actor(self, runtime_env: dict | None, slot: int) -> Any:
+        """Actor ``slot`` of the pool, placed on the node :func:`_actor_nodes` gives that slot (when the node is lost, anywhere)."""
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        nodes = _actor_nodes()
+        options: dict = {"max_restarts": self.max_retries, "max_task_retries": self.max_retries}
+        if nodes:
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(nodes[slot % len(nodes)], soft=True)
         if runtime_env:
             options["runtime_env"] = runtime_env
         return _evaluation_actor().options(**options).remote()
@@ -368,7 +384,7 @@ class RayEvaluator:
         if self._actors and self._actors_env_key != env_key:
             self._kill_actors()
         if not self._actors:
-            self._actors = [self._new_actor(runtime_env) for _ in range(self.workers)]
+            self._actors = [self._new_actor(runtime_env, slot) for slot in range(self.workers)]
             self._actors_env_key = env_key
         return self._actors
 
@@ -425,7 +441,7 @@ class RayEvaluator:
                         raise
                     if actors[a] is actor:  # its other queued chunks fail too; replace it once
                         ray.kill(actor, no_restart=True)
-                        actors[a] = self._new_actor(runtime_env)
+                        actors[a] = self._new_actor(runtime_env, a)
                         queued[a] = 0
                     waiting.append(i)
                     self.chunks_resubmitted += 1
