@@ -61,9 +61,10 @@ def main() -> None:
     steps = None
     print(f"LunarLander-v3, population {args.population}, {args.episodes} episodes each, best of {args.repeats}")
     print(f"  serial (1 process):        {min(serial_times) * 1e3:8.1f} ms per generation")
-    print(f"  Ray, {args.workers} workers, chunk auto: {min(ray_times) * 1e3:8.1f} ms per generation")
+    print(f"  Ray ({ray_eval.mode}), {args.workers} workers:     {min(ray_times) * 1e3:8.1f} ms per generation")
     print(f"  speed-up Ray/serial: {min(serial_times) / min(ray_times):.2f}x   (2 cores here: at most ~2x)")
     print(f"  identical fitness serial vs Ray: {bool(np.array_equal(serial_fit, ray_fit))}")
+    ray_eval.close()  # its actors (Ray itself stays: this script started it)
     del steps
 
     @ray.remote
@@ -94,7 +95,7 @@ def main() -> None:
     print("Ray per-task overhead on this machine")
     print(f"  empty task, 500 in flight:       {batch * 1e3:6.3f} ms per task (throughput)")
     print(f"  empty task, one at a time:       {sequential * 1e3:6.3f} ms per task (latency)")
-    print(f"  1-genome XOR chunk via Ray:      {per_chunk * 1e3:6.3f} ms per chunk vs {serial_chunk * 1e3:.3f} ms in process")
+    print(f"  1-genome XOR chunk via Ray ({tiny.mode}): {per_chunk * 1e3:6.3f} ms per chunk vs {serial_chunk * 1e3:.3f} ms in process")
     print("  => chunks should run >= 10 ms each for the overhead to stay under ~10%")
     ray.shutdown()
 

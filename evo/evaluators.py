@@ -9,6 +9,7 @@ generation seed, the chunking and the placement of chunks cannot change it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -151,7 +152,7 @@ _REMOTE = None
 
 
 def _remote_evaluate_chunk():
-    """The Ray task, defined lazily so importing this module does not import Ray."""
+    """The Ray task of ``mode = "tasks"``, defined lazily so importing this module does not import Ray."""
     global _REMOTE
     if _REMOTE is None:
         import ray
@@ -165,8 +166,90 @@ def _remote_evaluate_chunk():
     return _REMOTE
 
 
+class EvaluationWorker:
+    """One process of the actor pool: it keeps the run's (task, network) deserialised between chunks.
+
+    Every call names the payload's version and carries its object-store reference
+    boxed in a list, so Ray hands the reference over instead of fetching and
+    deserialising the payload on each call; the worker fetches it only when the
+    version differs from the one it holds: on its first chunk, after a restart
+    (a restarted actor starts empty) and when the driver's task or network changed.
+    The environments a control task steps live in this process's caches
+    (:mod:`evo.tasks.control_envs`), so they too are built once and reused.
+    """
+
+    def __init__(self) -> None:
+        self.version: int | None = None
+        self.payload: tuple[Any, Any] | None = None
+        self.loads = 0
+        self.chunks = 0
+
+    def evaluate(self, version: int, boxed_payload: list, genomes: np.ndarray, seeds: np.ndarray, gen_seed: int):
+        """:func:`evaluate_chunk` of one chunk against the payload of ``version``."""
+        if version != self.version or self.payload is None:
+            import ray
+
+            self.payload = None  # the old payload's memory goes before the new one arrives
+            self.payload = ray.get(boxed_payload[0])
+            self.version = version
+            self.loads += 1
+        self.chunks += 1
+        task, network = self.payload
+        return evaluate_chunk(task, network, genomes, seeds, gen_seed)
+
+    def info(self) -> dict:
+        """This worker's process id, node, payload loads, chunks done and peak resident memory (bytes)."""
+        import resource
+        import sys
+
+        import ray
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+        return {
+            "pid": os.getpid(),
+            "node": ray.get_runtime_context().get_node_id(),
+            "loads": self.loads,
+            "chunks": self.chunks,
+            "version": self.version,
+            "peak_rss": int(peak if sys.platform == "darwin" else peak * 1024),
+        }
+
+
+_ACTOR = None
+
+
+def _actor_nodes() -> list[str]:
+    """Node ids to place the pool's actors on, in slot order: one per CPU, the nodes taken in turn.
+
+    The actors hold no CPU (see :class:`RayEvaluator`), so Ray's own placement,
+    even ``SPREAD``, would put them all on one node; this list spreads them as
+    CPUs are spread (2 nodes of 1 CPU: one actor each; 10 nodes of 4: four each).
+    """
+    import ray
+
+    cpus = {n["NodeID"]: int(n.get("Resources", {}).get("CPU", 0)) for n in ray.nodes() if n.get("Alive")}
+    nodes = sorted(node for node, count in cpus.items() if count >= 1)
+    return [node for turn in range(max(cpus.values(), default=0)) for node in nodes if cpus[node] > turn]
+
+
+def _evaluation_actor():
+    """:class:`EvaluationWorker` as a Ray actor class, made lazily so importing this module does not import Ray."""
+    global _ACTOR
+    if _ACTOR is None:
+        import ray
+
+        _ACTOR = ray.remote(EvaluationWorker)
+    return _ACTOR
+
+
+#: ``mode = "actors"``: chunks each actor has queued at once, at least (one running, one waiting: no idle gap
+#: between chunks) and at most (many small chunks: the driver's round trips overlap the work, and the load still balances)
+CHUNKS_IN_FLIGHT_PER_ACTOR = 2
+MAX_CHUNKS_IN_FLIGHT_PER_ACTOR = 8
+
+
 class RayEvaluator:
-    """Evaluate chunks of the population as Ray tasks on a local instance or a cluster.
+    """Evaluate chunks of the population on Ray: a warm pool of actors, or one Ray task per chunk.
 
     Joins ``address`` (or ``RAY_ADDRESS``) when given, else starts a
     loopback-only local instance with ``workers`` CPUs (or uses the instance
@@ -175,6 +258,18 @@ class RayEvaluator:
     With ``chunk_size="auto"`` the first generation is split one chunk per
     worker and timed; later chunks hold enough individuals for a task to run
     at least ``min_task_seconds``, and never fewer than population / workers.
+
+    ``mode="actors"`` (the default) keeps ``workers`` actors for the whole run,
+    each holding the payload deserialised and its environments built, and feeds
+    them chunks as they free up. The actors hold no CPU while idle (Ray's
+    default for actors: one CPU to place them, none held), so runs sharing an
+    instance time-share its cores rather than wait for each other's pools;
+    each is placed on a node in turn, as many per node as it has CPUs. An actor lost
+    with its node (or killed) is restarted up to ``max_retries`` times and its
+    chunks are retried; past that it is replaced by a new one, and a chunk is
+    tried at most ``max_retries + 1`` times by the pool. ``mode="tasks"`` runs
+    each chunk as a Ray task (retried ``max_retries`` times), which fetches and
+    deserialises the payload on every call.
     """
 
     name = "ray"
@@ -187,14 +282,18 @@ class RayEvaluator:
         chunk_size: int | str = "auto",
         min_task_seconds: float = 0.01,
         max_retries: int = 3,
+        mode: str = "actors",
     ) -> None:
         import ray
 
+        if mode not in ("actors", "tasks"):
+            raise ValueError(f"mode = {mode!r}: must be 'actors' or 'tasks'")
         self.run_seed = int(run_seed)
         self.workers = int(workers)
         self.chunk_size = chunk_size
         self.min_task_seconds = float(min_task_seconds)
         self.max_retries = int(max_retries)
+        self.mode = mode
         self._started_ray = False
         address = address or os.environ.get("RAY_ADDRESS")
         if not ray.is_initialized():
@@ -217,9 +316,15 @@ class RayEvaluator:
         self.address = address
         self._payload_ref: ObjectRef[tuple[Any, Any]] | None = None
         self._payload_key: tuple[int, int] | None = None
+        #: bumped whenever the payload is put again; the actors reload theirs when it differs
+        self.payload_version = 0
         self._seconds_per_individual: float | None = None
         self.tasks_submitted = 0
+        #: chunks the pool sent again after their actor died for good (Ray's own retries of a restarted actor are not counted)
+        self.chunks_resubmitted = 0
         self._uploaded_envs: dict[str, dict] = {}
+        self._actors: list[Any] = []
+        self._actors_env_key: str | None = None
 
     def _chunk_size(self, population: int) -> int:
         if self.chunk_size != "auto":
@@ -239,21 +344,124 @@ class RayEvaluator:
         if self._payload_key != key:
             self._payload_ref = ray.put((task, network))  # datasets travel once per run
             self._payload_key = key
+            self.payload_version += 1
         seeds = individual_seeds(self.run_seed, generation, len(genomes))
         gen_seed = generation_seed(self.run_seed, generation)
         # A user's modules (fitness function, task class, environment) reach the workers through Ray's runtime environment.
-        options: dict = {"max_retries": self.max_retries}
         runtime_env = self._runtime_env(task)
-        if runtime_env:
-            options["runtime_env"] = runtime_env
-        remote = _remote_evaluate_chunk().options(**options)
         slices = _chunks(len(genomes), self._chunk_size(len(genomes)))
-        refs = [remote.remote(self._payload_ref, genomes[sl], seeds[sl], gen_seed) for sl in slices]
-        self.tasks_submitted += len(refs)
-        result = _merge(len(genomes), slices, ray.get(refs))
+        if self.mode == "tasks":
+            options: dict = {"max_retries": self.max_retries}
+            if runtime_env:
+                options["runtime_env"] = runtime_env
+            remote = _remote_evaluate_chunk().options(**options)
+            refs = [remote.remote(self._payload_ref, genomes[sl], seeds[sl], gen_seed) for sl in slices]
+            self.tasks_submitted += len(refs)
+            outcomes = ray.get(refs)
+        else:
+            outcomes = self._evaluate_on_pool(runtime_env, [(genomes[sl], seeds[sl]) for sl in slices], gen_seed)
+        result = _merge(len(genomes), slices, outcomes)
         if len(genomes):
             self._seconds_per_individual = result.seconds / len(genomes)
         return result
+
+    # ------------------------------------------------------------ actor pool
+    def _new_actor(self, runtime_env: dict | None, slot: int) -> Any:
+        """Actor ``slot`` of the pool, placed on the node :func:`_actor_nodes` gives that slot (when the node is lost, anywhere)."""
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        nodes = _actor_nodes()
+        options: dict = {"max_restarts": self.max_retries, "max_task_retries": self.max_retries}
+        if nodes:
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(nodes[slot % len(nodes)], soft=True)
+        if runtime_env:
+            options["runtime_env"] = runtime_env
+        return _evaluation_actor().options(**options).remote()
+
+    def _pool(self, runtime_env: dict | None) -> list[Any]:
+        """The actors, made on first use (and again when the task's runtime environment changes)."""
+        env_key = repr(runtime_env)
+        if self._actors and self._actors_env_key != env_key:
+            self._kill_actors()
+        if not self._actors:
+            self._actors = [self._new_actor(runtime_env, slot) for slot in range(self.workers)]
+            self._actors_env_key = env_key
+        return self._actors
+
+    def _evaluate_on_pool(self, runtime_env: dict | None, chunks: list[tuple[np.ndarray, np.ndarray]], gen_seed: int) -> list:
+        """Outcomes of :func:`evaluate_chunk` for ``chunks``, in order, each sent to an actor with room in its queue."""
+        import ray
+        from ray.exceptions import ActorUnavailableError, RayActorError
+
+        actors = self._pool(runtime_env)
+        boxed = [self._payload_ref]  # a reference inside a list reaches the actor unresolved
+        outcomes: list = [None] * len(chunks)
+        waiting = list(range(len(chunks)))[::-1]  # popped from the end: chunk 0 first
+        attempts = [0] * len(chunks)
+        queued = [0] * len(actors)
+        in_flight: dict[Any, tuple[int, int, Any]] = {}  # reference -> (chunk, actor slot, actor)
+        # Enough queued per actor that it never waits for the driver between chunks, few enough to balance the load.
+        depth = max(CHUNKS_IN_FLIGHT_PER_ACTOR, min(MAX_CHUNKS_IN_FLIGHT_PER_ACTOR, len(chunks) // (4 * len(actors))))
+
+        def fill() -> None:
+            while waiting:
+                a = min(range(len(actors)), key=queued.__getitem__)  # round robin over the least busy
+                if queued[a] >= depth:
+                    return
+                i = waiting.pop()
+                ref = actors[a].evaluate.remote(self.payload_version, boxed, chunks[i][0], chunks[i][1], gen_seed)
+                in_flight[ref] = (i, a, actors[a])
+                queued[a] += 1
+                attempts[i] += 1
+                self.tasks_submitted += 1
+
+        fill()
+        while in_flight:
+            pending = list(in_flight)
+            done, pending = ray.wait(pending, num_returns=1)
+            if pending:  # and every other chunk already back, in the same pass
+                more, _ = ray.wait(pending, num_returns=len(pending), timeout=0)
+                done += more
+            try:
+                results = ray.get(done)
+            except (RayActorError, ActorUnavailableError):
+                results = None
+            for k, ref in enumerate(done):
+                i, a, actor = in_flight.pop(ref)
+                if actor is actors[a]:
+                    queued[a] -= 1
+                if results is not None:
+                    outcomes[i] = results[k]
+                    continue
+                try:
+                    outcomes[i] = ray.get(ref)
+                except (RayActorError, ActorUnavailableError):
+                    # Ray restarted the actor and retried its calls max_retries times: it is gone for good.
+                    if attempts[i] > self.max_retries:
+                        raise
+                    if actors[a] is actor:  # its other queued chunks fail too; replace it once
+                        ray.kill(actor, no_restart=True)
+                        actors[a] = self._new_actor(runtime_env, a)
+                        queued[a] = 0
+                    waiting.append(i)
+                    self.chunks_resubmitted += 1
+            fill()
+        return outcomes
+
+    def actor_info(self) -> list[dict]:
+        """:meth:`EvaluationWorker.info` of each actor of the pool (empty before the first ``evaluate`` or in tasks mode)."""
+        import ray
+
+        return list(ray.get([actor.info.remote() for actor in self._actors]))
+
+    def _kill_actors(self) -> None:
+        import ray
+
+        for actor in self._actors:
+            with contextlib.suppress(Exception):  # already gone with its node or with Ray
+                ray.kill(actor, no_restart=True)
+        self._actors = []
+        self._actors_env_key = None
 
     def _runtime_env(self, task) -> dict | None:
         """The task's runtime environment with its local modules uploaded to the cluster once (a task may only name URIs)."""
@@ -271,6 +479,7 @@ class RayEvaluator:
 
         return {
             "type": "ray",
+            "mode": self.mode,
             "workers": self.workers,
             "address": self.address or "local",
             "chunk_size": self.chunk_size,
@@ -279,9 +488,12 @@ class RayEvaluator:
         }
 
     def close(self) -> None:
-        """Shut Ray down if this evaluator started it."""
+        """Release the actor pool, and shut Ray down if this evaluator started it."""
         import ray
 
+        if ray.is_initialized():
+            self._kill_actors()
+        self._actors = []
         if self._started_ray and ray.is_initialized():
             ray.shutdown()
         self._payload_ref = None
@@ -298,4 +510,5 @@ def make_evaluator(config, run_seed: int):
         chunk_size=config.chunk_size,
         min_task_seconds=config.min_task_seconds,
         max_retries=config.max_retries,
+        mode=config.mode,
     )

@@ -48,6 +48,36 @@ def _attempts(folder: Path) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
+def _lose_a_node_mid_generation(cluster, worker, ray_dir: Path, mode: str) -> None:
+    task, net = SlowParity(2), MLP((2, 4, 1), "tanh", "sigmoid")
+    genomes = net.init_params(np.random.default_rng(0), 8)
+    ray_dir.mkdir()
+    expected = SerialEvaluator(run_seed=0).evaluate(task, net, genomes, generation=1).fitness
+    task.attempts_dir = str(ray_dir)
+    evaluator = RayEvaluator(run_seed=0, workers=2, address=cluster.address, chunk_size=4, max_retries=3, mode=mode)
+    outcome = {}
+    thread = threading.Thread(target=lambda: outcome.update(result=evaluator.evaluate(task, net, genomes, generation=1)))
+    thread.start()
+    deadline = time.monotonic() + 60
+    while len(list(ray_dir.iterdir())) < 2 and time.monotonic() < deadline:  # both chunks are running
+        time.sleep(0.05)
+    assert len(_attempts(ray_dir)) == 2, f"{mode}: the two chunks never ran at the same time"
+    cluster.remove_node(worker)
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    np.testing.assert_array_equal(outcome["result"].fitness, expected)
+    assert outcome["result"].failures == 0
+    # The chunk on the lost node ran twice (once per node), the other once: a retry, not just equal results.
+    attempts = _attempts(ray_dir)
+    assert sorted(len(a) for a in attempts.values()) == [1, 2], (mode, attempts)
+    (retried,) = [a for a in attempts.values() if len(a) == 2]
+    (kept,) = [a for a in attempts.values() if len(a) == 1]
+    assert worker.node_id in {node for _, node in retried}  # it first ran on the lost node...
+    assert retried[0][1] != retried[1][1]  # ...and again on a surviving one
+    assert kept[0][1] != worker.node_id  # the chunk that ran once was never on the lost node
+    evaluator.close()
+
+
 def test_two_node_cluster_matches_serial_and_survives_losing_a_node(tmp_path):
     if ray.is_initialized():
         ray.shutdown()  # the cluster needs its own driver connection
@@ -64,34 +94,13 @@ def test_two_node_cluster_matches_serial_and_survives_losing_a_node(tmp_path):
         assert result.summary["evaluator"]["nodes"] == 2
         assert metrics_without_time(result.run_dir) == metrics_without_time(reference.run_dir)
 
-        # Lose the worker node while both chunks of a generation are running: the lost chunk is retried on the head.
-        task, net = SlowParity(2), MLP((2, 4, 1), "tanh", "sigmoid")
-        genomes = net.init_params(np.random.default_rng(0), 8)
-        ray_dir = tmp_path / "attempts"
-        ray_dir.mkdir()
-        expected = SerialEvaluator(run_seed=0).evaluate(task, net, genomes, generation=1).fitness
-        task.attempts_dir = str(ray_dir)
-        evaluator = RayEvaluator(run_seed=0, workers=2, address=cluster.address, chunk_size=4, max_retries=3)
-        outcome = {}
-        thread = threading.Thread(target=lambda: outcome.update(result=evaluator.evaluate(task, net, genomes, generation=1)))
-        thread.start()
-        deadline = time.monotonic() + 60
-        while len(list(ray_dir.iterdir())) < 2 and time.monotonic() < deadline:  # both chunks are running
-            time.sleep(0.05)
-        assert len(_attempts(ray_dir)) == 2, "the two chunks never ran at the same time"
-        cluster.remove_node(worker)
-        thread.join(timeout=120)
-        assert not thread.is_alive()
-        np.testing.assert_array_equal(outcome["result"].fitness, expected)
-        assert outcome["result"].failures == 0
-        # The chunk on the lost node ran twice (once per node), the other once: a retry, not just equal results.
-        attempts = _attempts(ray_dir)
-        assert sorted(len(a) for a in attempts.values()) == [1, 2], attempts
-        (retried,) = [a for a in attempts.values() if len(a) == 2]
-        (kept,) = [a for a in attempts.values() if len(a) == 1]
-        assert worker.node_id in {node for _, node in retried}  # it first ran on the lost node...
-        assert retried[0][1] != retried[1][1]  # ...and again on a surviving one
-        assert kept[0][1] != worker.node_id  # the chunk that ran once was never on the lost node
+        # Lose the worker node while both chunks of a generation are running: the lost chunk is retried on the head
+        # (tasks: Ray retries the task; actors: Ray restarts the lost actor on the head and retries its call).
+        for mode in ("tasks", "actors"):
+            if mode != "tasks":
+                worker = cluster.add_node(num_cpus=1, object_store_memory=80 * 1024 * 1024)
+                cluster.wait_for_nodes()
+            _lose_a_node_mid_generation(cluster, worker, tmp_path / f"attempts-{mode}", mode)
     finally:
         if ray.is_initialized():
             ray.shutdown()

@@ -26,6 +26,9 @@ class EvaluatorConfig(Section):
     chunk_size: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
     min_task_seconds: Annotated[float, Field(gt=0.0, le=60.0)] = 0.01
     max_retries: Annotated[int, Field(ge=0, le=100)] = 3
+    #: ray: "actors" keeps a pool of workers actors holding the task and its environments across generations;
+    #: "tasks" runs each chunk as a Ray task that fetches and deserialises the task every time
+    mode: Literal["actors", "tasks"] = "actors"
 
 
 # ------------------------------------------------------------------ backprop
