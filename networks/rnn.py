@@ -287,7 +287,9 @@ class RNN(NetworkSpec, Trainable, Recurrent):
         inputs, caches, lo, k = [], [], 0, CELL_STATE[self.cell]
         for (W, b, b_hn), (F, H, *_) in zip(layers, self.layout):
             inputs.append(seq)
-            xp = (seq.reshape(T * B, F) @ W[:F] + b).reshape(T, B, -1)
+            xp = seq.reshape(T * B, F) @ W[:F]
+            xp += b  # in place: one fresh (T B, G H) array, not two
+            xp = xp.reshape(T, B, -1)
             start = np.zeros((B, k * H)) if state0 is None else state0[:, lo : lo + k * H]
             seq, _, cache = layer_sequence(self.cell, act, xp, W[F:], b_hn, start, keep=True)
             caches.append(cache)
@@ -309,9 +311,7 @@ class RNN(NetworkSpec, Trainable, Recurrent):
         d_top = dz @ readout[0][0].T
         if cache.readout[0].mask is not None:
             d_top *= cache.readout[0].mask
-        T, B = self.steps, len(d_out)
-        dH = np.zeros((T, B, self.hidden[-1]))
-        dH[-1] = d_top
+        dH = d_top  # (B, H): the readout reads the top layer's last step only
         act = ACTIVATIONS[self.activation]
         for i in range(len(layers) - 1, -1, -1):
             (W, _, _), (gW, gb, gbhn), F = layers[i], g_layers[i], self.layout[i][0]

@@ -132,6 +132,18 @@ def layer_step(
 
 
 # ------------------------------------------------------------- a sequence
+def _half_scaled(W: np.ndarray, columns: slice | np.ndarray) -> np.ndarray:
+    """A copy of ``W`` with ``columns`` (of the last axis) halved: the ``z / 2`` of sigma(z) = (1 + tanh(z / 2)) / 2 folded into the weights.
+
+    Halving is exact in binary floating point (short of subnormals), so
+    ``h (W / 2) + xp / 2`` is bit for bit ``(h W + xp) / 2``, and the step
+    loop saves one pass over the gates.
+    """
+    scaled = np.array(W, dtype=np.float64, order="C")
+    scaled[..., columns] *= 0.5
+    return scaled
+
+
 def layer_sequence(
     cell: str,
     activation: Activation,
@@ -141,47 +153,87 @@ def layer_sequence(
     state0: np.ndarray,
     keep: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, LayerCache | None]:
-    """All steps of one layer from input projections ``xp (T, ..., B, G H)`` (``x W_x + b``, not modified).
+    """All steps of one layer from input projections ``xp (T, ..., B, G H)`` (``x W_x + b``; overwritten: it is the working buffer).
 
     Returns each step's output ``(T, ..., B, H)``, the final state ``(..., B, S)``
-    and, with ``keep``, the cache :func:`layer_backward` reads.
+    and, with ``keep``, the cache :func:`layer_backward` reads (the LSTM's
+    gates and the Elman pre-activations are ``xp`` itself, rewritten step
+    by step).
     """
     T = xp.shape[0]
     H = Wh.shape[-2]
-    hs = np.empty((T + 1, *state0.shape[:-1], H))
-    hs[0] = state0[..., :H]
-    # The per-step records are kept either way (they are the working buffers); only the cache is optional.
-    extra: np.ndarray | None = None
-    extra2: np.ndarray | None = None
+    lead = state0.shape[:-1]
+    step_shape = (*lead, H)
+    hw = np.empty(xp.shape[1:])  # h W_h of the current step
     if cell == "lstm":
-        cs = np.empty_like(hs)
+        # One allocation for the step records (fewer fresh pages to fault in than three).
+        block = np.empty((3 * T + 2 if keep else T + 4, *step_shape))
+        hs = block[: T + 1]
+        cs = block[T + 1 : 2 * T + 2] if keep else block[T + 1 : T + 3]  # without a cache: two cells, in turns
+        tcs = block[2 * T + 2 :] if keep else block[T + 3 :]
+        hs[0] = state0[..., :H]
         cs[0] = state0[..., H:]
-        acts = np.empty(xp.shape)
-        tcs = np.empty((T, *hs.shape[1:]))
+        pre, half, offset = _lstm_gate_scales(H)
+        Wh_half = _half_scaled(Wh, pre != 1.0)
+        xp *= pre  # all steps at once; exact, see _half_scaled
         for t in range(T):
-            a = np.matmul(hs[t], Wh, out=acts[t])
-            a += xp[t]
-            lstm_update(a, cs[t], hs[t + 1], cs[t + 1], tcs[t])
-        extra, extra2 = cs, tcs
-        final = np.concatenate([hs[T], cs[T]], axis=-1)
-    elif cell == "gru":
+            np.matmul(hs[t], Wh_half, out=hw)
+            a = xp[t]
+            a += hw
+            np.tanh(a, out=a)
+            a *= half
+            a += offset  # a = [i f g o]
+            c, c_new = (cs[t], cs[t + 1]) if keep else (cs[t % 2], cs[(t + 1) % 2])
+            tc = tcs[t] if keep else tcs[0]
+            np.multiply(a[..., H : 2 * H], c, out=c_new)
+            np.multiply(a[..., :H], a[..., 2 * H : 3 * H], out=tc)
+            c_new += tc
+            np.tanh(c_new, out=tc)
+            np.multiply(a[..., 3 * H :], tc, out=hs[t + 1])
+        c_last = cs[T] if keep else cs[T % 2]
+        final = np.concatenate([hs[T], c_last], axis=-1)
+        cache = LayerCache(hs, xp, cs, tcs) if keep else None
+        return hs[1:], final, cache
+    if cell == "gru":
         if b_hn is None:
             raise ValueError("a GRU layer needs b_hn")
-        acts = np.empty((T, *hs.shape[1:-1], 2 * H))
-        ns, ahns = np.empty((T, *hs.shape[1:])), np.empty((T, *hs.shape[1:]))
+        # The r, z columns are halved (as for the LSTM's sigmoid gates); the candidate's h W_h (+ b_hn) is not.
+        Wh_half = _half_scaled(Wh, slice(0, 2 * H))
+        xp[..., : 2 * H] *= 0.5
+        records = T if keep else 1  # without a cache, one step's records, rewritten each step
+        block = np.empty((T + 1 + 2 * records, *step_shape))
+        hs, ns, ahns = block[: T + 1], block[T + 1 : T + 1 + records], block[T + 1 + records :]
+        rzs = np.empty((records, *lead, 2 * H))
+        hs[0] = state0[..., :H]
         for t in range(T):
-            rz, n, ahn = gru_update(xp[t], np.matmul(hs[t], Wh), b_hn, hs[t], hs[t + 1])
-            acts[t], ns[t], ahns[t] = rz, n, ahn
-        extra, extra2 = ns, ahns
+            k = t if keep else 0
+            np.matmul(hs[t], Wh_half, out=hw)
+            ax = xp[t]
+            rz, n, ahn = rzs[k], ns[k], ahns[k]
+            np.add(hw[..., 2 * H :], b_hn, out=ahn)
+            np.add(ax[..., : 2 * H], hw[..., : 2 * H], out=rz)
+            np.tanh(rz, out=rz)
+            rz += 1.0
+            rz *= 0.5  # [r z] = sigma(a_rz), as activations.sigmoid computes it
+            np.multiply(ahn, rz[..., :H], out=n)
+            n += ax[..., 2 * H :]
+            np.tanh(n, out=n)
+            h_new = hs[t + 1]
+            np.subtract(hs[t], n, out=h_new)
+            h_new *= rz[..., H:]
+            h_new += n
         final = hs[T].copy()
-    else:
-        acts = np.empty((T, *hs.shape[1:]))
-        for t in range(T):
-            a = np.matmul(hs[t], Wh, out=acts[t])
-            a += xp[t]
-            _activate_into(activation, a, hs[t + 1])  # the pre-activations stay in acts
-        final = hs[T].copy()
-    return hs[1:], final, (LayerCache(hs, acts, extra, extra2) if keep else None)
+        cache = LayerCache(hs, rzs, ns, ahns) if keep else None
+        return hs[1:], final, cache
+    hs = np.empty((T + 1, *step_shape))
+    hs[0] = state0[..., :H]
+    for t in range(T):
+        np.matmul(hs[t], Wh, out=hw)
+        a = xp[t]
+        a += hw
+        _activate_into(activation, a, hs[t + 1])  # the pre-activations stay in xp
+    final = hs[T].copy()
+    return hs[1:], final, (LayerCache(hs, xp, None, None) if keep else None)
 
 
 # ------------------------------------------------------------ backward (BPTT)
@@ -190,66 +242,96 @@ def layer_backward(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """BPTT through one layer of one network: ``dxp (T, B, G H)``, ``dW_h (H, G H)`` and (GRU) ``db_hn (H,)``.
 
-    ``dH (T, B, H)`` is the gradient w.r.t. each step's output from the layer
-    above or the readout. ``truncate = k > 0`` keeps only the last k steps.
+    ``dH`` is the gradient w.r.t. each step's output from the layer above,
+    ``(T, B, H)``, or ``(B, H)`` when only the last step's output is read (the
+    readout of the top layer). ``truncate = k > 0`` keeps only the last k steps.
     """
-    T, B, H = dH.shape
-    stop = max(0, T - truncate) if truncate else 0
     hs = cache.hs
+    T, H = hs.shape[0] - 1, hs.shape[-1]
+    B = hs.shape[1]
+    every_step = dH.ndim == 3
+    stop = max(0, T - truncate) if truncate else 0
     G = CELL_GATES[cell]
-    dxp = np.zeros((T, B, G * H))
-    dh_next = np.zeros((B, H))
+    dxp = np.empty((T, B, G * H))
+    dxp[:stop] = 0.0
     WhT = np.ascontiguousarray(Wh.T)  # BLAS runs a stored transpose faster than a transposed view
+    dh_next = np.zeros((B, H))
+
+    def upstream(t: int) -> np.ndarray:
+        """d loss / d h_t: from above (if anything reads step t) plus from step t + 1."""
+        if every_step:
+            return dH[t] + dh_next
+        return dH + dh_next if t == T - 1 else dh_next
+
     if cell == "lstm":
         cs, tcs, gates = cache.extra, cache.extra2, cache.acts
         assert cs is not None and tcs is not None  # an LSTM's cache holds its cells
+        # The gates' derivatives for all steps at once, into dxp (each step then scales its own in place):
+        # sigma' = s (1 - s) on i, f, o; tanh' = 1 - g^2 on g; and tanh'(c) = 1 - tanh(c)^2.
+        slopes = dxp[stop:]
+        np.subtract(1.0, gates[stop:], out=slopes)
+        slopes *= gates[stop:]
+        g_slopes = slopes[..., 2 * H : 3 * H]
+        np.multiply(gates[stop:, :, 2 * H : 3 * H], gates[stop:, :, 2 * H : 3 * H], out=g_slopes)
+        np.subtract(1.0, g_slopes, out=g_slopes)
+        tc_slopes = np.multiply(tcs[stop:], tcs[stop:])
+        np.subtract(1.0, tc_slopes, out=tc_slopes)
         dc_next = np.zeros((B, H))
-        # The gates' derivatives for all steps at once: sigma' = s (1 - s) on i, f, o; tanh' = 1 - g^2 on g; tanh'(c).
-        slopes = gates[stop:] * (1.0 - gates[stop:])
-        g_all = gates[stop:, :, 2 * H : 3 * H]
-        np.subtract(1.0, g_all * g_all, out=slopes[:, :, 2 * H : 3 * H])
-        tc_slopes = 1.0 - tcs[stop:] * tcs[stop:]
+        dc = np.empty((B, H))
+        products = np.empty((B, G * H))
         for t in range(T - 1, stop - 1, -1):
             y = gates[t]
-            i, f, g, o = y[:, :H], y[:, H : 2 * H], y[:, 2 * H : 3 * H], y[:, 3 * H :]
-            dh = dH[t] + dh_next
-            dc = dh * o
+            dh = upstream(t)
+            np.multiply(dh, y[:, 3 * H :], out=dc)
             dc *= tc_slopes[t - stop]
             dc += dc_next
+            np.multiply(dc, y[:, 2 * H : 3 * H], out=products[:, :H])
+            np.multiply(dc, cs[t], out=products[:, H : 2 * H])
+            np.multiply(dc, y[:, :H], out=products[:, 2 * H : 3 * H])
+            np.multiply(dh, tcs[t], out=products[:, 3 * H :])
             da = dxp[t]
-            np.multiply(dc, g, out=da[:, :H])
-            np.multiply(dc, cs[t], out=da[:, H : 2 * H])
-            np.multiply(dc, i, out=da[:, 2 * H : 3 * H])
-            np.multiply(dh, tcs[t], out=da[:, 3 * H :])
-            da *= slopes[t - stop]
-            dc_next = dc * f
+            da *= products
+            np.multiply(dc, y[:, H : 2 * H], out=dc_next)
             dh_next = da @ WhT
         dWh = hs[stop:T].reshape(-1, H).T @ dxp[stop:].reshape(-1, G * H)
         return dxp, dWh, None
     if cell == "gru":
         rz, ns, ahns = cache.acts, cache.extra, cache.extra2
         assert ns is not None and ahns is not None  # a GRU's cache holds n and ah_n + b_hn
+        r_all, z_all, n_all = rz[stop:, :, :H], rz[stop:, :, H:], ns[stop:]
+        # Per-step factors for all steps at once: 1 - z, tanh'(n) = 1 - n^2, sigma'(r), sigma'(z), h_{t-1} - n.
+        factors = np.empty((5, T - stop, B, H))
+        one_minus_z, n_slopes, r_slopes, z_slopes, h_minus_n = factors
+        np.subtract(1.0, z_all, out=one_minus_z)
+        np.multiply(n_all, n_all, out=n_slopes)
+        np.subtract(1.0, n_slopes, out=n_slopes)
+        np.subtract(1.0, r_all, out=r_slopes)
+        np.multiply(r_all, r_slopes, out=r_slopes)
+        np.multiply(z_all, one_minus_z, out=z_slopes)
+        np.subtract(hs[stop:T], n_all, out=h_minus_n)
         dah = np.zeros((T, B, G * H))  # gradient w.r.t. h W_h (the candidate part scaled by r)
+        scratch = np.empty((B, H))
         for t in range(T - 1, stop - 1, -1):
-            r, z = rz[t, :, :H], rz[t, :, H:]
-            n, ahn = ns[t], ahns[t]
-            dh = dH[t] + dh_next
-            dan = dh * (1.0 - z)
-            dan *= 1.0 - n * n
+            s = t - stop
+            dh = upstream(t)
             dx, da = dxp[t], dah[t]
-            dx[:, 2 * H :] = dan
-            np.multiply(dan, r, out=da[:, 2 * H :])
-            np.multiply(dan * ahn, r * (1.0 - r), out=dx[:, :H])
-            np.multiply(dh * (hs[t] - n), z * (1.0 - z), out=dx[:, H : 2 * H])
+            dan = dx[:, 2 * H :]
+            np.multiply(dh, one_minus_z[s], out=dan)
+            dan *= n_slopes[s]
+            np.multiply(dan, rz[t, :, :H], out=da[:, 2 * H :])
+            np.multiply(dan, ahns[t], out=scratch)
+            np.multiply(scratch, r_slopes[s], out=dx[:, :H])
+            np.multiply(dh, h_minus_n[s], out=scratch)
+            np.multiply(scratch, z_slopes[s], out=dx[:, H : 2 * H])
             da[:, : 2 * H] = dx[:, : 2 * H]
-            dh_next = dh * z
+            dh_next = dh * rz[t, :, H:]
             dh_next += da @ WhT
         dWh = hs[stop:T].reshape(-1, H).T @ dah[stop:].reshape(-1, G * H)
         db_hn = dah[stop:, :, 2 * H :].sum(axis=(0, 1))
         return dxp, dWh, db_hn
     pre = cache.acts
     for t in range(T - 1, stop - 1, -1):
-        dh = dH[t] + dh_next
+        dh = upstream(t)
         dxp[t] = activation.backward(dh, pre[t], hs[t + 1])
         dh_next = dxp[t] @ WhT
     dWh = hs[stop:T].reshape(-1, H).T @ dxp[stop:].reshape(-1, G * H)
