@@ -32,6 +32,7 @@ import numpy as np
 
 from networks.activations import ACTIVATIONS, OUTPUT_ACTIVATIONS
 from networks.layers.dense import DenseRecord, check_dropout, dense_stack_forward, dense_train_backward, dense_train_forward
+from networks.layers.scratch import scratch
 from networks.layers.recurrent import (
     CELL_GATES,
     CELL_STATE,
@@ -238,10 +239,11 @@ class RNN(NetworkSpec, Trainable, Recurrent):
         layers, readout = self._views(params)
         act = ACTIVATIONS[self.activation]
         for (W, b, b_hn), (F, H, *_) in zip(layers, self.layout):
+            projection = scratch((P, T * B, W.shape[-1]))
             if seq.ndim == 3:  # shared inputs: one (T B, F) @ (P, F, GH) matmul
-                xp = np.matmul(seq.reshape(T * B, F), W[:, :F]).reshape(P, T, B, -1)
+                xp = np.matmul(seq.reshape(T * B, F), W[:, :F], out=projection).reshape(P, T, B, -1)
             else:
-                xp = np.matmul(np.moveaxis(seq, 0, 1).reshape(P, T * B, F), W[:, :F]).reshape(P, T, B, -1)
+                xp = np.matmul(np.moveaxis(seq, 0, 1).reshape(P, T * B, F), W[:, :F], out=projection).reshape(P, T, B, -1)
             xp += b[:, None]
             state0 = np.zeros((P, B, CELL_STATE[self.cell] * H))
             seq, _, _ = layer_sequence(self.cell, act, np.moveaxis(xp, 1, 0), W[:, F:], b_hn, state0)
@@ -281,14 +283,15 @@ class RNN(NetworkSpec, Trainable, Recurrent):
             raise ValueError(f"expected inputs of shape (B, {self.n_inputs}) (steps x input_size), got {X.shape}")
         check_dropout(dropout, rng)
         B, T = len(X), self.steps
-        seq = np.ascontiguousarray(X.reshape(B, T, self.input_size).transpose(1, 0, 2))
+        seq = scratch((T, B, self.input_size))
+        np.copyto(seq, X.reshape(B, T, self.input_size).transpose(1, 0, 2))
         layers, readout = self._views(params)
         act = ACTIVATIONS[self.activation]
         inputs, caches, lo, k = [], [], 0, CELL_STATE[self.cell]
         for (W, b, b_hn), (F, H, *_) in zip(layers, self.layout):
             inputs.append(seq)
-            xp = seq.reshape(T * B, F) @ W[:F]
-            xp += b  # in place: one fresh (T B, G H) array, not two
+            xp = np.matmul(seq.reshape(T * B, F), W[:F], out=scratch((T * B, W.shape[-1])))
+            xp += b  # in place: one (T B, G H) array, not two
             xp = xp.reshape(T, B, -1)
             start = np.zeros((B, k * H)) if state0 is None else state0[:, lo : lo + k * H]
             seq, _, cache = layer_sequence(self.cell, act, xp, W[F:], b_hn, start, keep=True)

@@ -35,6 +35,7 @@ from typing import NamedTuple
 import numpy as np
 
 from networks.activations import ACTIVATIONS, Activation, sigmoid
+from networks.layers.scratch import scratch
 
 #: Gates per cell: the width of a layer's pre-activation is ``gates * hidden``.
 CELL_GATES = {"elman": 1, "lstm": 4, "gru": 3}
@@ -139,7 +140,8 @@ def _half_scaled(W: np.ndarray, columns: slice | np.ndarray) -> np.ndarray:
     ``h (W / 2) + xp / 2`` is bit for bit ``(h W + xp) / 2``, and the step
     loop saves one pass over the gates.
     """
-    scaled = np.array(W, dtype=np.float64, order="C")
+    scaled = scratch(W.shape)
+    np.copyto(scaled, W)
     scaled[..., columns] *= 0.5
     return scaled
 
@@ -164,10 +166,10 @@ def layer_sequence(
     H = Wh.shape[-2]
     lead = state0.shape[:-1]
     step_shape = (*lead, H)
-    hw = np.empty(xp.shape[1:])  # h W_h of the current step
+    hw = scratch(xp.shape[1:])  # h W_h of the current step
     if cell == "lstm":
         # One allocation for the step records (fewer fresh pages to fault in than three).
-        block = np.empty((3 * T + 2 if keep else T + 4, *step_shape))
+        block = scratch((3 * T + 2 if keep else T + 4, *step_shape))
         hs = block[: T + 1]
         cs = block[T + 1 : 2 * T + 2] if keep else block[T + 1 : T + 3]  # without a cache: two cells, in turns
         tcs = block[2 * T + 2 :] if keep else block[T + 3 :]
@@ -201,9 +203,9 @@ def layer_sequence(
         Wh_half = _half_scaled(Wh, slice(0, 2 * H))
         xp[..., : 2 * H] *= 0.5
         records = T if keep else 1  # without a cache, one step's records, rewritten each step
-        block = np.empty((T + 1 + 2 * records, *step_shape))
+        block = scratch((T + 1 + 2 * records, *step_shape))
         hs, ns, ahns = block[: T + 1], block[T + 1 : T + 1 + records], block[T + 1 + records :]
-        rzs = np.empty((records, *lead, 2 * H))
+        rzs = scratch((records, *lead, 2 * H))
         hs[0] = state0[..., :H]
         for t in range(T):
             k = t if keep else 0
@@ -225,7 +227,7 @@ def layer_sequence(
         final = hs[T].copy()
         cache = LayerCache(hs, rzs, ns, ahns) if keep else None
         return hs[1:], final, cache
-    hs = np.empty((T + 1, *step_shape))
+    hs = scratch((T + 1, *step_shape))
     hs[0] = state0[..., :H]
     for t in range(T):
         np.matmul(hs[t], Wh, out=hw)
@@ -252,9 +254,10 @@ def layer_backward(
     every_step = dH.ndim == 3
     stop = max(0, T - truncate) if truncate else 0
     G = CELL_GATES[cell]
-    dxp = np.empty((T, B, G * H))
+    dxp = scratch((T, B, G * H))
     dxp[:stop] = 0.0
-    WhT = np.ascontiguousarray(Wh.T)  # BLAS runs a stored transpose faster than a transposed view
+    WhT = scratch(Wh.shape[::-1])  # BLAS runs a stored transpose faster than a transposed view
+    np.copyto(WhT, Wh.T)
     dh_next = np.zeros((B, H))
 
     def upstream(t: int) -> np.ndarray:
@@ -274,11 +277,11 @@ def layer_backward(
         g_slopes = slopes[..., 2 * H : 3 * H]
         np.multiply(gates[stop:, :, 2 * H : 3 * H], gates[stop:, :, 2 * H : 3 * H], out=g_slopes)
         np.subtract(1.0, g_slopes, out=g_slopes)
-        tc_slopes = np.multiply(tcs[stop:], tcs[stop:])
+        tc_slopes = np.multiply(tcs[stop:], tcs[stop:], out=scratch((T - stop, B, H)))
         np.subtract(1.0, tc_slopes, out=tc_slopes)
         dc_next = np.zeros((B, H))
         dc = np.empty((B, H))
-        products = np.empty((B, G * H))
+        products = scratch((B, G * H))
         for t in range(T - 1, stop - 1, -1):
             y = gates[t]
             dh = upstream(t)
@@ -293,14 +296,14 @@ def layer_backward(
             da *= products
             np.multiply(dc, y[:, H : 2 * H], out=dc_next)
             dh_next = da @ WhT
-        dWh = hs[stop:T].reshape(-1, H).T @ dxp[stop:].reshape(-1, G * H)
+        dWh = np.matmul(hs[stop:T].reshape(-1, H).T, dxp[stop:].reshape(-1, G * H), out=scratch((H, G * H)))
         return dxp, dWh, None
     if cell == "gru":
         rz, ns, ahns = cache.acts, cache.extra, cache.extra2
         assert ns is not None and ahns is not None  # a GRU's cache holds n and ah_n + b_hn
         r_all, z_all, n_all = rz[stop:, :, :H], rz[stop:, :, H:], ns[stop:]
         # Per-step factors for all steps at once: 1 - z, tanh'(n) = 1 - n^2, sigma'(r), sigma'(z), h_{t-1} - n.
-        factors = np.empty((5, T - stop, B, H))
+        factors = scratch((5, T - stop, B, H))
         one_minus_z, n_slopes, r_slopes, z_slopes, h_minus_n = factors
         np.subtract(1.0, z_all, out=one_minus_z)
         np.multiply(n_all, n_all, out=n_slopes)
@@ -309,8 +312,9 @@ def layer_backward(
         np.multiply(r_all, r_slopes, out=r_slopes)
         np.multiply(z_all, one_minus_z, out=z_slopes)
         np.subtract(hs[stop:T], n_all, out=h_minus_n)
-        dah = np.zeros((T, B, G * H))  # gradient w.r.t. h W_h (the candidate part scaled by r)
-        scratch = np.empty((B, H))
+        dah = scratch((T, B, G * H))  # gradient w.r.t. h W_h (the candidate part scaled by r); steps t >= stop are all set below
+        dah[:stop] = 0.0
+        product = np.empty((B, H))
         for t in range(T - 1, stop - 1, -1):
             s = t - stop
             dh = upstream(t)
@@ -319,14 +323,14 @@ def layer_backward(
             np.multiply(dh, one_minus_z[s], out=dan)
             dan *= n_slopes[s]
             np.multiply(dan, rz[t, :, :H], out=da[:, 2 * H :])
-            np.multiply(dan, ahns[t], out=scratch)
-            np.multiply(scratch, r_slopes[s], out=dx[:, :H])
-            np.multiply(dh, h_minus_n[s], out=scratch)
-            np.multiply(scratch, z_slopes[s], out=dx[:, H : 2 * H])
+            np.multiply(dan, ahns[t], out=product)
+            np.multiply(product, r_slopes[s], out=dx[:, :H])
+            np.multiply(dh, h_minus_n[s], out=product)
+            np.multiply(product, z_slopes[s], out=dx[:, H : 2 * H])
             da[:, : 2 * H] = dx[:, : 2 * H]
             dh_next = dh * rz[t, :, H:]
             dh_next += da @ WhT
-        dWh = hs[stop:T].reshape(-1, H).T @ dah[stop:].reshape(-1, G * H)
+        dWh = np.matmul(hs[stop:T].reshape(-1, H).T, dah[stop:].reshape(-1, G * H), out=scratch((H, G * H)))
         db_hn = dah[stop:, :, 2 * H :].sum(axis=(0, 1))
         return dxp, dWh, db_hn
     pre = cache.acts
@@ -334,7 +338,7 @@ def layer_backward(
         dh = upstream(t)
         dxp[t] = activation.backward(dh, pre[t], hs[t + 1])
         dh_next = dxp[t] @ WhT
-    dWh = hs[stop:T].reshape(-1, H).T @ dxp[stop:].reshape(-1, G * H)
+    dWh = np.matmul(hs[stop:T].reshape(-1, H).T, dxp[stop:].reshape(-1, G * H), out=scratch((H, G * H)))
     return dxp, dWh, None
 
 
@@ -342,9 +346,9 @@ def layer_input_grads(X: np.ndarray, dxp: np.ndarray, Wx: np.ndarray, need_dX: b
     """``dW_x = X^T dxp``, ``db = sum dxp`` and (when needed) ``dX = dxp W_x^T`` over all steps at once; ``X (T, B, F)``."""
     F, GH = Wx.shape
     flat = dxp.reshape(-1, GH)
-    dWx = X.reshape(-1, F).T @ flat
+    dWx = np.matmul(X.reshape(-1, F).T, flat, out=scratch((F, GH)))
     db = flat.sum(axis=0)
-    dX = (flat @ Wx.T).reshape(X.shape) if need_dX else None
+    dX = np.matmul(flat, Wx.T, out=scratch((len(flat), F))).reshape(X.shape) if need_dX else None
     return dWx, db, dX
 
 
