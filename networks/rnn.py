@@ -32,7 +32,6 @@ import numpy as np
 
 from networks.activations import ACTIVATIONS, OUTPUT_ACTIVATIONS
 from networks.layers.dense import DenseRecord, check_dropout, dense_stack_forward, dense_train_backward, dense_train_forward
-from networks.layers.scratch import scratch
 from networks.layers.recurrent import (
     CELL_GATES,
     CELL_STATE,
@@ -43,6 +42,7 @@ from networks.layers.recurrent import (
     layer_sequence,
     layer_step,
 )
+from networks.layers.scratch import scratch
 from networks.spec import NetworkSpec, Recurrent, Trainable
 
 _BLOCK_VALUES = 1 << 21  # input-projection values per genome block in forward (16 MB of float64)

@@ -179,3 +179,38 @@ def test_gradient_clipping_rescales_to_the_norm_and_keeps_the_direction():
     np.testing.assert_allclose(step / np.linalg.norm(step), grad / np.linalg.norm(grad), atol=1e-9)
     with pytest.raises(ValueError, match="clip_norm = -1.0: must be a finite number > 0"):
         Trainer(net, loss="mse", clip_norm=-1.0).fit(X, y)
+
+
+def test_recycled_work_arrays_are_handed_out_again_only_when_nothing_holds_them():
+    from networks.layers.scratch import scratch
+
+    first = scratch((3, 7))
+    first[...] = 1.0
+    view = first[1:]
+    first_id = id(first)
+    del first
+    second = scratch((3, 7))  # the view still holds the first array: a new one
+    assert id(second) != first_id
+    second[...] = 2.0
+    assert (view == 1.0).all()
+    second_id = id(second)
+    del view, second
+    assert id(scratch((3, 7))) in {first_id, second_id}  # both free again: one is recycled
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_a_cache_kept_across_later_calls_still_gives_its_own_gradient(cell):
+    """The recycled work arrays never change what a caller still holds: an old cache's backward is unchanged by later passes."""
+    net = small(cell)
+    rng = np.random.default_rng(5)
+    params = net.init_params(rng, 1)[0] + rng.normal(0.0, 0.2, net.n_params)
+    X1, X2 = rng.normal(size=(4, net.n_inputs)), rng.normal(size=(4, net.n_inputs))
+    R = rng.normal(size=(4, net.n_outputs))
+    out1, cache1 = net.forward_train(params, X1)
+    kept_out, grad1 = out1.copy(), net.backward(params, cache1, R)
+    for X in (X2, X1, X2):  # later passes of the same shapes, the first cache still alive
+        net.backward(params, net.forward_train(params, X)[1], R)
+        net.forward(params[None], X)
+    np.testing.assert_array_equal(net.backward(params, cache1, R), grad1)
+    np.testing.assert_array_equal(out1, kept_out)
+    np.testing.assert_array_equal(net.forward_train(params, X1)[0], kept_out)
