@@ -37,6 +37,7 @@ from networks.layers.recurrent import (
     CELL_STATE,
     LayerCache,
     check_cell,
+    input_projection,
     layer_backward,
     layer_input_grads,
     layer_sequence,
@@ -239,12 +240,9 @@ class RNN(NetworkSpec, Trainable, Recurrent):
         layers, readout = self._views(params)
         act = ACTIVATIONS[self.activation]
         for (W, b, b_hn), (F, H, *_) in zip(layers, self.layout):
-            projection = scratch((P, T * B, W.shape[-1]))
-            if seq.ndim == 3:  # shared inputs: one (T B, F) @ (P, F, GH) matmul
-                xp = np.matmul(seq.reshape(T * B, F), W[:, :F], out=projection).reshape(P, T, B, -1)
-            else:
-                xp = np.matmul(np.moveaxis(seq, 0, 1).reshape(P, T * B, F), W[:, :F], out=projection).reshape(P, T, B, -1)
-            xp += b[:, None]
+            # Shared inputs: one (T B, F) @ (P, F, GH) matmul; per-genome inputs: (P, T B, F) @ (P, F, GH).
+            x2d = seq.reshape(T * B, F) if seq.ndim == 3 else np.moveaxis(seq, 0, 1).reshape(P, T * B, F)
+            xp = input_projection(self.cell, x2d, W[:, :F], b).reshape(P, T, B, -1)
             state0 = np.zeros((P, B, CELL_STATE[self.cell] * H))
             seq, _, _ = layer_sequence(self.cell, act, np.moveaxis(xp, 1, 0), W[:, F:], b_hn, state0)
         return dense_stack_forward(seq[-1], readout, [OUTPUT_ACTIVATIONS[a] for a in self.readout_activations])
@@ -290,9 +288,7 @@ class RNN(NetworkSpec, Trainable, Recurrent):
         inputs, caches, lo, k = [], [], 0, CELL_STATE[self.cell]
         for (W, b, b_hn), (F, H, *_) in zip(layers, self.layout):
             inputs.append(seq)
-            xp = np.matmul(seq.reshape(T * B, F), W[:F], out=scratch((T * B, W.shape[-1])))
-            xp += b  # in place: one (T B, G H) array, not two
-            xp = xp.reshape(T, B, -1)
+            xp = input_projection(self.cell, seq.reshape(T * B, F), W[:F], b).reshape(T, B, -1)
             start = np.zeros((B, k * H)) if state0 is None else state0[:, lo : lo + k * H]
             seq, _, cache = layer_sequence(self.cell, act, xp, W[F:], b_hn, start, keep=True)
             caches.append(cache)

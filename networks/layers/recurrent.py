@@ -133,17 +133,42 @@ def layer_step(
 
 
 # ------------------------------------------------------------- a sequence
-def _half_scaled(W: np.ndarray, columns: slice | np.ndarray) -> np.ndarray:
+def _sigmoid_columns(cell: str, H: int) -> tuple[slice, ...]:
+    """The pre-activation columns that go through a sigmoid: LSTM i, f, o; GRU r, z (none for Elman)."""
+    if cell == "lstm":
+        return (slice(0, 2 * H), slice(3 * H, 4 * H))
+    if cell == "gru":
+        return (slice(0, 2 * H),)
+    return ()
+
+
+def _half_scaled(W: np.ndarray, columns: tuple[slice, ...]) -> np.ndarray:
     """A copy of ``W`` with ``columns`` (of the last axis) halved: the ``z / 2`` of sigma(z) = (1 + tanh(z / 2)) / 2 folded into the weights.
 
     Halving is exact in binary floating point (short of subnormals), so
-    ``h (W / 2) + xp / 2`` is bit for bit ``(h W + xp) / 2``, and the step
-    loop saves one pass over the gates.
+    ``x (W_x / 2) + b / 2 + h (W_h / 2)`` is bit for bit ``(x W_x + b + h W_h) / 2``
+    and the step loop saves a pass over the gates.
     """
     scaled = scratch(W.shape)
     np.copyto(scaled, W)
-    scaled[..., columns] *= 0.5
+    for part in columns:
+        scaled[..., part] *= 0.5
     return scaled
+
+
+def input_projection(cell: str, x: np.ndarray, Wx: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The input projections of many steps in one matmul, as :func:`layer_sequence` reads them: ``x W_x + b``, sigmoid columns halved.
+
+    ``x (..., N, F)`` (N: steps x batch), ``W_x (..., F, G H)``, ``b`` broadcastable
+    to the result ``(..., N, G H)``.
+    """
+    columns = _sigmoid_columns(cell, Wx.shape[-1] // CELL_GATES[cell])
+    if columns:
+        Wx, b = _half_scaled(Wx, columns), _half_scaled(b, columns)
+    shape = (*np.broadcast_shapes(x.shape[:-2], Wx.shape[:-2]), x.shape[-2], Wx.shape[-1])
+    xp = np.matmul(x, Wx, out=scratch(shape))
+    xp += b
+    return xp
 
 
 def layer_sequence(
@@ -155,7 +180,7 @@ def layer_sequence(
     state0: np.ndarray,
     keep: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, LayerCache | None]:
-    """All steps of one layer from input projections ``xp (T, ..., B, G H)`` (``x W_x + b``; overwritten: it is the working buffer).
+    """All steps of one layer from input projections ``xp (T, ..., B, G H)`` (of :func:`input_projection`; overwritten: the working buffer).
 
     Returns each step's output ``(T, ..., B, H)``, the final state ``(..., B, S)``
     and, with ``keep``, the cache :func:`layer_backward` reads (the LSTM's
@@ -175,23 +200,24 @@ def layer_sequence(
         tcs = block[2 * T + 2 :] if keep else block[T + 3 :]
         hs[0] = state0[..., :H]
         cs[0] = state0[..., H:]
-        pre, half, offset = _lstm_gate_scales(H)
-        Wh_half = _half_scaled(Wh, pre != 1.0)
-        xp *= pre  # all steps at once; exact, see _half_scaled
-        for t in range(T):
-            np.matmul(hs[t], Wh_half, out=hw)
-            a = xp[t]
+        _, half, offset = _lstm_gate_scales(H)
+        Wh_half = _half_scaled(Wh, _sigmoid_columns(cell, H))
+        # Each step's views made once, up front (the loop's own cost is per NumPy call at these sizes).
+        cells = list(cs) if keep else [cs[t % 2] for t in range(T + 1)]
+        tanh_cells = list(tcs) if keep else [tcs[0]] * T
+        i_gates, f_gates, g_gates, o_gates = (list(xp[..., k * H : (k + 1) * H]) for k in range(4))
+        steps = zip(hs[:-1], hs[1:], xp, i_gates, f_gates, g_gates, o_gates, cells[:-1], cells[1:], tanh_cells)
+        for h, h_new, a, i, f, g, o, c, c_new, tc in steps:
+            np.matmul(h, Wh_half, out=hw)
             a += hw
             np.tanh(a, out=a)
             a *= half
             a += offset  # a = [i f g o]
-            c, c_new = (cs[t], cs[t + 1]) if keep else (cs[t % 2], cs[(t + 1) % 2])
-            tc = tcs[t] if keep else tcs[0]
-            np.multiply(a[..., H : 2 * H], c, out=c_new)
-            np.multiply(a[..., :H], a[..., 2 * H : 3 * H], out=tc)
+            np.multiply(f, c, out=c_new)
+            np.multiply(i, g, out=tc)
             c_new += tc
             np.tanh(c_new, out=tc)
-            np.multiply(a[..., 3 * H :], tc, out=hs[t + 1])
+            np.multiply(o, tc, out=h_new)
         c_last = cs[T] if keep else cs[T % 2]
         final = np.concatenate([hs[T], c_last], axis=-1)
         cache = LayerCache(hs, xp, cs, tcs) if keep else None
@@ -200,8 +226,7 @@ def layer_sequence(
         if b_hn is None:
             raise ValueError("a GRU layer needs b_hn")
         # The r, z columns are halved (as for the LSTM's sigmoid gates); the candidate's h W_h (+ b_hn) is not.
-        Wh_half = _half_scaled(Wh, slice(0, 2 * H))
-        xp[..., : 2 * H] *= 0.5
+        Wh_half = _half_scaled(Wh, _sigmoid_columns(cell, H))
         records = T if keep else 1  # without a cache, one step's records, rewritten each step
         block = scratch((T + 1 + 2 * records, *step_shape))
         hs, ns, ahns = block[: T + 1], block[T + 1 : T + 1 + records], block[T + 1 + records :]
@@ -258,13 +283,14 @@ def layer_backward(
     dxp[:stop] = 0.0
     WhT = scratch(Wh.shape[::-1])  # BLAS runs a stored transpose faster than a transposed view
     np.copyto(WhT, Wh.T)
-    dh_next = np.zeros((B, H))
+    dh_next = np.zeros((B, H))  # d loss / d h_t through step t + 1
+    dh_sum = scratch((B, H))
 
     def upstream(t: int) -> np.ndarray:
-        """d loss / d h_t: from above (if anything reads step t) plus from step t + 1."""
+        """d loss / d h_t: from above (if anything reads step t) plus through step t + 1 (valid until the next call)."""
         if every_step:
-            return dH[t] + dh_next
-        return dH + dh_next if t == T - 1 else dh_next
+            return np.add(dH[t], dh_next, out=dh_sum)
+        return dH + dh_next if t == T - 1 else dh_next  # nothing above reads the earlier steps' outputs
 
     if cell == "lstm":
         cs, tcs, gates = cache.extra, cache.extra2, cache.acts
@@ -279,23 +305,28 @@ def layer_backward(
         np.subtract(1.0, g_slopes, out=g_slopes)
         tc_slopes = np.multiply(tcs[stop:], tcs[stop:], out=scratch((T - stop, B, H)))
         np.subtract(1.0, tc_slopes, out=tc_slopes)
-        dc_next = np.zeros((B, H))
-        dc = np.empty((B, H))
-        products = scratch((B, G * H))
+        # What dc multiplies for the i, f, g gates, [g, c_{t-1}, i], side by side for all steps: one call per step, not three.
+        partners = scratch((T - stop, B, 3, H))
+        np.copyto(partners[:, :, 0], gates[stop:, :, 2 * H : 3 * H])
+        np.copyto(partners[:, :, 1], cs[stop:T])
+        np.copyto(partners[:, :, 2], gates[stop:, :, :H])
+        f_all, o_all = gates[:, :, H : 2 * H], gates[:, :, 3 * H :]
+        dc, dc_next = scratch((B, H)), np.zeros((B, H))
+        dc_by_gate = dc[:, None, :]
+        products = scratch((B, 4, H))  # per gate: what its slope multiplies
+        products_ifg, products_o, products_flat = products[:, :3], products[:, 3], products.reshape(B, G * H)
         for t in range(T - 1, stop - 1, -1):
-            y = gates[t]
+            s = t - stop
             dh = upstream(t)
-            np.multiply(dh, y[:, 3 * H :], out=dc)
-            dc *= tc_slopes[t - stop]
+            np.multiply(dh, o_all[t], out=dc)
+            dc *= tc_slopes[s]
             dc += dc_next
-            np.multiply(dc, y[:, 2 * H : 3 * H], out=products[:, :H])
-            np.multiply(dc, cs[t], out=products[:, H : 2 * H])
-            np.multiply(dc, y[:, :H], out=products[:, 2 * H : 3 * H])
-            np.multiply(dh, tcs[t], out=products[:, 3 * H :])
+            np.multiply(dc_by_gate, partners[s], out=products_ifg)
+            np.multiply(dh, tcs[t], out=products_o)
             da = dxp[t]
-            da *= products
-            np.multiply(dc, y[:, H : 2 * H], out=dc_next)
-            dh_next = da @ WhT
+            da *= products_flat
+            np.multiply(dc, f_all[t], out=dc_next)
+            np.matmul(da, WhT, out=dh_next)  # (dh is no longer read: it may be this very buffer)
         dWh = np.matmul(hs[stop:T].reshape(-1, H).T, dxp[stop:].reshape(-1, G * H), out=scratch((H, G * H)))
         return dxp, dWh, None
     if cell == "gru":
