@@ -5,9 +5,19 @@ stack of P genomes ``(P, B, H)`` in evolution, one network ``(B, H)`` in the
 trainer. A layer's weights are one matrix ``W (F + H, G H)`` (its first F
 rows read the input, the last H the previous state; G gates) and a bias
 ``b (G H)``; the GRU adds ``b_hn (H)``. The sequence forward computes the
-input projection ``xp[t] = x[t] W_x + b`` of all steps at once, so the time
-loop holds one matmul per step (``h W_h``); a single step (a control
-episode's) does ``[x, h] W`` in one matmul as well (the GRU needs two).
+input projection ``xp[t] = x[t] W_x + b`` of all steps at once
+(:func:`input_projection`), so the time loop holds one matmul per step
+(``h W_h``); a single step (a control episode's) does ``[x, h] W`` in one
+matmul as well (the GRU needs two).
+
+Speed without changing a bit: sigma(a) is computed as (1 + tanh(a / 2)) / 2
+(never overflows), and the ``/ 2`` is folded into halved copies of the
+weights' sigmoid columns (exact in binary floating point), so the loop does
+not pay a pass for it; the projection buffer becomes the gates in place; the
+step records and the backward's work arrays come from
+:mod:`networks.layers.scratch` (recycled, so a training step does not fault
+in fresh memory pages); derivative factors that need no step's gradient are
+computed for all steps at once, outside the loop.
 
 Cells (gate order as PyTorch's, so weights can be compared one to one):
 
@@ -18,7 +28,8 @@ Cells (gate order as PyTorch's, so weights can be compared one to one):
   ``n = tanh(ax_n + r (ah_n + b_hn))``, ``h' = (1 - z) n + z h``.
 
 Backward (BPTT) of one layer, given ``dH[t]`` (the loss's gradient w.r.t.
-each step's output from above; zero where nothing reads it) returns the
+each step's output from above; or only the last step's, when nothing else
+reads the layer) returns the
 gradient w.r.t. the input projection of every step, ``dxp (T, B, G H)``, from
 which ``dW_x = X^T dxp``, ``db = sum dxp`` and ``dX = dxp W_x^T`` are one
 matmul each (:func:`layer_input_grads`); ``dW_h = H_prev^T dxp`` (GRU:
