@@ -316,7 +316,7 @@ class ProgressBar(Reporter):
         from tqdm import tqdm
 
         self.kind = run.kind
-        desc, unit = (run.name, "gen") if run.kind == "evolution" else (f"{run.name} (backprop)", "epoch")
+        desc, unit = (run.name, "gen") if run.kind == "evolution" else (f"{run.name} (training)", "it")
         self._bar = tqdm(total=run.total, initial=state.generation, desc=desc, unit=unit, dynamic_ncols=True)
 
     def on_generation(self, state: RunState, row: dict[str, Any]) -> None:
@@ -326,6 +326,10 @@ class ProgressBar(Reporter):
             best = row["best"] if row["best"] is not None else -math.inf
             mean = row["mean"] if row["mean"] is not None else math.nan
             text = f"best {best:.4g} mean {mean:.4g} evals/s {state.evaluations / max(state.wall_seconds, 1e-9):.0f}"
+        elif "mean_return" in row:  # a policy-gradient iteration
+            text = f"return {row['mean_return']:.4g}"
+            if row.get("val_mean_return") is not None:
+                text += f" val_return {row['val_mean_return']:.4g}"
         else:
             text = f"loss {row['train_loss']:.4g}"
             if row.get("val_accuracy") is not None:
@@ -358,7 +362,7 @@ def run_dir_reporters(
 class TestTrace(Reporter):
     """Held-out figures of the current choice along the run, in :attr:`trace` (for ``evo compare``'s curves).
 
-    Evolution: at every validation; training: every epoch. The trace never feeds back into the run.
+    Evolution: at every validation; training: every epoch (or every ``every``-th). The trace never feeds back into the run.
     """
 
     __test__ = False  # not a pytest test class
@@ -370,6 +374,7 @@ class TestTrace(Reporter):
         current: Callable[[RunState], np.ndarray],
         seed: int,
         trace: list[dict[str, Any]] | None = None,
+        every: int = 1,
     ) -> None:
         self.task = task
         self.network = network
@@ -377,16 +382,17 @@ class TestTrace(Reporter):
         self.seed = seed
         self.trace = trace if trace is not None else []
         self.kind = "evolution"
+        self.every = every
 
     def on_start(self, run: RunInfo, state: RunState) -> None:
         """Note the kind of run."""
         self.kind = run.kind
 
     def on_generation(self, state: RunState, row: dict[str, Any]) -> None:
-        """Training: record the epoch."""
-        if self.kind == "training":
+        """Training: record the epoch (or every ``every``-th epoch or iteration, and the first)."""
+        if self.kind == "training" and (state.generation == 1 or state.generation % self.every == 0):
             passes = row["sample_forward_passes"]
-            self._record({"epoch": row["epoch"], "wall_seconds": row["wall_seconds"], "sample_forward_passes": passes}, state)
+            self._record({"epoch": state.generation, "wall_seconds": row["wall_seconds"], "sample_forward_passes": passes}, state)
 
     def on_validation(self, state: RunState, row: dict[str, Any]) -> None:
         """Evolution: record the validation."""

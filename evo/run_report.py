@@ -97,7 +97,7 @@ def compare_runs(
 
 
 def _figures(summary: dict[str, Any]) -> dict[str, Any]:
-    keep = ("best_fitness", "wall_seconds", "evaluations", "sample_forward_passes", "n_params", "generations", "epochs")
+    keep = ("best_fitness", "wall_seconds", "evaluations", "sample_forward_passes", "n_params", "generations", "epochs", "iterations")
     return {
         k: v for k, v in summary.items() if (k.startswith("test_") or k in keep) and isinstance(v, (int, float)) and not isinstance(v, bool)
     }
@@ -119,7 +119,7 @@ def _table(report: dict, rows: list[dict], groups: dict[str, list[dict]], networ
     ]
     for r in rows:
         s = r["summary"]
-        steps = s.get("generations", s.get("epochs"))
+        steps = s.get("generations", s.get("epochs", s.get("iterations")))
         lines.append(
             f"| {r['name']} | {_label(r, networks)} | {_number(r['seed'])} | {_number(s.get(metric) if metric else None)} | "
             f"{_number(s.get('best_fitness'))} | {_number(steps)} | {_number(s.get('wall_seconds'), 3)} | {_number(s.get('n_params'))} |"

@@ -77,9 +77,15 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
     training = "method" in summary or status.get("kind") == "training"
     if training:
         method = summary.get("method", "backprop")
-        method = f"backprop ({config.get('train', {}).get('optimizer', 'adam')})" if method == "backprop" else method
-        total = config.get("train", {}).get("epochs")
-        done = summary.get("epochs", status.get("generation"))
+        optimizer = config.get("train", {}).get("optimizer", "adam")
+        if method == "policy_gradient":  # updates, not epochs
+            method = f"policy gradient (REINFORCE, {optimizer})"
+            total = config.get("train", {}).get("iterations")
+            done = summary.get("iterations", status.get("generation"))
+        else:
+            method = f"backprop ({optimizer})" if method == "backprop" else method
+            total = config.get("train", {}).get("epochs")
+            done = summary.get("epochs", status.get("generation"))
     else:
         method = f"evolution ({config.get('strategy', {}).get('type', '?')})"
         total = config.get("generations")

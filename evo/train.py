@@ -54,6 +54,8 @@ TRAIN_CELLS: dict[str, Callable[[Any], str]] = {
     "wall_seconds": seconds_cell(4),
 }
 TRAIN_COLUMNS = list(TRAIN_CELLS)
+#: the [train] fields only the policy-gradient baseline reads (evo.baselines.policy_gradient)
+POLICY_GRADIENT_FIELDS = ("iterations", "episodes_per_update", "gamma", "entropy_bonus", "max_episode_steps", "init_std")
 #: a backward pass is counted as one more pass over the sample (forward + backward = 2)
 PASSES_PER_TRAINING_SAMPLE = 2
 
@@ -90,8 +92,8 @@ def supervised_data(task) -> dict[str, Any]:
         return {"X_train": task.inputs, "y_train": task.targets, "X_val": task.inputs, "y_val": task.targets, "loss": "mse"}
     raise ConfigError(
         f"config error: task.type = {task.kind!r} ({task.name}): backprop needs labelled data; "
-        "evo train and evo compare work on xor, parity, digits, dataset (classification or regression) and forecast tasks "
-        "(a policy-gradient baseline for control tasks may come later)"
+        "evo train and evo compare work on xor, parity, digits, dataset (classification or regression) and forecast tasks, "
+        "and on control tasks by policy gradient (REINFORCE)"
     )
 
 
@@ -100,7 +102,7 @@ def trainer_from_config(network, loss: str, train, seed: int, dropout: float | N
     from networks.trainer import Trainer
 
     # The [train] settings are the Trainer's arguments of the same names; dropout may be overridden, patience 0 means none.
-    settings = train.model_dump(exclude={"dropout", "patience"})
+    settings = train.model_dump(exclude={"dropout", "patience", *POLICY_GRADIENT_FIELDS})
     return Trainer(
         network, loss=loss, **settings, dropout=train.dropout if dropout is None else dropout, patience=train.patience or None, seed=seed
     )
@@ -131,15 +133,27 @@ class EpochReporting:
     """A training run's reporters and clock: metrics.csv, events.log, status.json, the progress bar, then ``extra`` reporters.
 
     :meth:`on_epoch` is the trainer's epoch callback: it makes the metrics row
-    and tells every reporter (one ``on_generation`` per epoch). The time spent
-    reporting is kept off the run's clock. Call :meth:`start`, then
-    :meth:`stop` and :meth:`end` when training is done, and :meth:`close` always.
+    and tells every reporter (one ``on_generation`` per epoch); :meth:`report`
+    tells them a row made elsewhere (``cells``: metrics.csv's columns, the
+    first one counting the epochs or iterations, of which ``total`` are
+    planned). The time spent reporting is kept off the run's clock. Call
+    :meth:`start`, then :meth:`stop` and :meth:`end` when training is done,
+    and :meth:`close` always.
     """
 
-    def __init__(self, run_dir: Path, config: RunConfig, progress: bool, extra: Sequence[Reporter] = ()) -> None:
-        self.reporters = Reporters(run_dir_reporters(run_dir, TRAIN_CELLS, progress) + list(extra))
-        self.info = RunInfo(run_dir, config, config.name, config.train.epochs, "training")
+    def __init__(
+        self,
+        run_dir: Path,
+        config: RunConfig,
+        progress: bool,
+        extra: Sequence[Reporter] = (),
+        cells: dict[str, Callable[[Any], str]] = TRAIN_CELLS,
+        total: int | None = None,
+    ) -> None:
+        self.reporters = Reporters(run_dir_reporters(run_dir, cells, progress) + list(extra))
+        self.info = RunInfo(run_dir, config, config.name, config.train.epochs if total is None else total, "training")
         self.state = RunState()
+        self._counter = next(iter(cells))
         self._started = time.perf_counter()
         self._reporting_seconds = 0.0
 
@@ -147,20 +161,28 @@ class EpochReporting:
         """Tell the reporters the run starts."""
         self.reporters.on_start(self.info, self.state)
 
+    def elapsed(self) -> float:
+        """Training seconds so far (reporting excluded)."""
+        return time.perf_counter() - self._started - self._reporting_seconds
+
     def on_epoch(self, epoch: dict[str, Any]) -> None:
         """One epoch of the trainer (its history row): the metrics row, to every reporter."""
+        self.report(
+            {
+                "epoch": epoch["epoch"],
+                "train_loss": epoch["train_loss"],
+                "val_loss": epoch.get("val_loss"),
+                "val_accuracy": epoch.get("val_accuracy"),
+                "samples_seen": epoch["samples_seen"],
+                "sample_forward_passes": epoch["samples_seen"] * PASSES_PER_TRAINING_SAMPLE,
+            }
+        )
+
+    def report(self, row: dict[str, Any]) -> None:
+        """One metrics row (its ``wall_seconds`` set here), to every reporter."""
         state = self.state
-        state.generation = epoch["epoch"]
-        state.wall_seconds = time.perf_counter() - self._started - self._reporting_seconds
-        row = {
-            "epoch": epoch["epoch"],
-            "train_loss": epoch["train_loss"],
-            "val_loss": epoch.get("val_loss"),
-            "val_accuracy": epoch.get("val_accuracy"),
-            "samples_seen": epoch["samples_seen"],
-            "sample_forward_passes": epoch["samples_seen"] * PASSES_PER_TRAINING_SAMPLE,
-            "wall_seconds": state.wall_seconds,
-        }
+        state.generation = row[self._counter]
+        state.wall_seconds = row["wall_seconds"] = self.elapsed()
         state.rows.append(row)
         t0 = time.perf_counter()
         self.reporters.on_generation(state, row)

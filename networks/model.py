@@ -278,6 +278,9 @@ class Controller(Model):
         shape = tuple(self.outputs_meaning.get("observation_shape") or (self.n_features,))
         single = obs.shape == shape
         batch = obs.reshape(1, -1) if single else obs.reshape(len(obs), -1)
+        observe = self.outputs_meaning.get("observe")
+        if observe is not None:  # the task's observation mask (``task.observe``): the network reads those indices only
+            batch = batch[:, np.asarray(observe, dtype=np.intp)]
         actions = self.actions(self.forward(batch))
         if not single:
             return actions

@@ -44,7 +44,7 @@ from networks.layers.recurrent import (
     layer_step,
 )
 from networks.layers.scratch import scratch
-from networks.spec import NetworkSpec, Recurrent, Trainable
+from networks.spec import NetworkSpec, Recurrent, SequenceTrainable, Trainable
 
 _BLOCK_VALUES = 1 << 21  # input-projection values per genome block in forward (16 MB of float64)
 
@@ -59,7 +59,7 @@ class RNNCache(NamedTuple):
 
 
 @dataclass(frozen=True)
-class RNN(NetworkSpec, Trainable, Recurrent):
+class RNN(NetworkSpec, Trainable, SequenceTrainable, Recurrent):
     """A recurrent network spec: cell, layer sizes, readout; no weights.
 
     ``hidden`` are the recurrent layers' sizes, ``readout`` the hidden sizes of
@@ -283,7 +283,19 @@ class RNN(NetworkSpec, Trainable, Recurrent):
         B, T = len(X), self.steps
         seq = scratch((T, B, self.input_size))
         np.copyto(seq, X.reshape(B, T, self.input_size).transpose(1, 0, 2))
-        layers, readout = self._views(params)
+        top, inputs, caches = self._layers_train(params, seq, state0)
+        _, readout = self._views(params)
+        out, records, is_logits = dense_train_forward(
+            top[-1], readout, self.readout_activations, dropout, rng, drop_first_input=True, return_logits=return_logits
+        )
+        return out, RNNCache(inputs, caches, records, is_logits)
+
+    def _layers_train(
+        self, params: np.ndarray, seq: np.ndarray, state0: np.ndarray | None
+    ) -> tuple[np.ndarray, list[np.ndarray], list[LayerCache]]:
+        """The recurrent layers over ``seq (T, B, input_size)``: the top layer's outputs ``(T, B, H)``, each layer's input, its cache."""
+        T, B = seq.shape[:2]
+        layers, _ = self._views(params)
         act = ACTIVATIONS[self.activation]
         inputs, caches, lo, k = [], [], 0, CELL_STATE[self.cell]
         for (W, b, b_hn), (F, H, *_) in zip(layers, self.layout):
@@ -291,36 +303,88 @@ class RNN(NetworkSpec, Trainable, Recurrent):
             xp = input_projection(self.cell, seq.reshape(T * B, F), W[:F], b).reshape(T, B, -1)
             start = np.zeros((B, k * H)) if state0 is None else state0[:, lo : lo + k * H]
             seq, _, cache = layer_sequence(self.cell, act, xp, W[F:], b_hn, start, keep=True)
+            assert cache is not None  # keep=True
             caches.append(cache)
             lo += k * H
-        out, records, is_logits = dense_train_forward(
-            seq[-1], readout, self.readout_activations, dropout, rng, drop_first_input=True, return_logits=return_logits
-        )
-        return out, RNNCache(inputs, caches, records, is_logits)  # type: ignore[arg-type]
+        return seq, inputs, caches
 
     def backward(self, params: np.ndarray, cache: RNNCache, d_out: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Gradient ``(n_params,)`` of the loss given ``d_out = d loss / d outputs``, by backpropagation through time."""
         params = np.asarray(params)
         grad = np.empty(self.n_params) if out is None else out
-        layers, readout = self._views(params)
-        g_layers, g_readout = self._views(grad)
+        _, readout = self._views(params)
+        _, g_readout = self._views(grad)
         dz = dense_train_backward(
             d_out, cache.readout, [W for W, _ in readout], g_readout, self.readout_activations, cache.output_is_logits
         )
         d_top = dz @ readout[0][0].T
         if cache.readout[0].mask is not None:
             d_top *= cache.readout[0].mask
-        dH = d_top  # (B, H): the readout reads the top layer's last step only
+        # dH (B, H): the readout reads the top layer's last step only (layer_backward's fast path, no (T, B, H) of zeros).
+        self._layers_backward(params, cache, d_top, grad, self.bptt_truncate)
+        return grad
+
+    def _layers_backward(self, params: np.ndarray, cache: RNNCache, dH: np.ndarray, grad: np.ndarray, truncate: int) -> None:
+        """BPTT through the recurrent layers from ``dH`` at the top layer's outputs; their gradients into ``grad``.
+
+        ``dH`` is ``(T, B, H)`` when every step's output is read (:meth:`backward_sequence`),
+        ``(B, H)`` when only the last step's is (:meth:`backward`).
+        """
+        layers, _ = self._views(params)
+        g_layers, _ = self._views(grad)
         act = ACTIVATIONS[self.activation]
         for i in range(len(layers) - 1, -1, -1):
             (W, _, _), (gW, gb, gbhn), F = layers[i], g_layers[i], self.layout[i][0]
-            dxp, dWh, db_hn = layer_backward(self.cell, act, cache.layers[i], dH, W[F:], self.bptt_truncate)
+            dxp, dWh, db_hn = layer_backward(self.cell, act, cache.layers[i], dH, W[F:], truncate)
             dWx, db, dX = layer_input_grads(cache.inputs[i], dxp, W[:F], need_dX=i > 0)
             gW[:F], gW[F:], gb[...] = dWx, dWh, db
             if gbhn is not None:
                 gbhn[...] = db_hn
             if dX is not None:
                 dH = dX
+
+    # ------------------------------------------- every step's output (policy gradient)
+    def forward_train_sequence(self, params: np.ndarray, X: np.ndarray, return_logits: bool = True) -> tuple[np.ndarray, RNNCache]:
+        """Outputs ``(T, B, n_out)`` at every step of sequences ``X (T, B, input_size)`` (time-major), from the rest state.
+
+        What a control episode's policy computed step by step (:meth:`step`),
+        recomputed in one pass with the cache :meth:`backward_sequence` needs:
+        the readout reads the top layer at every step, not only at the last.
+        """
+        params, X = np.asarray(params, dtype=np.float64), np.asarray(X, dtype=np.float64)
+        if params.shape != (self.n_params,):
+            raise ValueError(f"expected a flat parameter vector of shape ({self.n_params},), got {params.shape}")
+        if X.ndim != 3 or X.shape[2] != self.input_size:
+            raise ValueError(f"expected time-major inputs of shape (T, B, {self.input_size}), got {X.shape}")
+        T, B = X.shape[:2]
+        top, inputs, caches = self._layers_train(params, np.ascontiguousarray(X), None)
+        _, readout = self._views(params)
+        out, records, is_logits = dense_train_forward(
+            top.reshape(T * B, -1), readout, self.readout_activations, return_logits=return_logits
+        )
+        return out.reshape(T, B, -1), RNNCache(inputs, caches, records, is_logits)
+
+    def backward_sequence(self, params: np.ndarray, cache: RNNCache, d_out: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Gradient ``(n_params,)`` given ``d_out (T, B, n_out)``, the loss's gradient at every step's output (full BPTT).
+
+        ``bptt_truncate`` is for a loss read at the last step only; a network
+        that sets it refuses a loss read at every step (ValueError).
+        """
+        if self.bptt_truncate:
+            raise ValueError(
+                f"RNN: bptt_truncate = {self.bptt_truncate} truncates a loss read at the last step; "
+                "a loss read at every step (backward_sequence) needs bptt_truncate = 0"
+            )
+        params, d_out = np.asarray(params), np.asarray(d_out, dtype=np.float64)
+        T, B = d_out.shape[:2]
+        grad = np.empty(self.n_params) if out is None else out
+        _, readout = self._views(params)
+        _, g_readout = self._views(grad)
+        dz = dense_train_backward(
+            d_out.reshape(T * B, -1), cache.readout, [W for W, _ in readout], g_readout, self.readout_activations, cache.output_is_logits
+        )
+        dH = (dz @ readout[0][0].T).reshape(T, B, self.hidden[-1])
+        self._layers_backward(params, cache, dH, grad, 0)
         return grad
 
     # ----------------------------------------------------------- description

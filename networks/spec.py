@@ -19,6 +19,9 @@ Capabilities:
   edges (JSON) and draws itself (NEAT).
 - :class:`HasComplexity`: a size per genome, the second objective of
   multi-objective (Pareto) selection.
+- :class:`SequenceTrainable`: a recurrent network's outputs at every step of
+  a sequence and their backward (BPTT), for a loss read at every step: the
+  policy gradient over recorded episodes (:mod:`evo.baselines.policy_gradient`).
 - :class:`Bindable`: its own forward for one genome stack run many times on
   per-genome inputs (a control rollout's steps), weights prepared once.
 - :class:`Recurrent`: a state carried from one time step to the next (RNNs,
@@ -100,6 +103,19 @@ class Trainable(Protocol):
 
     def weight_mask(self) -> np.ndarray:
         """True on the genes L2 weight decay applies to (weights), False elsewhere (biases, structure genes)."""
+        ...
+
+
+@runtime_checkable
+class SequenceTrainable(Protocol):
+    """A recurrent network trainable on a loss read at every step of its sequences (a policy gradient over episodes)."""
+
+    def forward_train_sequence(self, params: np.ndarray, X: np.ndarray, return_logits: bool = True) -> tuple[np.ndarray, Any]:
+        """Outputs ``(T, B, n_out)`` of one genome at every step of ``X (T, B, n_step)``, from the rest state, and the cache."""
+        ...
+
+    def backward_sequence(self, params: np.ndarray, cache: Any, d_out: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Gradient ``(n_params,)`` of the loss given its gradient ``d_out (T, B, n_out)`` at every step's output."""
         ...
 
 

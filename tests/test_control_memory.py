@@ -85,3 +85,20 @@ def test_a_recurrent_policy_keeps_its_state_for_its_episode_only(masked, cell):
     fixed = ControlTask("CartPole-v1", episodes=3, observe=[0, 2], compaction=False)
     np.testing.assert_array_equal(fixed.episode_returns(network, genomes, seeds, 3), returns)
     np.testing.assert_array_equal(masked.episode_returns(network, genomes[2:4], seeds[2:4], 3), returns[2:4])
+
+
+def test_a_saved_masked_controller_reads_the_observations_it_was_evolved_on(tmp_path):
+    from evo import run_evolution
+    from evo.rollouts import run_episodes
+    from networks.model import load_model
+
+    result = run_evolution(parse_config({**MASKED, "seed": 3, "out": str(tmp_path)}))
+    model = load_model(result.run_dir)
+    assert model.outputs_meaning["observe"] == [0, 2]
+    obs = np.array([0.1, -0.7, 0.02, 0.9])
+    model.reset()
+    expected = int(model.forward(obs[[0, 2]].reshape(1, 2)).argmax())
+    model.reset()
+    assert model.act(obs) == expected
+    episodes = run_episodes(model, 2, seed=0)
+    assert [e["steps"] for e in episodes] and all(e["steps"] >= 1 for e in episodes)

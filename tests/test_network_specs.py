@@ -8,7 +8,17 @@ import numpy as np
 import pytest
 
 from networks import NETWORK_TYPES, network_from_description, network_type
-from networks.spec import Bindable, CountsParameters, Decodable, GraphExportable, HasComplexity, NetworkSpec, Recurrent, Trainable
+from networks.spec import (
+    Bindable,
+    CountsParameters,
+    Decodable,
+    GraphExportable,
+    HasComplexity,
+    NetworkSpec,
+    Recurrent,
+    SequenceTrainable,
+    Trainable,
+)
 
 CAPABILITIES = {
     Trainable: ("forward_train", "backward", "weight_mask"),
@@ -17,6 +27,7 @@ CAPABILITIES = {
     HasComplexity: ("complexity",),
     Bindable: ("bind",),
     Recurrent: ("initial_state", "step"),
+    SequenceTrainable: ("forward_train_sequence", "backward_sequence"),
     CountsParameters: ("used_params",),
 }
 

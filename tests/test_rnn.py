@@ -214,3 +214,55 @@ def test_a_cache_kept_across_later_calls_still_gives_its_own_gradient(cell):
     np.testing.assert_array_equal(net.backward(params, cache1, R), grad1)
     np.testing.assert_array_equal(out1, kept_out)
     np.testing.assert_array_equal(net.forward_train(params, X1)[0], kept_out)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_every_step_outputs_match_the_step_by_step_state_and_their_bptt_matches_finite_differences(cell):
+    """forward_train_sequence = the outputs step() gives with its state carried; backward_sequence = finite differences."""
+    net = RNN(3, (4, 3), 2, cell=cell, readout=(3,))
+    rng = np.random.default_rng(3)
+    params = net.init_params(rng, 1)[0] + rng.normal(0.0, 0.3, net.n_params)
+    X = rng.normal(size=(7, 4, 3))  # (T, B, input_size)
+    out, cache = net.forward_train_sequence(params, X)
+    state = net.initial_state(1, 4)
+    for t in range(len(X)):
+        state, step_out = net.step(params[None], state, X[t][None])
+        np.testing.assert_allclose(out[t], step_out[0], rtol=1e-12, atol=1e-12)
+    R = rng.normal(size=out.shape)
+
+    def loss(p):
+        return float(np.vdot(R, net.forward_train_sequence(p, X)[0]))
+
+    grad = net.backward_sequence(params, cache, R)
+    assert relative_error(grad, numeric_gradient(loss, params.copy())) < 1e-6
+    with pytest.raises(ValueError, match="bptt_truncate = 2"):
+        RNN(3, (4,), 2, cell=cell, bptt_truncate=2).backward_sequence(params[: RNN(3, (4,), 2, cell=cell).n_params], cache, R)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_many_sequence_caches_alive_at_once_each_keep_their_own_outputs_and_gradient(cell):
+    """Several forward_train_sequence caches held together (as a policy-gradient batch may): none is overwritten by the others' recycled arrays."""
+    net = RNN(3, (5, 4), 2, cell=cell, readout=(3,))
+    rng = np.random.default_rng(11)
+    params = net.init_params(rng, 1)[0] + rng.normal(0.0, 0.3, net.n_params)
+    episodes = [rng.normal(size=(T, 2, 3)) for T in (6, 6, 9, 6, 9)]  # repeated shapes: the pool would hand them out again
+    Rs = [rng.normal(size=(len(X), 2, net.n_outputs)) for X in episodes]
+    alone = []  # each episode's outputs and gradient, computed with nothing else alive
+    for X, R in zip(episodes, Rs):
+        out, cache = net.forward_train_sequence(params, X)
+        alone.append((out.copy(), net.backward_sequence(params, cache, R)))
+        del out, cache
+    held = [net.forward_train_sequence(params, X) for X in episodes]  # all alive together
+    small_net = small(cell)  # other passes in between, of other shapes and of the same ones
+    small_net.backward(
+        small_net.init_params(rng, 1)[0],
+        small_net.forward_train(small_net.init_params(rng, 1)[0], rng.normal(size=(2, small_net.n_inputs)))[1],
+        rng.normal(size=(2, small_net.n_outputs)),
+    )
+    net.forward_train_sequence(params, episodes[0])
+    for (out, cache), R, (out_alone, grad_alone) in zip(held[::-1], Rs[::-1], alone[::-1]):
+        np.testing.assert_array_equal(out, out_alone)
+        np.testing.assert_array_equal(net.backward_sequence(params, cache, R), grad_alone)
+    for (out, cache), R, (out_alone, grad_alone) in zip(held, Rs, alone):  # again, after the others' backward passes
+        np.testing.assert_array_equal(out, out_alone)
+        np.testing.assert_array_equal(net.backward_sequence(params, cache, R), grad_alone)

@@ -59,6 +59,8 @@ def test_one_client_gets_the_numbers_of_evo_run(service, tmp_path):
         assert study.ask(4) == [] and study.done
         # it shows among the runs, with its files
         assert "one-client" in [r["id"] for r in client.runs()["runs"]]
+        listed = httpx.get(f"{service.url}/api/studies", headers={"Authorization": f"Bearer {service.token}"}).json()
+        assert "one-client" in [r["id"] for r in listed["runs"]] and {r["kind"] for r in listed["runs"]} == {"study"}
         assert {"summary.json", "metrics.csv", "best_genome.npz", "fitness.png", "checkpoint/state.json"} <= {
             f["path"] for f in client.files("one-client")
         }

@@ -5,6 +5,9 @@ A task names its baseline (``Task.baseline``), a key of :data:`BASELINES`:
 * ``"backprop"`` -- the same network trained by gradient descent (:mod:`evo.baselines.backprop`);
 * ``"backprop_regression"`` -- the same for regression tasks (mean squared error; MSE and R^2 in the table);
 * ``"backprop_forecast"`` -- the same, for forecasting, reported by NRMSE;
+* ``"policy_gradient"`` -- control tasks: REINFORCE on the same network, an RNN by BPTT over
+  its episodes (:mod:`evo.baselines.policy_gradient`); ``"policy_gradient_double_pole"`` adds the
+  double-pole benchmark's tests to the table;
 * ``"esn_recipe"`` -- the echo-state network's standard recipe and a
   gradient-descent readout (:mod:`evo.baselines.esn`).
 
@@ -19,6 +22,7 @@ from typing import Any
 from evo.baselines.backprop import BackpropBaseline, BackpropForecastBaseline, RegressionBackpropBaseline
 from evo.baselines.base import Baseline, held_out_line, pick_figures
 from evo.baselines.esn import ESNRecipeBaseline
+from evo.baselines.policy_gradient import DoublePolePolicyGradientBaseline, PolicyGradientBaseline
 from evo.build import build_task
 from evo.config import ConfigError, RunConfig
 
@@ -27,6 +31,8 @@ BASELINES: dict[str, Baseline] = {
     "backprop_regression": RegressionBackpropBaseline(),
     "backprop_forecast": BackpropForecastBaseline(),
     "esn_recipe": ESNRecipeBaseline(),
+    "policy_gradient": PolicyGradientBaseline(),
+    "policy_gradient_double_pole": DoublePolePolicyGradientBaseline(),
 }
 
 __all__ = ["BASELINES", "Baseline", "baseline_for", "held_out_line", "make_training_run", "pick_figures"]

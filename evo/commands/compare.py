@@ -33,6 +33,7 @@ def add_parser(sub: Any) -> None:
     comp.add_argument("--seed", type=config_int("seed"), help="(config) first seed")
     comp.add_argument("--generations", type=config_int("generations"), help="(config) evolution generations")
     comp.add_argument("--epochs", type=config_int("train.epochs"), help="(config) backprop maximum epochs")
+    comp.add_argument("--iterations", type=config_int("train.iterations"), help="(config) control tasks: policy-gradient updates")
     comp.add_argument("--out", metavar="DIR", help="parent folder of the comparison directory (default: runs/)")
     comp.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_json(comp, "compare.json")
@@ -54,7 +55,13 @@ def _compare_dirs(sources: list[Path], args: argparse.Namespace, out: Output) ->
     from evo.files import new_run_dir
     from evo.run_report import compare_runs, finished_runs
 
-    config_only = {"--seeds": args.seeds != 1, "--seed": args.seed, "--generations": args.generations, "--epochs": args.epochs}
+    config_only = {
+        "--seeds": args.seeds != 1,
+        "--seed": args.seed,
+        "--generations": args.generations,
+        "--epochs": args.epochs,
+        "--iterations": args.iterations,
+    }
     given = [k for k, v in config_only.items() if v not in (None, False)]
     if given:
         raise ConfigError(f"config error: compare RUN_DIR...: {', '.join(given)} apply to a config only (these runs are finished)")
@@ -76,7 +83,9 @@ def _compare_config(args: argparse.Namespace, out: Output) -> int:
     from evo.commands.train import with_epochs
     from evo.compare import compare
 
-    config = with_epochs(load_config(args.sources[0], seed=args.seed, generations=args.generations, out=args.out), args.epochs)
+    config = with_epochs(
+        load_config(args.sources[0], seed=args.seed, generations=args.generations, out=args.out), args.epochs, args.iterations
+    )
     try:
         result = compare(config, seeds=args.seeds, progress=not args.no_progress)
     except KeyboardInterrupt:

@@ -30,10 +30,16 @@ class EvaluatorConfig(Section):
 
 # ------------------------------------------------------------------ backprop
 class TrainConfig(Section):
-    """The gradient-descent baseline (`evo train`, `evo compare`) on the same network and split."""
+    """The gradient-descent baseline (`evo train`, `evo compare`) on the same network and split.
+
+    Labelled tasks train by backprop (optimizer .. clip_norm); control tasks by
+    REINFORCE (:mod:`evo.baselines.policy_gradient`), which reads optimizer, lr,
+    momentum, weight_decay, clip_norm and the policy-gradient fields below
+    (batch_size, epochs, dropout and patience are backprop's only).
+    """
 
     optimizer: Literal["adam", "sgd"] = "adam"
-    #: None: the optimiser's default (Adam 1e-3, SGD 1e-2)
+    #: None: the method's default (backprop: Adam 1e-3, SGD 1e-2; policy gradient: Adam 3e-2, SGD 1e-2)
     lr: Positive | None = None
     momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.9
     batch_size: Annotated[int, Field(ge=1)] = 32
@@ -45,6 +51,19 @@ class TrainConfig(Section):
     patience: Annotated[int, Field(ge=0)] = 20
     #: rescale each update's gradient to this L2 norm when it is longer (recurrent networks); None: no clipping
     clip_norm: Positive | None = None
+    # -- policy gradient (REINFORCE, control tasks)
+    #: policy-gradient updates (each on episodes_per_update fresh episodes)
+    iterations: Annotated[int, Field(ge=1, le=1_000_000)] = 200
+    #: episodes sampled with the current policy for one update
+    episodes_per_update: Annotated[int, Field(ge=1, le=100_000)] = 16
+    #: discount of the reward-to-go
+    gamma: Annotated[float, Field(gt=0.0, le=1.0)] = 0.99
+    #: weight of the policy's mean entropy added to the objective (exploration)
+    entropy_bonus: Annotated[float, Field(ge=0.0)] = 0.0
+    #: step cap of a training episode; None: the task's max_steps
+    max_episode_steps: Annotated[int, Field(ge=1)] | None = None
+    #: Box actions: the Gaussian policy's starting standard deviation (its log is learned)
+    init_std: Positive = 0.5
 
 
 # ---------------------------------------------------------------------- run

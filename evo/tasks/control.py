@@ -100,6 +100,7 @@ class ControlTask(Task):
     """
 
     kind = "control"
+    baseline = "policy_gradient"
 
     def __init__(
         self,
@@ -257,6 +258,8 @@ class ControlTask(Task):
     def outputs(self) -> dict[str, Any]:
         """The environment and how outputs become its actions (argmax, or tanh outputs mapped onto [low, high])."""
         env = {"env_id": self.env_id, "env_kwargs": self.env_kwargs, "max_steps": self.max_steps, "observation_shape": list(self.obs_shape)}
+        if self.observe is not None:
+            env["observe"] = list(self.observe)  # the saved controller sees what the evolved one saw
         if self.action_kind == "discrete":
             return {"kind": "control", **env, "action": "discrete", "decision": "argmax", "action_start": self._action_start}
         return {
@@ -284,6 +287,14 @@ class ControlTask(Task):
         self.__dict__.update(state)
         if self.imports or ":" in self.env_reference:
             resolve_env_id(self.env_reference, self.imports, self.code_dir)
+
+    def observed(self, obs: np.ndarray) -> np.ndarray:
+        """What the network sees of observations ``(..., obs_dim)``: all of them, or the ``observe`` indices."""
+        return self._observed(obs)
+
+    def env_actions(self, outputs: np.ndarray) -> np.ndarray:
+        """Env actions ``(N, ...)`` from network-space values ``(N, n_out)``: argmax for discrete, [-1, 1] onto [low, high] for Box."""
+        return self._actions(outputs)
 
     # --------------------------------------------------------------- helpers
     def _observed(self, obs: np.ndarray) -> np.ndarray:

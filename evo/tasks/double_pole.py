@@ -50,6 +50,8 @@ def generalization_starts() -> np.ndarray:
 class DoublePoleTask(ControlTask):
     """A double-pole control task whose test also runs the 100,000-step and generalisation tests."""
 
+    baseline = "policy_gradient_double_pole"
+
     def __init__(self, env_id: str, long_steps: int = LONG_STEPS, **kwargs) -> None:
         if env_id not in DOUBLE_POLE_IDS:
             raise ValueError(f"env_id = {env_id!r}: a double-pole task needs one of {sorted(DOUBLE_POLE_IDS)}")

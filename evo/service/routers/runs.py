@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 
 from evo.config import ConfigError, RunConfig, apply_overrides, parse_config
@@ -30,7 +30,7 @@ from evo.service.db import (
     Trial,
     json_safe,
 )
-from evo.service.routers import bearer_scheme, database, run_or_404
+from evo.service.routers import Limit, Offset, bearer_scheme, database, run_or_404, run_page
 from evo.service.schemas import (
     CONFLICT,
     ERRORS,
@@ -44,7 +44,6 @@ from evo.service.schemas import (
     Status,
     SubmitRequest,
     as_status,
-    brief,
     detail,
 )
 from evo.service.validation import check_buildable, confine_data_paths, refuse_user_code
@@ -112,15 +111,12 @@ def list_runs(
     db: Db,
     status: Status | None = None,
     name: Annotated[str | None, Query(max_length=100)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> RunList:
     """Runs, newest first, filtered by status and name."""
     conditions = [c for c in (Run.status == status if status else None, Run.name == name if name else None) if c is not None]
-    with db.read() as session:
-        total = session.scalar(select(func.count()).select_from(Run).where(*conditions)) or 0
-        runs = session.scalars(select(Run).where(*conditions).order_by(Run.created_at.desc(), Run.id).limit(limit).offset(offset))
-        return RunList(runs=[brief(r) for r in runs], total=total, limit=limit, offset=offset)
+    return run_page(db, conditions, limit, offset)
 
 
 @router.get("/{run_id}", response_model=RunDetail, responses=NOT_FOUND)

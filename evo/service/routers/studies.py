@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from evo.config import ConfigError
 from evo.service.db import RUNNING, Database, Run, json_safe
-from evo.service.routers import bearer_scheme, database
+from evo.service.routers import Limit, Offset, bearer_scheme, database, run_page
 from evo.service.schemas import (
     CONFLICT,
     ERRORS,
@@ -21,6 +21,7 @@ from evo.service.schemas import (
     AskAnswer,
     AskRequest,
     RunDetail,
+    RunList,
     RunRef,
     StudyRequest,
     TellAnswer,
@@ -97,6 +98,12 @@ def create_study(body: StudyRequest, response: Response, db: Db, sts: Sts) -> Ru
         raise HTTPException(409, f"id {study_id!r} already names a {existing.kind} with a different spec; choose another study_id")
     response.status_code = 200
     return RunRef(id=existing.id, status=as_status(existing.status), message="already created")
+
+
+@router.get("", response_model=RunList)
+def list_studies(db: Db, limit: Limit = 50, offset: Offset = 0) -> RunList:
+    """Studies only, newest first (they also show among ``/api/runs``)."""
+    return run_page(db, [Run.kind == "study"], limit, offset)
 
 
 @router.get("/{study_id}", response_model=RunDetail, responses=STUDY_NOT_FOUND)
