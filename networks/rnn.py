@@ -37,11 +37,13 @@ from networks.layers.recurrent import (
     CELL_STATE,
     LayerCache,
     check_cell,
+    input_projection,
     layer_backward,
     layer_input_grads,
     layer_sequence,
     layer_step,
 )
+from networks.layers.scratch import scratch
 from networks.spec import NetworkSpec, Recurrent, SequenceTrainable, Trainable
 
 _BLOCK_VALUES = 1 << 21  # input-projection values per genome block in forward (16 MB of float64)
@@ -238,11 +240,9 @@ class RNN(NetworkSpec, Trainable, SequenceTrainable, Recurrent):
         layers, readout = self._views(params)
         act = ACTIVATIONS[self.activation]
         for (W, b, b_hn), (F, H, *_) in zip(layers, self.layout):
-            if seq.ndim == 3:  # shared inputs: one (T B, F) @ (P, F, GH) matmul
-                xp = np.matmul(seq.reshape(T * B, F), W[:, :F]).reshape(P, T, B, -1)
-            else:
-                xp = np.matmul(np.moveaxis(seq, 0, 1).reshape(P, T * B, F), W[:, :F]).reshape(P, T, B, -1)
-            xp += b[:, None]
+            # Shared inputs: one (T B, F) @ (P, F, GH) matmul; per-genome inputs: (P, T B, F) @ (P, F, GH).
+            x2d = seq.reshape(T * B, F) if seq.ndim == 3 else np.moveaxis(seq, 0, 1).reshape(P, T * B, F)
+            xp = input_projection(self.cell, x2d, W[:, :F], b).reshape(P, T, B, -1)
             state0 = np.zeros((P, B, CELL_STATE[self.cell] * H))
             seq, _, _ = layer_sequence(self.cell, act, np.moveaxis(xp, 1, 0), W[:, F:], b_hn, state0)
         return dense_stack_forward(seq[-1], readout, [OUTPUT_ACTIVATIONS[a] for a in self.readout_activations])
@@ -281,7 +281,8 @@ class RNN(NetworkSpec, Trainable, SequenceTrainable, Recurrent):
             raise ValueError(f"expected inputs of shape (B, {self.n_inputs}) (steps x input_size), got {X.shape}")
         check_dropout(dropout, rng)
         B, T = len(X), self.steps
-        seq = np.ascontiguousarray(X.reshape(B, T, self.input_size).transpose(1, 0, 2))
+        seq = scratch((T, B, self.input_size))
+        np.copyto(seq, X.reshape(B, T, self.input_size).transpose(1, 0, 2))
         top, inputs, caches = self._layers_train(params, seq, state0)
         _, readout = self._views(params)
         out, records, is_logits = dense_train_forward(
@@ -299,7 +300,7 @@ class RNN(NetworkSpec, Trainable, SequenceTrainable, Recurrent):
         inputs, caches, lo, k = [], [], 0, CELL_STATE[self.cell]
         for (W, b, b_hn), (F, H, *_) in zip(layers, self.layout):
             inputs.append(seq)
-            xp = (seq.reshape(T * B, F) @ W[:F] + b).reshape(T, B, -1)
+            xp = input_projection(self.cell, seq.reshape(T * B, F), W[:F], b).reshape(T, B, -1)
             start = np.zeros((B, k * H)) if state0 is None else state0[:, lo : lo + k * H]
             seq, _, cache = layer_sequence(self.cell, act, xp, W[F:], b_hn, start, keep=True)
             assert cache is not None  # keep=True
@@ -319,14 +320,16 @@ class RNN(NetworkSpec, Trainable, SequenceTrainable, Recurrent):
         d_top = dz @ readout[0][0].T
         if cache.readout[0].mask is not None:
             d_top *= cache.readout[0].mask
-        T, B = self.steps, len(d_out)
-        dH = np.zeros((T, B, self.hidden[-1]))
-        dH[-1] = d_top
-        self._layers_backward(params, cache, dH, grad, self.bptt_truncate)
+        # dH (B, H): the readout reads the top layer's last step only (layer_backward's fast path, no (T, B, H) of zeros).
+        self._layers_backward(params, cache, d_top, grad, self.bptt_truncate)
         return grad
 
     def _layers_backward(self, params: np.ndarray, cache: RNNCache, dH: np.ndarray, grad: np.ndarray, truncate: int) -> None:
-        """BPTT through the recurrent layers from ``dH (T, B, H)`` at the top layer's outputs; their gradients into ``grad``."""
+        """BPTT through the recurrent layers from ``dH`` at the top layer's outputs; their gradients into ``grad``.
+
+        ``dH`` is ``(T, B, H)`` when every step's output is read (:meth:`backward_sequence`),
+        ``(B, H)`` when only the last step's is (:meth:`backward`).
+        """
         layers, _ = self._views(params)
         g_layers, _ = self._views(grad)
         act = ACTIVATIONS[self.activation]

@@ -181,6 +181,41 @@ def test_gradient_clipping_rescales_to_the_norm_and_keeps_the_direction():
         Trainer(net, loss="mse", clip_norm=-1.0).fit(X, y)
 
 
+def test_recycled_work_arrays_are_handed_out_again_only_when_nothing_holds_them():
+    from networks.layers.scratch import scratch
+
+    first = scratch((3, 7))
+    first[...] = 1.0
+    view = first[1:]
+    first_id = id(first)
+    del first
+    second = scratch((3, 7))  # the view still holds the first array: a new one
+    assert id(second) != first_id
+    second[...] = 2.0
+    assert (view == 1.0).all()
+    second_id = id(second)
+    del view, second
+    assert id(scratch((3, 7))) in {first_id, second_id}  # both free again: one is recycled
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_a_cache_kept_across_later_calls_still_gives_its_own_gradient(cell):
+    """The recycled work arrays never change what a caller still holds: an old cache's backward is unchanged by later passes."""
+    net = small(cell)
+    rng = np.random.default_rng(5)
+    params = net.init_params(rng, 1)[0] + rng.normal(0.0, 0.2, net.n_params)
+    X1, X2 = rng.normal(size=(4, net.n_inputs)), rng.normal(size=(4, net.n_inputs))
+    R = rng.normal(size=(4, net.n_outputs))
+    out1, cache1 = net.forward_train(params, X1)
+    kept_out, grad1 = out1.copy(), net.backward(params, cache1, R)
+    for X in (X2, X1, X2):  # later passes of the same shapes, the first cache still alive
+        net.backward(params, net.forward_train(params, X)[1], R)
+        net.forward(params[None], X)
+    np.testing.assert_array_equal(net.backward(params, cache1, R), grad1)
+    np.testing.assert_array_equal(out1, kept_out)
+    np.testing.assert_array_equal(net.forward_train(params, X1)[0], kept_out)
+
+
 @pytest.mark.parametrize("cell", CELLS)
 def test_every_step_outputs_match_the_step_by_step_state_and_their_bptt_matches_finite_differences(cell):
     """forward_train_sequence = the outputs step() gives with its state carried; backward_sequence = finite differences."""
@@ -202,3 +237,32 @@ def test_every_step_outputs_match_the_step_by_step_state_and_their_bptt_matches_
     assert relative_error(grad, numeric_gradient(loss, params.copy())) < 1e-6
     with pytest.raises(ValueError, match="bptt_truncate = 2"):
         RNN(3, (4,), 2, cell=cell, bptt_truncate=2).backward_sequence(params[: RNN(3, (4,), 2, cell=cell).n_params], cache, R)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_many_sequence_caches_alive_at_once_each_keep_their_own_outputs_and_gradient(cell):
+    """Several forward_train_sequence caches held together (as a policy-gradient batch may): none is overwritten by the others' recycled arrays."""
+    net = RNN(3, (5, 4), 2, cell=cell, readout=(3,))
+    rng = np.random.default_rng(11)
+    params = net.init_params(rng, 1)[0] + rng.normal(0.0, 0.3, net.n_params)
+    episodes = [rng.normal(size=(T, 2, 3)) for T in (6, 6, 9, 6, 9)]  # repeated shapes: the pool would hand them out again
+    Rs = [rng.normal(size=(len(X), 2, net.n_outputs)) for X in episodes]
+    alone = []  # each episode's outputs and gradient, computed with nothing else alive
+    for X, R in zip(episodes, Rs):
+        out, cache = net.forward_train_sequence(params, X)
+        alone.append((out.copy(), net.backward_sequence(params, cache, R)))
+        del out, cache
+    held = [net.forward_train_sequence(params, X) for X in episodes]  # all alive together
+    small_net = small(cell)  # other passes in between, of other shapes and of the same ones
+    small_net.backward(
+        small_net.init_params(rng, 1)[0],
+        small_net.forward_train(small_net.init_params(rng, 1)[0], rng.normal(size=(2, small_net.n_inputs)))[1],
+        rng.normal(size=(2, small_net.n_outputs)),
+    )
+    net.forward_train_sequence(params, episodes[0])
+    for (out, cache), R, (out_alone, grad_alone) in zip(held[::-1], Rs[::-1], alone[::-1]):
+        np.testing.assert_array_equal(out, out_alone)
+        np.testing.assert_array_equal(net.backward_sequence(params, cache, R), grad_alone)
+    for (out, cache), R, (out_alone, grad_alone) in zip(held, Rs, alone):  # again, after the others' backward passes
+        np.testing.assert_array_equal(out, out_alone)
+        np.testing.assert_array_equal(net.backward_sequence(params, cache, R), grad_alone)
