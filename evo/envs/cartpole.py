@@ -116,6 +116,7 @@ class CartPoleBatch:
         self._beyond = np.empty((n, 2))
         self._over = np.empty((n, 2), dtype=np.bool_)
         self.terminated = np.zeros(n, dtype=np.bool_)
+        self._park_terminated = False
         # Views, taken once per allocation (a view costs as much as a small ufunc call).
         self._theta, self._theta_dot = state[:, 2], state[:, 3]
         self._velocities, self._positions = state[:, 1::2], state[:, 0::2]
@@ -131,9 +132,13 @@ class CartPoleBatch:
         """Advance every slot by one action (0: push left, 1: push right); return ``terminated (N,)``.
 
         ``terminated`` (a buffer, valid until the next step) marks the live episodes
-        that ended on this step; they are retired. Observations are updated in place.
+        that ended on this step; they are retired (their final state stays in
+        ``state`` until the next step parks it). Observations are updated in place.
         """
         # The names of gymnasium's CartPoleVectorEnv.step; each line is one of its operations, in its order.
+        if self._park_terminated:
+            self._park_terminated = False
+            self.state[self.terminated] = 0.0  # those that ended on the previous step, now at rest
         theta, theta_dot, force, cos, sin = self._theta, self._theta_dot, self._force, self._cos, self._sin
         temp, num, den, scratch = self._temp, self._num, self._den, self._scratch
         np.take(_FORCES, actions, out=force)
@@ -171,7 +176,10 @@ class CartPoleBatch:
         self.elapsed += 1
         self._observe()
         if np.count_nonzero(self.terminated):
-            self.retire(self.terminated)
+            # Retired now; parked at rest at the start of the next step, so their final state stays readable till then.
+            self.live[self.terminated] = False
+            self.limits[self.terminated] = np.inf
+            self._park_terminated = True
         return self.terminated
 
     def retire(self, slots: np.ndarray) -> None:
@@ -188,5 +196,7 @@ class CartPoleBatch:
 
     def keep(self, slots: np.ndarray) -> None:
         """Narrow the batch to ``slots`` (indices, in order): their state and liveness move to smaller buffers."""
+        if self._park_terminated:
+            self.state[self.terminated] = 0.0
         self._allocate(self.state[slots], self.live[slots])
         self._observe()
