@@ -116,6 +116,8 @@ class CartPoleBatch:
         self._beyond = np.empty((n, 2))
         self._over = np.empty((n, 2), dtype=np.bool_)
         self.terminated = np.zeros(n, dtype=np.bool_)
+        #: how many episodes ended on the last step
+        self.n_terminated = 0
         self._park_terminated = False
         # Views, taken once per allocation (a view costs as much as a small ufunc call).
         self._theta, self._theta_dot = state[:, 2], state[:, 3]
@@ -129,7 +131,7 @@ class CartPoleBatch:
         np.copyto(self.observations, self._obs32)
 
     def step(self, actions: np.ndarray) -> np.ndarray:
-        """Advance every slot by one action (0: push left, 1: push right); return ``terminated (N,)``.
+        """Advance every slot by one action ``(N,)`` (0: push left, 1: push right); return ``terminated (N,)``.
 
         ``terminated`` (a buffer, valid until the next step) marks the live episodes
         that ended on this step; they are retired (their final state stays in
@@ -141,7 +143,8 @@ class CartPoleBatch:
             self.state[self.terminated] = 0.0  # those that ended on the previous step, now at rest
         theta, theta_dot, force, cos, sin = self._theta, self._theta_dot, self._force, self._cos, self._sin
         temp, num, den, scratch = self._temp, self._num, self._den, self._scratch
-        np.take(_FORCES, actions, out=force)
+        # The ndarray method, no Python wrapper; "clip" writes straight into ``force`` (actions are 0 or 1).
+        _FORCES.take(actions, None, force, "clip")
         np.cos(theta, cos)
         np.sin(theta, sin)
         # temp = (force + polemass_length * theta_dot**2 * sin) / total_mass
@@ -174,8 +177,10 @@ class CartPoleBatch:
         np.greater(self._beyond, self.limits, self._over)
         np.logical_or(self._over_x, self._over_theta, self.terminated)
         self.elapsed += 1
-        self._observe()
-        if np.count_nonzero(self.terminated):
+        np.copyto(self._obs32, self.state, casting="same_kind")  # _observe, inlined
+        np.copyto(self.observations, self._obs32)
+        self.n_terminated = np.count_nonzero(self.terminated)
+        if self.n_terminated:
             # Retired now; parked at rest at the start of the next step, so their final state stays readable till then.
             self.live[self.terminated] = False
             self.limits[self.terminated] = np.inf

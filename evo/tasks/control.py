@@ -426,6 +426,7 @@ class ControlTask(Task):
         lengths = np.zeros((P, E))  # steps of each ended episode (its return)
         active = np.ones((P, E), dtype=bool)
         obs = env.observations.reshape(P, E, -1)
+        slots = P * E
         observe = self.observe is not None
         last = self.max_steps - 1
         # A retired slot is parked at rest, but over a very long time limit its stepping could still
@@ -434,14 +435,14 @@ class ControlTask(Task):
             for step in range(self.max_steps):
                 out = policy.forward(self._observed(obs) if observe else obs)
                 broke = False
-                if not math.isfinite(out.sum()):
+                if not math.isfinite(np.add.reduce(out, None)):  # out.sum(), without its Python wrapper
                     out, broke = self._non_finite_outputs(out, active, rows, bad)
                     env.retire(~active.reshape(-1))  # the broken genomes' episodes end here
                     env.park_retired()  # whatever drifted to a non-finite state restarts at rest
-                terminated = env.step(out.reshape(len(env), -1).argmax(axis=1))
+                terminated = env.step(out.reshape(slots, -1).argmax(axis=1))
                 if step == last:
                     break  # the time limit: the episodes still running are truncated
-                if not (broke or np.count_nonzero(terminated)):
+                if not (broke or env.n_terminated):
                     continue  # nobody finished: nothing to count or compact
                 flat_active = active.reshape(-1)
                 lengths.reshape(-1)[terminated] = step + 1
@@ -454,6 +455,7 @@ class ControlTask(Task):
                     env.keep((keep[:, None] * E + np.arange(E)).reshape(-1))
                     rows, lengths, active = rows[keep], lengths[keep], active[keep]
                     obs = env.observations.reshape(len(keep), E, -1)
+                    slots = len(keep) * E
                     policy.keep(keep)
         lengths[active] = self.max_steps
         final[rows] = lengths
