@@ -179,7 +179,7 @@ class CartPoleBatch:
         self.elapsed += 1
         np.copyto(self._obs32, self.state, casting="same_kind")  # _observe, inlined
         np.copyto(self.observations, self._obs32)
-        self.n_terminated = np.count_nonzero(self.terminated)
+        self.n_terminated = int(np.count_nonzero(self.terminated))
         if self.n_terminated:
             # Retired now; parked at rest at the start of the next step, so their final state stays readable till then.
             self.live[self.terminated] = False
