@@ -56,6 +56,7 @@ STATE_DIM = 4
 # force by action (0: push left, 1: push right): gymnasium's sign(action - 0.5) * force_mag, exactly
 _FORCES = np.array([-FORCE_MAG, FORCE_MAG])
 _FOUR_THIRDS = 4.0 / 3.0
+_CONSTANTS = (POLEMASS_LENGTH, TOTAL_MASS, GRAVITY, MASS_POLE, _FOUR_THIRDS, LENGTH)
 
 
 def gymnasium_reset_states(seeds: np.ndarray | list[int]) -> np.ndarray:
@@ -124,11 +125,16 @@ class CartPoleBatch:
         self._velocities, self._positions = state[:, 1::2], state[:, 0::2]
         self._rate_positions, self._xacc, self._thetaacc = self._rate[:, 0::2], self._rate[:, 1], self._rate[:, 3]
         self._over_x, self._over_theta = self._over[:, 0], self._over[:, 1]
+        # The constants as arrays of the batch's shape: a ufunc call with a Python float converts it every time.
+        constants = np.empty((len(_CONSTANTS), n))
+        constants[:] = np.array(_CONSTANTS)[:, None]
+        self._constants = tuple(constants)
+        self._tau = np.full((n, STATE_DIM), TAU)
 
     def _observe(self) -> None:
         # float64 -> float32 -> float64: what the network sees is what the env would emit.
-        np.copyto(self._obs32, self.state, casting="same_kind")
-        np.copyto(self.observations, self._obs32)
+        self._obs32[...] = self.state
+        self.observations[...] = self._obs32
 
     def step(self, actions: np.ndarray) -> np.ndarray:
         """Advance every slot by one action ``(N,)`` (0: push left, 1: push right); return ``terminated (N,)``.
@@ -143,42 +149,43 @@ class CartPoleBatch:
             self.state[self.terminated] = 0.0  # those that ended on the previous step, now at rest
         theta, theta_dot, force, cos, sin = self._theta, self._theta_dot, self._force, self._cos, self._sin
         temp, num, den, scratch = self._temp, self._num, self._den, self._scratch
+        pml, total_mass, gravity, mass_pole, four_thirds, length = self._constants
         # The ndarray method, no Python wrapper; "clip" writes straight into ``force`` (actions are 0 or 1).
         _FORCES.take(actions, None, force, "clip")
         np.cos(theta, cos)
         np.sin(theta, sin)
         # temp = (force + polemass_length * theta_dot**2 * sin) / total_mass
         np.multiply(theta_dot, theta_dot, scratch)
-        np.multiply(POLEMASS_LENGTH, scratch, scratch)
+        np.multiply(pml, scratch, scratch)
         np.multiply(scratch, sin, scratch)
         np.add(force, scratch, temp)
-        np.divide(temp, TOTAL_MASS, temp)
+        np.divide(temp, total_mass, temp)
         # thetaacc = (gravity * sin - cos * temp) / (length * (4/3 - masspole * cos**2 / total_mass))
-        np.multiply(GRAVITY, sin, num)
+        np.multiply(gravity, sin, num)
         np.multiply(cos, temp, scratch)
         np.subtract(num, scratch, num)
         np.multiply(cos, cos, den)
-        np.multiply(MASS_POLE, den, den)
-        np.divide(den, TOTAL_MASS, den)
-        np.subtract(_FOUR_THIRDS, den, den)
-        np.multiply(LENGTH, den, den)
+        np.multiply(mass_pole, den, den)
+        np.divide(den, total_mass, den)
+        np.subtract(four_thirds, den, den)
+        np.multiply(length, den, den)
         np.divide(num, den, self._thetaacc)
         # xacc = temp - polemass_length * thetaacc * cos / total_mass
-        np.multiply(POLEMASS_LENGTH, self._thetaacc, scratch)
+        np.multiply(pml, self._thetaacc, scratch)
         np.multiply(scratch, cos, scratch)
-        np.divide(scratch, TOTAL_MASS, scratch)
+        np.divide(scratch, total_mass, scratch)
         np.subtract(temp, scratch, self._xacc)
         # Euler: x += tau * x_dot, x_dot += tau * xacc, theta += tau * theta_dot, theta_dot += tau * thetaacc
-        np.copyto(self._rate_positions, self._velocities)
-        np.multiply(TAU, self._rate, self._rate)
+        self._rate_positions[...] = self._velocities
+        np.multiply(self._tau, self._rate, self._rate)
         np.add(self.state, self._rate, self.state)
         # terminated: |x| > 2.4 or |theta| > 12 degrees (a retired slot's limits are +inf)
         np.abs(self._positions, self._beyond)
         np.greater(self._beyond, self.limits, self._over)
         np.logical_or(self._over_x, self._over_theta, self.terminated)
         self.elapsed += 1
-        np.copyto(self._obs32, self.state, casting="same_kind")  # _observe, inlined
-        np.copyto(self.observations, self._obs32)
+        self._obs32[...] = self.state  # _observe, inlined
+        self.observations[...] = self._obs32
         self.n_terminated = int(np.count_nonzero(self.terminated))
         if self.n_terminated:
             # Retired now; parked at rest at the start of the next step, so their final state stays readable till then.
