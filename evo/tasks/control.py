@@ -427,6 +427,7 @@ class ControlTask(Task):
         active = np.ones((P, E), dtype=bool)
         obs = env.observations.reshape(P, E, -1)
         slots = P * E
+        ended = 0  # episodes of the batch that have ended
         observe = self.observe is not None
         last = self.max_steps - 1
         # A retired slot is parked at rest, but over a very long time limit its stepping could still
@@ -444,9 +445,13 @@ class ControlTask(Task):
                     break  # the time limit: the episodes still running are truncated
                 if not (broke or env.n_terminated):
                     continue  # nobody finished: nothing to count or compact
-                flat_active = active.reshape(-1)
                 lengths.reshape(-1)[terminated] = step + 1
-                flat_active[terminated] = False
+                active.reshape(-1)[terminated] = False
+                ended = slots - int(np.count_nonzero(active)) if broke else ended + env.n_terminated
+                if 4 * ended < slots:
+                    # A row is done once its E episodes are: fewer than a quarter of the rows are done
+                    # (none to compact, or not enough), and some still run. Skips the row test below.
+                    continue
                 keep = self._rows_to_compact(active, ladder=False)
                 if keep is not None:
                     if len(keep) == 0:
@@ -456,6 +461,7 @@ class ControlTask(Task):
                     rows, lengths, active = rows[keep], lengths[keep], active[keep]
                     obs = env.observations.reshape(len(keep), E, -1)
                     slots = len(keep) * E
+                    ended = slots - int(np.count_nonzero(active))
                     policy.keep(keep)
         lengths[active] = self.max_steps
         final[rows] = lengths
