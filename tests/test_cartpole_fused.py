@@ -155,8 +155,21 @@ def test_bad_initial_states_are_refused() -> None:
         CartPoleBatch(np.zeros((3, 4)), 0)
 
 
+def late_breaker(network: MLP) -> np.ndarray:
+    """A 4-16-2 genome whose outputs overflow to +-inf a few steps into each episode (not at its first step).
+
+    Output 0 is 16 x 2e307 x tanh(theta_dot): it pushes the pole the way it already falls, and once
+    |theta_dot| passes about 0.63 the sum overflows.
+    """
+    W1, W2 = np.zeros((4, 16)), np.zeros((16, 2))
+    W1[3] = 1.0
+    W2[:, 0] = 2e307
+    return np.concatenate([W1.ravel(), np.zeros(16), W2.ravel(), np.zeros(2)])
+
+
 def mixed_population(network, n: int, seed: int) -> np.ndarray:
-    """Random genomes (short episodes), noisy balancers (long ones) and a NaN genome."""
+    """Random genomes (short episodes), noisy balancers (long ones), a NaN genome (row 3) and, for the
+    4-16-2 MLP, one that breaks mid-episode (row 5)."""
     rng = np.random.default_rng(seed)
     genomes = network.init_params(rng, n)
     if isinstance(network, MLP) and network.layer_sizes[0] == 4:
@@ -165,6 +178,8 @@ def mixed_population(network, n: int, seed: int) -> np.ndarray:
         good[[0, hidden, 2 * hidden, 3 * hidden]] = [0.01, 0.1, 1.0, 0.5]
         good[network.offsets[1] + 1] = 1.0
         genomes[::4] = good + rng.normal(0.0, 0.1, size=(len(genomes[::4]), network.n_params))
+        if network.layer_sizes == (4, 16, 2):
+            genomes[5] = late_breaker(network)
     genomes[3, 2] = np.nan
     return genomes
 
@@ -187,7 +202,7 @@ def test_task_fitness_is_the_gymnasium_paths(env_id: str, episodes: int, max_ste
     assert fused.fused_env is CartPoleBatch and vector.fused_env is None
     assert fused.describe()["fused"] and not vector.describe()["fused"]
     ours, theirs = fused.episode_returns(NET, genomes, seeds, episodes), vector.episode_returns(NET, genomes, seeds, episodes)
-    assert np.isnan(ours[3]).all() and np.isfinite(np.delete(ours, 3, axis=0)).all()
+    assert np.isnan(ours[[3, 5]]).all() and np.isfinite(np.delete(ours, [3, 5], axis=0)).all()
     assert np.nanmin(ours) < 20 and np.nanmax(ours) == fused.max_steps
     assert np.array_equal(ours, theirs, equal_nan=True)
     assert np.array_equal(fused.evaluate(NET, genomes, seeds, 0), vector.evaluate(NET, genomes, seeds, 0), equal_nan=True)
@@ -237,7 +252,7 @@ def test_env_kwargs_or_a_foreign_id_keep_gymnasium() -> None:
 def test_a_long_time_limit_stays_finite_and_exact() -> None:
     # One balancer for 3000 steps beside episodes that fell at once: their retired slots are stepped all along.
     genomes = mixed_population(NET, 8, seed=2)
-    genomes[3] = genomes[0]  # no NaN genome here
+    genomes[3] = genomes[5] = genomes[0]  # no broken genome here
     seeds = np.arange(8, dtype=np.uint64)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no overflow or invalid-value warning

@@ -431,7 +431,8 @@ class ControlTask(Task):
         observe = self.observe is not None
         last = self.max_steps - 1
         # A retired slot is parked at rest, but over a very long time limit its stepping could still
-        # overflow: that only shows as non-finite outputs, handled like any others.
+        # overflow: that only shows as non-finite outputs, handled like any others. (A broken genome's
+        # overflow in the forward pass is silent here too: it is scored NaN, and counted, either way.)
         with np.errstate(over="ignore", invalid="ignore"):
             for step in range(self.max_steps):
                 out = policy.forward(self._observed(obs) if observe else obs)
