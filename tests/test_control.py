@@ -109,11 +109,13 @@ def single_env_return(network: MLP, genome: np.ndarray, initial_state: np.ndarra
     return total
 
 
+@pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("max_steps", [60, 500])
-def test_vector_path_matches_single_env_and_skips_autoreset_step(max_steps: int) -> None:
+def test_vector_path_matches_single_env_and_skips_autoreset_step(max_steps: int, fused: bool) -> None:
     # Mixed lengths: episodes end on their own, at the limit, and at different steps,
-    # so the NEXT_STEP autoreset step after each end is exercised.
-    task = ControlTask("CartPole-v1", max_steps=max_steps)
+    # so the NEXT_STEP autoreset step after each end is exercised (gymnasium's vector env; the fused one retires them).
+    task = ControlTask("CartPole-v1", max_steps=max_steps, fused=fused)
+    assert (task.fused_env is not None) == fused
     _, good = linear_controller()
     network = MLP((4, 2), output_activation="identity")
     genomes = np.vstack([random_genomes(network, 5, seed=11), good[None]])
@@ -264,7 +266,7 @@ def test_compaction_gives_the_same_returns_as_the_fixed_shape_batch(episodes: in
 
 
 def test_compaction_narrows_the_vector_env_and_keeps_it_consistent() -> None:
-    task = ControlTask("CartPole-v1", episodes=2, max_steps=300)
+    task = ControlTask("CartPole-v1", episodes=2, max_steps=300, fused=False)
     genomes = mixed_population(CARTPOLE_NET, 32, seed=9)
     task.close()  # start from an empty cache for this configuration
     task.evaluate(CARTPOLE_NET, genomes, np.arange(32), 0)

@@ -3,6 +3,10 @@
 * ``DoublePole-v0``, ``DoublePoleNoVel-v0``: double pole balancing with and
   without velocities (:mod:`evo.envs.double_pole`), each with a NumPy vector
   entry point (``gymnasium.make_vec(..., vectorization_mode="vector_entry_point")``).
+
+And, not registered (it stands in for gymnasium's own ``CartPole-v0/v1`` inside
+the control task): :mod:`evo.envs.cartpole`, CartPole stepped for a whole
+population in one fused NumPy step, bit-identical to gymnasium's.
 """
 
 from __future__ import annotations

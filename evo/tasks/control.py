@@ -17,9 +17,19 @@ the vector env: ``state``, ``steps``, ``prev_done``) move into a smaller batch.
 Compaction changes the cost, never the numbers: fitness is bit-identical with
 it on or off (``compaction=False`` keeps the full fixed-shape batch).
 
-Two ways to step the environments:
+Three ways to step the environments:
 
-* **Vector path** (CartPole): gymnasium's NumPy vector env
+* **Fused path** (CartPole-v0/v1 with no ``env_kwargs``): our own NumPy
+  CartPole (:class:`evo.envs.cartpole.CartPoleBatch`) steps every running
+  episode in one preallocated step of about thirty ufunc calls, bit-identical
+  to gymnasium's. It has no autoreset: an episode that ends is retired in
+  place (it never reports termination again), so the step's ``terminated``
+  lists exactly the episodes that just ended, and its initial states are the
+  vector path's per-episode draws, so its fitness is the vector path's, bit
+  for bit. Compaction narrows it to the live rows exactly (no size ladder:
+  there is no env to cache per size). It is used automatically: it changes
+  the cost, never a number; ``fused=False`` keeps gymnasium's vector env.
+* **Vector path** (CartPole with ``fused=False`` or ``env_kwargs``, the double-pole envs): gymnasium's NumPy vector env
   (``CartPoleVectorEnv``) steps all running episodes in a handful of NumPy
   operations. Its ``reset`` draws every initial state from one shared
   generator, which would tie an episode to its neighbours in the batch, so we
@@ -60,6 +70,7 @@ from evo.tasks.control_envs import (
     close_envs,
     episode_keys,
     first_observations,
+    fused_env,
     resolve_env_id,
     single_env_pool,
     vector_env,
@@ -95,8 +106,10 @@ class ControlTask(Task):
     replaces the env's own time limit (default: the registered
     ``max_episode_steps``). :meth:`validate` scores ``val_episodes`` episodes
     from the seed it is given, :meth:`test` ``test_episodes``. ``compaction``
-    narrows the lockstep batch to the running episodes (faster, same numbers).
-    ``observe`` lists the observation indices the network sees (None: all).
+    narrows the lockstep batch to the running episodes (faster, same numbers);
+    ``fused`` steps CartPole in our own fused NumPy step rather than
+    gymnasium's vector env (faster, same numbers; CartPole-v0/v1 without
+    ``env_kwargs`` only). ``observe`` lists the observation indices the network sees (None: all).
     """
 
     kind = "control"
@@ -114,6 +127,7 @@ class ControlTask(Task):
         imports: tuple[str, ...] | list[str] = (),
         code_dir: str | None = None,
         observe: list[int] | None = None,
+        fused: bool = True,
     ) -> None:
         #: the user's modules (``imports``, a ``"module:EnvClass"``) and where to find them, for the Ray workers
         self.env_reference, self.imports, self.code_dir = str(env_id), tuple(imports), code_dir
@@ -189,6 +203,8 @@ class ControlTask(Task):
         else:
             raise ValueError(f"environment {env_id!r} has action space {act_space}; a control task needs a Discrete or Box action space")
         self.vectorized = env_id in VECTOR_INITIAL_STATE
+        #: the fused batch class that steps this env, or None (gymnasium steps it)
+        self.fused_env = fused_env(env_id, self.env_kwargs) if fused else None
 
     # ----------------------------------------------------------------- public
     def evaluate(self, network, genomes: np.ndarray, seeds: np.ndarray, generation_seed: int) -> np.ndarray:
@@ -232,6 +248,8 @@ class ControlTask(Task):
         if len(genomes) == 0:
             return np.zeros((0, episodes))
         keys = episode_keys(seeds, episodes)
+        if self.fused_env is not None:
+            return self._rollout_fused(network, genomes, keys)
         rollout = self._rollout_vector if self.vectorized else self._rollout_generic
         return rollout(network, genomes, keys)
 
@@ -252,6 +270,7 @@ class ControlTask(Task):
             "action": self.action_kind,
             "env_kwargs": self.env_kwargs,
             "vectorized": self.vectorized,
+            "fused": self.fused_env is not None,
             "observe": self.observe,
         }
 
@@ -309,19 +328,24 @@ class ControlTask(Task):
         maps batch rows to population indices) and its episodes stop.
         """
         out = policy.forward(obs)
-        broke = False
         # One reduction is the cheap per-step test; the exact per-row check runs only when it fails.
         if not math.isfinite(out.sum()):
-            broken = ~np.all(np.isfinite(out), axis=2) & active
-            if broken.any():
-                # A NaN/inf output means the genome is broken: its fitness becomes NaN
-                # (the evaluator scores that as worst) and its episodes stop here.
-                hit = broken.any(axis=1)
-                bad[rows[hit]] = True
-                active[hit] = False
-                broke = True
-            out = np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
-        return out, broke
+            return ControlTask._non_finite_outputs(out, active, rows, bad)
+        return out, False
+
+    @staticmethod
+    def _non_finite_outputs(out: np.ndarray, active: np.ndarray, rows: np.ndarray, bad: np.ndarray) -> tuple[np.ndarray, bool]:
+        """:meth:`_outputs` once the outputs ``(n, E, n_out)`` hold a non-finite value: the genomes it breaks marked."""
+        broke = False
+        broken = ~np.all(np.isfinite(out), axis=2) & active
+        if broken.any():
+            # A NaN/inf output means the genome is broken: its fitness becomes NaN
+            # (the evaluator scores that as worst) and its episodes stop here.
+            hit = broken.any(axis=1)
+            bad[rows[hit]] = True
+            active[hit] = False
+            broke = True
+        return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), broke
 
     def _actions(self, out: np.ndarray) -> np.ndarray:
         """Env actions ``(N, ...)`` from network outputs ``(N, n_out)``."""
@@ -392,6 +416,67 @@ class ControlTask(Task):
                 flat_obs = obs.reshape(active.size, -1)
                 policy.keep(keep)
         final[rows] = returns
+        final[bad] = np.nan
+        return final
+
+    def _rollout_fused(self, network, genomes: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        """All episodes in one fused batch env with per-episode initial states, compacted as they end.
+
+        The vector path's loop, leaner: the env retires an episode as it ends, so
+        ``terminated`` needs no masking; an episode's return is its length (every
+        step pays 1), written when it ends; the time limit is the loop's end.
+        """
+        P, E = keys.shape
+        assert self.fused_env is not None
+        env = self.fused_env(vector_initial_states(self.env_id, keys), self.max_steps)
+        policy = bind_genomes(network, genomes)
+
+        final = np.zeros((P, E))
+        bad = np.zeros(P, dtype=bool)
+        rows = np.arange(P)  # population index of each batch row
+        lengths = np.zeros((P, E))  # steps of each ended episode (its return)
+        active = np.ones((P, E), dtype=bool)
+        obs = env.observations.reshape(P, E, -1)
+        slots = P * E
+        ended = 0  # episodes of the batch that have ended
+        observe = self.observe is not None
+        last = self.max_steps - 1
+        # A retired slot is parked at rest, but over a very long time limit its stepping could still
+        # overflow: that only shows as non-finite outputs, handled like any others. (A broken genome's
+        # overflow in the forward pass is silent here too: it is scored NaN, and counted, either way.)
+        with np.errstate(over="ignore", invalid="ignore"):
+            for step in range(self.max_steps):
+                out = policy.forward(self._observed(obs) if observe else obs)
+                broke = False
+                if not math.isfinite(np.add.reduce(out, None)):  # out.sum(), without its Python wrapper
+                    out, broke = self._non_finite_outputs(out, active, rows, bad)
+                    env.retire(~active.reshape(-1))  # the broken genomes' episodes end here
+                    env.park_retired()  # whatever drifted to a non-finite state restarts at rest
+                terminated = env.step(out.reshape(slots, -1).argmax(axis=1))
+                if step == last:
+                    break  # the time limit: the episodes still running are truncated
+                if not (broke or env.n_terminated):
+                    continue  # nobody finished: nothing to count or compact
+                lengths.reshape(-1)[terminated] = step + 1
+                active.reshape(-1)[terminated] = False
+                ended = slots - int(np.count_nonzero(active)) if broke else ended + env.n_terminated
+                if 4 * ended < slots:
+                    # A row is done once its E episodes are: fewer than a quarter of the rows are done
+                    # (none to compact, or not enough), and some still run. Skips the row test below.
+                    continue
+                keep = self._rows_to_compact(active, ladder=False)
+                if keep is not None:
+                    if len(keep) == 0:
+                        break
+                    final[rows] = lengths
+                    env.keep((keep[:, None] * E + np.arange(E)).reshape(-1))
+                    rows, lengths, active = rows[keep], lengths[keep], active[keep]
+                    obs = env.observations.reshape(len(keep), E, -1)
+                    slots = len(keep) * E
+                    ended = slots - int(np.count_nonzero(active))
+                    policy.keep(keep)
+        lengths[active] = self.max_steps
+        final[rows] = lengths
         final[bad] = np.nan
         return final
 

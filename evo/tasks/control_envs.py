@@ -17,6 +17,7 @@ import gymnasium
 import numpy as np
 
 from evo.envs import DOUBLE_POLE_IDS, double_pole
+from evo.envs.cartpole import CartPoleBatch
 from evo.seeding import mix, uniform_from_keys
 from evo.tasks.user_code import import_module, import_object, split_reference
 
@@ -31,6 +32,24 @@ for _id in DOUBLE_POLE_IDS:
     _start = np.zeros(double_pole.STATE_ROWS)
     _start[:6] = double_pole.standard_start(1)[:, 0]
     VECTOR_INITIAL_STATE[_id] = (double_pole.STATE_ROWS, _start, _start)
+
+
+# Envs with a fused stepper (one preallocated NumPy step for the whole batch, no autoreset; see
+# evo.envs.cartpole): id -> (its batch class, the gymnasium entry point whose numbers it reproduces).
+# A task uses it when the id is registered to that entry point and it passes no env_kwargs.
+FUSED_ENVS: dict[str, tuple[type[CartPoleBatch], str]] = {
+    "CartPole-v0": (CartPoleBatch, "gymnasium.envs.classic_control.cartpole:CartPoleEnv"),
+    "CartPole-v1": (CartPoleBatch, "gymnasium.envs.classic_control.cartpole:CartPoleEnv"),
+}
+
+
+def fused_env(env_id: str, env_kwargs: dict) -> type[CartPoleBatch] | None:
+    """The fused batch class for this env, or None when gymnasium must step it (another id, other kwargs)."""
+    entry = FUSED_ENVS.get(env_id)
+    spec = gymnasium.envs.registry.get(env_id)
+    if entry is None or spec is None or env_kwargs or spec.entry_point != entry[1] or spec.kwargs:
+        return None
+    return entry[0]
 
 
 def first_observations(env_id: str, initial: np.ndarray) -> np.ndarray:
