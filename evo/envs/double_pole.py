@@ -17,7 +17,8 @@ long pole at 0.07 rad (about 4 degrees), everything else 0.
   t2/0.52]``; 1,000 steps by default; the reward sums to the anti-wiggle
   fitness of Gruau, Whitley & Pyeatt (1996) used by ESP and NEAT:
   ``0.1 t / 1000 + 0.9 * 0.75 / sum(|x| + |xdot| + |t1| + |t1dot|)`` over
-  the last 100 steps (the second term only once ``t > 100``), which
+  the last 100 steps balanced (``t`` steps balanced; the second term only
+  once ``t > 100``; the state the episode failed in is not counted), which
   penalises a controller that balances by wiggling the cart.
 
 The action is one value in [-1, 1] (force = 10 N x action). The vector env
@@ -233,9 +234,12 @@ class DoublePoleVectorEnv(VectorEnv):
 
     def _anti_wiggle(self, physical: np.ndarray, terminated: np.ndarray, truncated: np.ndarray) -> np.ndarray:
         """0.1 / 1000 per step balanced, plus at the end of an episode past 100 steps 0.9 * 0.75 / (its last 100 wiggle terms)."""
-        slot = self.state[6].astype(np.int64)
-        self.state[7 + slot, np.arange(self.num_envs)] = np.abs(physical[:4]).sum(axis=0)
-        self.state[6] = (slot + 1) % WIGGLE_WINDOW
+        # The ring keeps the last 100 *balanced* steps: the failing step's state is not one of them (Gruau's
+        # fitness as in the ESP and NEAT code: the 100 steps before the failure).
+        live = np.flatnonzero(~terminated)
+        slot = self.state[6, live].astype(np.int64)
+        self.state[7 + slot, live] = np.abs(physical[:4, live]).sum(axis=0)
+        self.state[6, live] = (slot + 1) % WIGGLE_WINDOW
         reward = np.where(terminated, 0.0, 0.1 / 1000.0)
         ended = (terminated | truncated) & (self.steps > WIGGLE_WINDOW)
         if ended.any():

@@ -77,24 +77,30 @@ class DoublePoleTask(ControlTask):
                 break
         return balanced
 
+    def generalization(self, network, genome: np.ndarray) -> dict[str, int]:
+        """The 625-start score: of Gruau's start states, how many the genome balances for 1,000 steps."""
+        held = self.balance(network, genome, generalization_starts(), GENERALIZATION_STEPS)
+        return {"test_generalization": int(np.count_nonzero(held >= GENERALIZATION_STEPS)), "test_generalization_starts": int(held.size)}
+
     def benchmark(self, network, genome: np.ndarray, generalization: bool = True) -> dict[str, int]:
         """Steps balanced from the standard start (up to ``long_steps``) and, with ``generalization``, the 625-start score."""
         figures = {"test_balanced_steps": int(self.balance(network, genome, standard_start(1), self.long_steps)[0])}
-        if generalization:
-            held = self.balance(network, genome, generalization_starts(), GENERALIZATION_STEPS)
-            figures["test_generalization"] = int(np.count_nonzero(held >= GENERALIZATION_STEPS))
-            figures["test_generalization_starts"] = int(held.size)
-        return figures
+        return {**figures, **self.generalization(network, genome)} if generalization else figures
 
     def solved(self, network, genome: np.ndarray) -> tuple[bool, dict[str, int]]:
-        """The benchmark's success criterion (see the module docstring) and the figures it read."""
-        figures = self.benchmark(network, genome, generalization=False)
-        if figures["test_balanced_steps"] < self.long_steps:
-            return False, figures
+        """The benchmark's success criterion (see the module docstring) and the figures it read.
+
+        Without velocities the 625 short episodes (run together) go first: they cost a fraction of the one
+        100,000-step episode, and most candidates fail them; the long test runs only for those that pass.
+        """
         if self.velocities:
-            return True, figures
-        figures = self.benchmark(network, genome)
-        return figures["test_generalization"] >= GENERALIZATION_TO_PASS, figures
+            figures = self.benchmark(network, genome, generalization=False)
+            return figures["test_balanced_steps"] >= self.long_steps, figures
+        figures = self.generalization(network, genome)
+        if figures["test_generalization"] < GENERALIZATION_TO_PASS:
+            return False, figures
+        figures = {**self.benchmark(network, genome, generalization=False), **figures}
+        return figures["test_balanced_steps"] >= self.long_steps, figures
 
     def test(self, network, genome: np.ndarray, seed: int) -> dict[str, float]:
         """The control task's figures, plus the 100,000-step and generalisation tests."""
