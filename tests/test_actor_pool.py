@@ -83,8 +83,10 @@ def test_a_new_task_or_network_reaches_the_warm_actors(ray_local):
             np.testing.assert_array_equal(pool.evaluate(task, network, g, generation=1).fitness, expected)
             np.testing.assert_array_equal(pool.evaluate(task, network, g, generation=1).fitness, expected)
         assert pool.payload_version == 2
-        assert [i["loads"] for i in pool.actor_info()] == [2, 2]  # once per payload, not once per chunk
-        assert all(i["version"] == 2 for i in pool.actor_info())
+        # Once per payload an actor worked on, not once per chunk (8 chunks in all); on a busy machine one actor may take them all.
+        info = pool.actor_info()
+        assert all(i["loads"] <= 2 for i in info) and max(i["loads"] for i in info) == 2
+        assert all(i["version"] == 2 for i in info if i["loads"])
         del genomes
     finally:
         pool.close()
@@ -157,7 +159,7 @@ def test_reused_environments_give_the_returns_of_fresh_ones(env_id):
     """An env is reset with each episode's seed, so one that already ran other episodes (a warm actor's, generation
     after generation) gives exactly the returns of one just made."""
     net = CARTPOLE_NET if env_id == "CartPole-v1" else LUNAR_NET
-    task = ControlTask(env_id, episodes=2, max_steps=150)
+    task = ControlTask(env_id, episodes=2, max_steps=150, fused=False)  # gymnasium's envs (CartPole's fused step keeps none)
     genomes = net.init_params(np.random.default_rng(2), 10)
     seeds = np.arange(10, dtype=np.uint64) * 7 + 1
 
