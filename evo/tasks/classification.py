@@ -59,7 +59,7 @@ class ClassificationTask(Task):
             return np.mean(np.argmax(probs, axis=2) == y[None], axis=1)
         picked = np.take_along_axis(probs, y[None, :, None], axis=2)[..., 0]
         # The mean accumulates in float64 whatever the network computed in (for float64: as it always did).
-        return np.mean(np.log(np.clip(picked, LOG_CLIP, 1.0)), axis=1, dtype=np.float64)
+        return np.log(np.clip(picked, LOG_CLIP, 1.0)).mean(axis=1, dtype=np.float64)
 
     def _figures(self, network, genome: np.ndarray, X: np.ndarray, y: np.ndarray, prefix: str) -> dict[str, float]:
         probs = network.forward(np.asarray(genome)[None], self.as_network_dtype(network, f"X_{prefix}", X))[0]
