@@ -77,7 +77,9 @@ def throughput(config_name: str, population: int, repeats: int) -> dict[str, flo
             evaluate_chunk(task, network, genomes, seeds, generation_seed(0, r))
             best[dtype] = min(best[dtype], time.perf_counter() - start)
     gap = float(np.max(np.abs(fitness["float32"] - fitness["float64"])))
-    print(f"  {config_name}: {network64.n_params} weights, {population} genomes, {task.samples_per_evaluation()} samples, best of {repeats}")
+    print(
+        f"  {config_name}: {network64.n_params} weights, {population} genomes, {task.samples_per_evaluation()} samples, best of {repeats}"
+    )
     for dtype in setups:
         print(f"    {dtype}: {best[dtype] * 1e3:8.2f} ms = {population / best[dtype]:10,.0f} genomes/s")
     print(f"    speed-up float32/float64: {best['float64'] / best['float32']:.2f}x (target >= 1.8x); max |fitness difference| {gap:.2e}")

@@ -305,12 +305,13 @@ def _rnn(config: RunConfig, task: TaskShape) -> NetworkSpec:
         readout_activation=n.readout_activation,
         output_activation=n.output_activation or task.output_activation,
         bptt_truncate=n.bptt_truncate,
+        dtype=n.dtype,
     )
 
 
 #: The network types whose forward passes can compute in float32 (``network.dtype``). An ESN fits its readout
 #: in closed form (ridge normal equations, which float32 would break) and NEAT's small graphs gain nothing from it.
-FLOAT32_NETWORKS = frozenset({"mlp", "cnn", "cnn_search"})
+FLOAT32_NETWORKS = frozenset({"mlp", "cnn", "cnn_search", "rnn"})
 
 #: How each ``network.type`` is built from the config and the task (a ValueError becomes a ConfigError).
 NETWORK_BUILDERS: dict[str, Callable[[RunConfig, TaskShape], NetworkSpec]] = {

@@ -249,7 +249,7 @@ class CNN(NetworkSpec, Trainable):
             raise ValueError(f"expected parameters of shape (P, {self.n_params}), got {params.shape}")
         P = params.shape[0]
         if self.dtype != "float64":  # float32: the genome stack cast once per call, the inputs unless a task cast them
-            params = params.astype(self.dtype)
+            params = params.astype(self.dtype, copy=False)
             dtype = np.dtype(self.dtype)
         else:
             dtype = np.result_type(params.dtype, np.asarray(x).dtype, np.float32)

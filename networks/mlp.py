@@ -141,7 +141,7 @@ class MLP(NetworkSpec, Trainable, Bindable):
         params = np.asarray(params)
         x = np.asarray(x)
         if self.dtype != "float64":  # float32: the genome stack cast once per call; inputs a task cast already are kept
-            params, x = params.astype(self.dtype), x.astype(self.dtype, copy=False)
+            params, x = params.astype(self.dtype, copy=False), x.astype(self.dtype, copy=False)
         if x.shape[-1] != self.n_inputs:
             raise ValueError(f"expected inputs with {self.n_inputs} features, got shape {x.shape}")
         P = params.shape[0] if params.ndim == 2 else 1

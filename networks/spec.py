@@ -69,6 +69,7 @@ class NetworkSpec(Protocol):
     #: True when a genome holds structure genes or encodes a recipe besides weights (NEAT, cnn_search, ESN): a
     #: weight scale such as a run's ``init_scale`` must leave its initial genome as it is.
     structural_genome: ClassVar[bool] = False
+
     @property
     def dtype(self) -> str:
         """The floating-point type forward passes compute in, ``"float64"`` (this default) or ``"float32"``; genomes stay float64."""

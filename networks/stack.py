@@ -65,6 +65,8 @@ def bind_genomes(network: NetworkSpec, genomes: np.ndarray) -> GenomeStack:
     :class:`~networks.spec.Recurrent` network; else the generic one."""
     if isinstance(network, Bindable):
         return network.bind(genomes)
+    if network.dtype != "float64":
+        genomes = np.asarray(genomes, dtype=network.dtype)  # cast once per rollout, not once per step
     if isinstance(network, Recurrent):
         return RecurrentStack(network, genomes)
     return GenomeStack(network, genomes)

@@ -16,6 +16,7 @@ from networks import load_model, network_from_description
 from networks.cnn import CNN
 from networks.cnn_search import CNNSearchSpace
 from networks.mlp import MLP
+from networks.rnn import RNN
 from networks.stack import bind_genomes
 from tests.helpers import DIGITS, metrics_without_time
 
@@ -27,13 +28,16 @@ DIGITS_CNN = {
     "name": "digits-cnn-test",
     "network": {"type": "cnn", "conv": [{"filters": 8, "kernel_size": 3, "padding": 1, "pool": 2}]},
 }
-CASES = {"mlp": DIGITS_MLP, "cnn": DIGITS_CNN}
+DIGITS_LSTM = {**DIGITS_MLP, "name": "digits-lstm-test", "network": {"type": "rnn", "cell": "lstm", "hidden": [16]}}
+CASES = {"mlp": DIGITS_MLP, "cnn": DIGITS_CNN, "lstm": DIGITS_LSTM}
 
 SPECS = {
     "mlp": lambda dtype: MLP((64, 12, 10), activation="tanh", output_activation="softmax", dtype=dtype),
     "cnn": lambda dtype: CNN(
         (1, 8, 8), ({"filters": 3, "kernel_size": 3, "padding": 1, "pool": 2},), 10, hidden=(6,), output_activation="softmax", dtype=dtype
     ),
+    "lstm": lambda dtype: RNN(8, (6,), 10, cell="lstm", steps=8, readout=(5,), output_activation="softmax", dtype=dtype),
+    "gru": lambda dtype: RNN(8, (6,), 10, cell="gru", steps=8, output_activation="softmax", dtype=dtype),
     "cnn_search": lambda dtype: CNNSearchSpace((1, 8, 8), 10, max_blocks=2, filter_choices=(2, 4), dense_choices=(8,), dtype=dtype),
 }
 
@@ -73,6 +77,16 @@ def test_a_bound_float32_mlp_steps_in_float32_as_its_forward():
     np.testing.assert_array_equal(out, net.forward(genomes, obs))
     stack.keep(np.array([1, 3]))
     np.testing.assert_array_equal(stack.forward(obs[[1, 3]]), net.forward(genomes[[1, 3]], obs[[1, 3]]))
+
+
+def test_a_bound_float32_rnn_steps_in_float32_as_its_forward():
+    net = RNN(8, (6,), 3, cell="gru", steps=1, dtype="float32")
+    genomes = net.init_params(np.random.default_rng(0), 4)
+    obs = np.random.default_rng(3).normal(size=(4, 2, 8))
+    stack = bind_genomes(net, genomes)
+    first = stack.forward(obs)
+    assert first.dtype == np.float32 and stack.state is not None and stack.state.dtype == np.float32
+    np.testing.assert_array_equal(first, net.forward(genomes, obs))  # one step from rest is the one-step sequence
 
 
 def test_unknown_dtype_is_refused_by_the_spec():

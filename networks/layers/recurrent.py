@@ -51,12 +51,15 @@ class LayerCache(NamedTuple):
     extra2: np.ndarray | None  # lstm: tanh(c) (T, B, H); gru: ah_n + b_hn (T, B, H)
 
 
+_FLOAT64 = np.dtype(np.float64)
+
+
 @functools.lru_cache(maxsize=64)
-def _lstm_gate_scales(H: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """sigma(a) = 0.5 + 0.5 tanh(a / 2): one tanh over all four gates, then ``y * half + offset``."""
-    pre = np.concatenate([np.full(2 * H, 0.5), np.ones(H), np.full(H, 0.5)])
+def _lstm_gate_scales(H: int, dtype: np.dtype = _FLOAT64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """sigma(a) = 0.5 + 0.5 tanh(a / 2): one tanh over all four gates, then ``y * half + offset`` (in ``dtype``)."""
+    pre = np.concatenate([np.full(2 * H, 0.5), np.ones(H), np.full(H, 0.5)]).astype(dtype)
     half = pre.copy()
-    offset = np.concatenate([np.full(2 * H, 0.5), np.zeros(H), np.full(H, 0.5)])
+    offset = np.concatenate([np.full(2 * H, 0.5), np.zeros(H), np.full(H, 0.5)]).astype(dtype)
     for array in (pre, half, offset):
         array.flags.writeable = False  # shared by every call (cached)
     return pre, half, offset
@@ -73,7 +76,7 @@ def _activate_into(activation: Activation, a: np.ndarray, out: np.ndarray) -> No
 def lstm_update(a: np.ndarray, c: np.ndarray, h_out: np.ndarray, c_out: np.ndarray, tc_out: np.ndarray | None = None) -> np.ndarray:
     """Gates from pre-activations ``a (..., 4H)`` (overwritten with [i f g o]); new ``c`` and ``h`` into the buffers."""
     H = c.shape[-1]
-    pre, half, offset = _lstm_gate_scales(H)
+    pre, half, offset = _lstm_gate_scales(H, a.dtype)
     a *= pre
     np.tanh(a, out=a)
     a *= half
@@ -148,7 +151,8 @@ def layer_sequence(
     """
     T = xp.shape[0]
     H = Wh.shape[-2]
-    hs = np.empty((T + 1, *state0.shape[:-1], H))
+    dtype = xp.dtype  # float64, or float32 for a float32 network's forward
+    hs = np.empty((T + 1, *state0.shape[:-1], H), dtype=dtype)
     hs[0] = state0[..., :H]
     # The per-step records are kept either way (they are the working buffers); only the cache is optional.
     extra: np.ndarray | None = None
@@ -156,8 +160,8 @@ def layer_sequence(
     if cell == "lstm":
         cs = np.empty_like(hs)
         cs[0] = state0[..., H:]
-        acts = np.empty(xp.shape)
-        tcs = np.empty((T, *hs.shape[1:]))
+        acts = np.empty(xp.shape, dtype=dtype)
+        tcs = np.empty((T, *hs.shape[1:]), dtype=dtype)
         for t in range(T):
             a = np.matmul(hs[t], Wh, out=acts[t])
             a += xp[t]
@@ -167,15 +171,15 @@ def layer_sequence(
     elif cell == "gru":
         if b_hn is None:
             raise ValueError("a GRU layer needs b_hn")
-        acts = np.empty((T, *hs.shape[1:-1], 2 * H))
-        ns, ahns = np.empty((T, *hs.shape[1:])), np.empty((T, *hs.shape[1:]))
+        acts = np.empty((T, *hs.shape[1:-1], 2 * H), dtype=dtype)
+        ns, ahns = np.empty((T, *hs.shape[1:]), dtype=dtype), np.empty((T, *hs.shape[1:]), dtype=dtype)
         for t in range(T):
             rz, n, ahn = gru_update(xp[t], np.matmul(hs[t], Wh), b_hn, hs[t], hs[t + 1])
             acts[t], ns[t], ahns[t] = rz, n, ahn
         extra, extra2 = ns, ahns
         final = hs[T].copy()
     else:
-        acts = np.empty((T, *hs.shape[1:]))
+        acts = np.empty((T, *hs.shape[1:]), dtype=dtype)
         for t in range(T):
             a = np.matmul(hs[t], Wh, out=acts[t])
             a += xp[t]
