@@ -7,10 +7,13 @@ same results serial or on Ray, any chunk size, and after a resume.
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
 from evo import parse_config, run_evolution
+from evo.build import build_network, build_task
 from evo.run import EvolutionRun
 from networks import load_model, network_from_description
 from networks.cnn import CNN
@@ -87,6 +90,19 @@ def test_a_bound_float32_rnn_steps_in_float32_as_its_forward():
     first = stack.forward(obs)
     assert first.dtype == np.float32 and stack.state is not None and stack.state.dtype == np.float32
     np.testing.assert_array_equal(first, net.forward(genomes, obs))  # one step from rest is the one-step sequence
+
+
+def test_a_task_casts_its_dataset_once_and_does_not_ship_the_copy():
+    config = parse_config(_float32(DIGITS_MLP))
+    task = build_task(config)
+    network = build_network(config, task)
+    X = task.split.X_train
+    first = task.as_network_dtype(network, "X_train", X)
+    assert first.dtype == np.float32 and task.as_network_dtype(network, "X_train", X) is first
+    np.testing.assert_array_equal(first, X.astype(np.float32))
+    assert task.as_network_dtype(build_network(parse_config(DIGITS_MLP), task), "X_train", X) is X  # float64: the data itself
+    shipped = pickle.loads(pickle.dumps(task))  # what Ray sends a worker: the data, not the copy
+    assert "_dtype_copies" in vars(task) and "_dtype_copies" not in vars(shipped)
 
 
 def test_unknown_dtype_is_refused_by_the_spec():
