@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from evo.seeding import generation_seed, individual_seeds
+from networks.spec import compute_dtype
 
 if TYPE_CHECKING:
     from ray import ObjectRef
@@ -50,7 +51,7 @@ def blas_for(network) -> contextlib.AbstractContextManager[Any]:
     float64 evaluation is left as it always ran (its results must not change).
     """
     global _BLAS_CONTROLLER
-    if network.dtype == "float64":
+    if compute_dtype(network) == "float64":
         return contextlib.nullcontext()
     if _BLAS_CONTROLLER is None:
         from threadpoolctl import ThreadpoolController

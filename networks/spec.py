@@ -57,6 +57,13 @@ def check_dtype(dtype: object) -> str:
     return dtype
 
 
+def compute_dtype(network: object) -> str:
+    """What ``network`` computes in: its ``dtype``; float64 for an object that has none (a bare ``forward``, e.g. a
+    test's or a user's stand-in for a spec), for which nothing is cast and evaluation runs as it always did."""
+    dtype = getattr(network, "dtype", DTYPES[0])
+    return dtype if isinstance(dtype, str) else DTYPES[0]
+
+
 def dtype_description(dtype: str) -> dict[str, str]:
     """What ``describe()`` records of a compute type: nothing for the default float64, else ``{"dtype": ...}``."""
     return {} if dtype == DTYPES[0] else {"dtype": dtype}

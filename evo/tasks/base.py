@@ -9,6 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from networks.preprocessing import Preprocessing
+from networks.spec import compute_dtype
 
 
 class Task(ABC):
@@ -73,7 +74,7 @@ class Task(ABC):
         made on first use, so a dataset is cast once per task (per Ray
         worker), not once per generation. The copies are not pickled (Ray).
         """
-        dtype = network.dtype
+        dtype = compute_dtype(network)
         if dtype == "float64" or array.dtype == dtype:
             return array
         kept: dict[tuple[str, str], np.ndarray] = self.__dict__.setdefault("_dtype_copies", {})
