@@ -44,7 +44,7 @@ from networks.layers.recurrent import (
     layer_step,
 )
 from networks.layers.scratch import scratch
-from networks.spec import NetworkSpec, Recurrent, SequenceTrainable, Trainable
+from networks.spec import NetworkSpec, Recurrent, SequenceTrainable, Trainable, check_dtype, dtype_description
 
 _BLOCK_VALUES = 1 << 21  # input-projection values per genome block in forward (16 MB of float64)
 
@@ -78,6 +78,8 @@ class RNN(NetworkSpec, Trainable, SequenceTrainable, Recurrent):
     readout_activation: str = "tanh"
     output_activation: str = "identity"
     bptt_truncate: int = 0
+    #: what :meth:`forward` and :meth:`step` compute in; the trainer (forward_train, backward) computes in float64
+    dtype: str = "float64"
     #: per recurrent layer (input width F, hidden H, offset of W, of b, of b_hn, end)
     layout: tuple[tuple[int, ...], ...] = field(init=False, repr=False)
     readout_sizes: tuple[int, ...] = field(init=False, repr=False)
@@ -93,6 +95,7 @@ class RNN(NetworkSpec, Trainable, SequenceTrainable, Recurrent):
                 f"RNN: hidden must list at least one layer size, all sizes >= 1; got hidden {self.hidden!r}, readout {self.readout!r}"
             )
         check_cell(self.cell, self.activation)
+        check_dtype(self.dtype)
         if self.readout_activation not in ACTIVATIONS:
             raise ValueError(f"RNN: readout_activation {self.readout_activation!r} is not known; allowed: {sorted(ACTIVATIONS)}")
         if self.output_activation not in OUTPUT_ACTIVATIONS:
@@ -199,17 +202,17 @@ class RNN(NetworkSpec, Trainable, SequenceTrainable, Recurrent):
 
     def initial_state(self, n: int, batch: int) -> np.ndarray:
         """The rest state ``(n, batch, state_size)`` (zeros): where every sequence and episode starts."""
-        return np.zeros((n, batch, self.state_size))
+        return np.zeros((n, batch, self.state_size), dtype=self.dtype)
 
     def step(self, params: np.ndarray, state: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One time step of a stack: ``state (P, B, state_size)``, ``x (P, B, input_size)`` -> new state, outputs ``(P, B, n_out)``."""
-        params = self._check(params)
-        x = np.asarray(x, dtype=np.float64)
+        params = np.asarray(self._check(params), dtype=self.dtype)  # float32: a stack bound once is already cast
+        x = np.asarray(x, dtype=self.dtype)
         if x.shape[-1] != self.input_size:
             raise ValueError(f"expected step inputs with {self.input_size} features, got shape {x.shape}")
         layers, readout = self._views(params)
         act = ACTIVATIONS[self.activation]
-        new = np.empty(np.broadcast_shapes(state.shape, (*x.shape[:-1], self.state_size)))
+        new = np.empty(np.broadcast_shapes(state.shape, (*x.shape[:-1], self.state_size)), dtype=self.dtype)
         h, lo, k = x, 0, CELL_STATE[self.cell]
         for (W, b, b_hn), (_, H, *_) in zip(layers, self.layout):
             layer_state = layer_step(self.cell, act, W, b, b_hn, h, state[..., lo : lo + k * H])
@@ -219,14 +222,14 @@ class RNN(NetworkSpec, Trainable, SequenceTrainable, Recurrent):
 
     def forward(self, params: np.ndarray, x: np.ndarray) -> np.ndarray:
         """Outputs ``(P, B, n_out)`` for genomes ``(P, n_params)`` on sequences ``(B, n_inputs)`` or ``(P, B, n_inputs)``."""
-        params = self._check(params)
-        x = np.asarray(x, dtype=np.float64)
+        params = np.asarray(self._check(params), dtype=self.dtype)  # float32: the genome stack cast once per call
+        x = np.asarray(x, dtype=self.dtype)
         if x.shape[-1] != self.n_inputs or x.ndim not in (2, 3):
             raise ValueError(f"expected inputs (B, {self.n_inputs}) or (P, B, {self.n_inputs}) (steps x input_size), got shape {x.shape}")
         P, B = len(params), x.shape[-2]
         widest = max(CELL_GATES[self.cell] * H for H in self.hidden)
         block = max(1, _BLOCK_VALUES // max(1, self.steps * B * widest))
-        out = np.empty((P, B, self.n_outputs))
+        out = np.empty((P, B, self.n_outputs), dtype=self.dtype)
         for start in range(0, P, block):
             stop = min(start + block, P)
             out[start:stop] = self._forward_block(params[start:stop], x if x.ndim == 2 else x[start:stop])
@@ -243,7 +246,7 @@ class RNN(NetworkSpec, Trainable, SequenceTrainable, Recurrent):
             # Shared inputs: one (T B, F) @ (P, F, GH) matmul; per-genome inputs: (P, T B, F) @ (P, F, GH).
             x2d = seq.reshape(T * B, F) if seq.ndim == 3 else np.moveaxis(seq, 0, 1).reshape(P, T * B, F)
             xp = input_projection(self.cell, x2d, W[:, :F], b).reshape(P, T, B, -1)
-            state0 = np.zeros((P, B, CELL_STATE[self.cell] * H))
+            state0 = np.zeros((P, B, CELL_STATE[self.cell] * H), dtype=self.dtype)
             seq, _, _ = layer_sequence(self.cell, act, np.moveaxis(xp, 1, 0), W[:, F:], b_hn, state0)
         return dense_stack_forward(seq[-1], readout, [OUTPUT_ACTIVATIONS[a] for a in self.readout_activations])
 
@@ -402,6 +405,7 @@ class RNN(NetworkSpec, Trainable, SequenceTrainable, Recurrent):
             "readout_activation": self.readout_activation,
             "output_activation": self.output_activation,
             "bptt_truncate": self.bptt_truncate,
+            **dtype_description(self.dtype),
             "n_params": self.n_params,
             "layout": (
                 "per recurrent layer: W (input + hidden, gates x hidden) row-major, input rows first; b (gates x hidden); "
@@ -423,4 +427,5 @@ class RNN(NetworkSpec, Trainable, SequenceTrainable, Recurrent):
             readout_activation=description["readout_activation"],
             output_activation=description["output_activation"],
             bptt_truncate=int(description.get("bptt_truncate", 0)),
+            dtype=description.get("dtype", "float64"),
         )

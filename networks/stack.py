@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from networks.spec import Bindable, NetworkSpec, Recurrent
+from networks.spec import Bindable, NetworkSpec, Recurrent, compute_dtype
 
 
 class GenomeStack:
@@ -65,6 +65,9 @@ def bind_genomes(network: NetworkSpec, genomes: np.ndarray) -> GenomeStack:
     :class:`~networks.spec.Recurrent` network; else the generic one."""
     if isinstance(network, Bindable):
         return network.bind(genomes)
+    dtype = compute_dtype(network)
+    if dtype != "float64":
+        genomes = np.asarray(genomes, dtype=dtype)  # cast once per rollout, not once per step
     if isinstance(network, Recurrent):
         return RecurrentStack(network, genomes)
     return GenomeStack(network, genomes)

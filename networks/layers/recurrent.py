@@ -63,12 +63,15 @@ class LayerCache(NamedTuple):
     extra2: np.ndarray | None  # lstm: tanh(c) (T, B, H); gru: ah_n + b_hn (T, B, H)
 
 
+_FLOAT64 = np.dtype(np.float64)
+
+
 @functools.lru_cache(maxsize=64)
-def _lstm_gate_scales(H: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """sigma(a) = 0.5 + 0.5 tanh(a / 2): one tanh over all four gates, then ``y * half + offset``."""
-    pre = np.concatenate([np.full(2 * H, 0.5), np.ones(H), np.full(H, 0.5)])
+def _lstm_gate_scales(H: int, dtype: np.dtype = _FLOAT64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """sigma(a) = 0.5 + 0.5 tanh(a / 2): one tanh over all four gates, then ``y * half + offset`` (in ``dtype``)."""
+    pre = np.concatenate([np.full(2 * H, 0.5), np.ones(H), np.full(H, 0.5)]).astype(dtype)
     half = pre.copy()
-    offset = np.concatenate([np.full(2 * H, 0.5), np.zeros(H), np.full(H, 0.5)])
+    offset = np.concatenate([np.full(2 * H, 0.5), np.zeros(H), np.full(H, 0.5)]).astype(dtype)
     for array in (pre, half, offset):
         array.flags.writeable = False  # shared by every call (cached)
     return pre, half, offset
@@ -85,7 +88,7 @@ def _activate_into(activation: Activation, a: np.ndarray, out: np.ndarray) -> No
 def lstm_update(a: np.ndarray, c: np.ndarray, h_out: np.ndarray, c_out: np.ndarray, tc_out: np.ndarray | None = None) -> np.ndarray:
     """Gates from pre-activations ``a (..., 4H)`` (overwritten with [i f g o]); new ``c`` and ``h`` into the buffers."""
     H = c.shape[-1]
-    pre, half, offset = _lstm_gate_scales(H)
+    pre, half, offset = _lstm_gate_scales(H, a.dtype)
     a *= pre
     np.tanh(a, out=a)
     a *= half
@@ -160,7 +163,7 @@ def _half_scaled(W: np.ndarray, columns: tuple[slice, ...]) -> np.ndarray:
     ``x (W_x / 2) + b / 2 + h (W_h / 2)`` is bit for bit ``(x W_x + b + h W_h) / 2``
     and the step loop saves a pass over the gates.
     """
-    scaled = scratch(W.shape)
+    scaled = scratch(W.shape, W.dtype)
     np.copyto(scaled, W)
     for part in columns:
         scaled[..., part] *= 0.5
@@ -177,7 +180,7 @@ def input_projection(cell: str, x: np.ndarray, Wx: np.ndarray, b: np.ndarray) ->
     if columns:
         Wx, b = _half_scaled(Wx, columns), _half_scaled(b, columns)
     shape = (*np.broadcast_shapes(x.shape[:-2], Wx.shape[:-2]), x.shape[-2], Wx.shape[-1])
-    xp = np.matmul(x, Wx, out=scratch(shape))
+    xp = np.matmul(x, Wx, out=scratch(shape, np.result_type(x, Wx)))
     xp += b
     return xp
 
@@ -202,10 +205,11 @@ def layer_sequence(
     H = Wh.shape[-2]
     lead = state0.shape[:-1]
     step_shape = (*lead, H)
-    hw = scratch(xp.shape[1:])  # h W_h of the current step
+    dtype = xp.dtype  # float64, or float32 for a float32 network's forward
+    hw = scratch(xp.shape[1:], dtype)  # h W_h of the current step
     if cell == "lstm":
         # One allocation for the step records (fewer fresh pages to fault in than three).
-        block = scratch((3 * T + 2 if keep else T + 4, *step_shape))
+        block = scratch((3 * T + 2 if keep else T + 4, *step_shape), dtype)
         hs = block[: T + 1]
         cs = block[T + 1 : 2 * T + 2] if keep else block[T + 1 : T + 3]  # without a cache: two cells, in turns
         tcs = block[2 * T + 2 :] if keep else block[T + 3 :]
@@ -239,9 +243,9 @@ def layer_sequence(
         # The r, z columns are halved (as for the LSTM's sigmoid gates); the candidate's h W_h (+ b_hn) is not.
         Wh_half = _half_scaled(Wh, _sigmoid_columns(cell, H))
         records = T if keep else 1  # without a cache, one step's records, rewritten each step
-        block = scratch((T + 1 + 2 * records, *step_shape))
+        block = scratch((T + 1 + 2 * records, *step_shape), dtype)
         hs, ns, ahns = block[: T + 1], block[T + 1 : T + 1 + records], block[T + 1 + records :]
-        rzs = scratch((records, *lead, 2 * H))
+        rzs = scratch((records, *lead, 2 * H), dtype)
         hs[0] = state0[..., :H]
         for t in range(T):
             k = t if keep else 0
@@ -263,7 +267,7 @@ def layer_sequence(
         final = hs[T].copy()
         cache = LayerCache(hs, rzs, ns, ahns) if keep else None
         return hs[1:], final, cache
-    hs = scratch((T + 1, *step_shape))
+    hs = scratch((T + 1, *step_shape), dtype)
     hs[0] = state0[..., :H]
     for t in range(T):
         np.matmul(hs[t], Wh, out=hw)

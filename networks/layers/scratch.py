@@ -23,6 +23,7 @@ import sys
 import threading
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 #: Arrays kept per thread: a trainer's step of a few layers holds its forward records twice (the last
 #: step's cache is alive while the next forward runs) plus the backward's, and evaluation adds its own shapes.
@@ -42,7 +43,7 @@ _FREE = _references([np.empty(1)], 0)
 
 class _Pool(threading.local):
     def __init__(self) -> None:
-        self.by_shape: dict[tuple[int, ...], list[np.ndarray]] = {}
+        self.by_shape: dict[tuple[tuple[int, ...], str], list[np.ndarray]] = {}
         self.count = 0
         self.nbytes = 0
 
@@ -50,19 +51,20 @@ class _Pool(threading.local):
 _POOL = _Pool()
 
 
-def scratch(shape: tuple[int, ...]) -> np.ndarray:
-    """An uninitialised float64 array of ``shape``: one an earlier call used when nothing holds it any more, else a new one."""
+def scratch(shape: tuple[int, ...], dtype: DTypeLike = np.float64) -> np.ndarray:
+    """An uninitialised array of ``shape`` and ``dtype`` (float64 by default): one an earlier call used when nothing holds it any more, else a new one."""
     pool = _POOL
-    arrays = pool.by_shape.get(shape)
+    key = (shape, np.dtype(dtype).str)
+    arrays = pool.by_shape.get(key)
     if arrays is not None:
         for k in range(len(arrays)):
             if _references(arrays, k) <= _FREE:
                 return arrays[k]
-    array = np.empty(shape)
+    array = np.empty(shape, dtype=dtype)
     if array.nbytes <= MAX_BYTES:
         if pool.count >= MAX_ARRAYS or pool.nbytes + array.nbytes > MAX_BYTES:
             clear_scratch()  # full: start over (the arrays in use stay with their holders)
-        pool.by_shape.setdefault(shape, []).append(array)
+        pool.by_shape.setdefault(key, []).append(array)
         pool.count += 1
         pool.nbytes += array.nbytes
     return array
