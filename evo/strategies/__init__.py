@@ -20,6 +20,7 @@ from evo.strategies.cnn_arch import ArchitectureSearch
 from evo.strategies.ga import GeneticAlgorithm
 from evo.strategies.neat import NEAT
 from evo.strategies.openai_es import OpenAIES
+from evo.strategies.pgpe import PGPE
 from evo.strategies.snes import SNES
 
 VECTOR_STRATEGIES: dict[str, type[Strategy]] = {
@@ -27,6 +28,7 @@ VECTOR_STRATEGIES: dict[str, type[Strategy]] = {
     CMAES.name: CMAES,
     SNES.name: SNES,
     OpenAIES.name: OpenAIES,
+    PGPE.name: PGPE,
 }
 TOPOLOGY_STRATEGIES: dict[str, type[Strategy]] = {
     NEAT.name: NEAT,
@@ -48,6 +50,7 @@ __all__ = [
     "CMAES",
     "NEAT",
     "OpenAIES",
+    "PGPE",
     "SNES",
     "STRATEGIES",
     "TOPOLOGY_STRATEGIES",
