@@ -17,6 +17,7 @@ import numpy as np
 from evo.strategies.base import Strategy
 from evo.strategies.cmaes import CMAES
 from evo.strategies.cnn_arch import ArchitectureSearch
+from evo.strategies.crfmnes import CRFMNES
 from evo.strategies.ga import GeneticAlgorithm
 from evo.strategies.neat import NEAT
 from evo.strategies.openai_es import OpenAIES
@@ -29,6 +30,7 @@ VECTOR_STRATEGIES: dict[str, type[Strategy]] = {
     SNES.name: SNES,
     OpenAIES.name: OpenAIES,
     PGPE.name: PGPE,
+    CRFMNES.name: CRFMNES,
 }
 TOPOLOGY_STRATEGIES: dict[str, type[Strategy]] = {
     NEAT.name: NEAT,
@@ -48,6 +50,7 @@ def make_strategy(name: str, n_params: int, population: int, seed: int, init: np
 
 __all__ = [
     "CMAES",
+    "CRFMNES",
     "NEAT",
     "OpenAIES",
     "PGPE",
