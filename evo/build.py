@@ -194,6 +194,11 @@ def build_network(config: RunConfig, task: TaskShape) -> NetworkSpec:
     """The network spec: layers from the config, input/output shapes from the task (a solution task's genome space)."""
     if isinstance(task, DefinesGenome):
         return task.genome_space()  # the genome is the solution: no network
+    if config.network.dtype != "float64" and config.network.type not in FLOAT32_NETWORKS:
+        raise ConfigError(
+            f"config error: network.dtype = {config.network.dtype!r}: network.type = {config.network.type!r} computes in "
+            f"float64 only; float32 is available for {sorted(FLOAT32_NETWORKS)}"
+        )
     try:
         return NETWORK_BUILDERS[config.network.type](config, task)
     except ConfigError:
@@ -208,6 +213,7 @@ def _mlp(config: RunConfig, task: TaskShape) -> NetworkSpec:
         layer_sizes=(task.n_inputs, *n.hidden, task.n_outputs),
         activation=n.activation,
         output_activation=n.output_activation or task.output_activation,
+        dtype=n.dtype,
     )
 
 
@@ -220,6 +226,7 @@ def _cnn(config: RunConfig, task: TaskShape) -> NetworkSpec:
         hidden=tuple(n.hidden),
         activation=n.activation,
         output_activation=n.output_activation or task.output_activation,
+        dtype=n.dtype,
     )
 
 
@@ -251,6 +258,7 @@ def _cnn_search(config: RunConfig, task: TaskShape) -> NetworkSpec:
         dense_choices=tuple(n.dense_choices),
         activation=n.activation,
         output_activation=n.output_activation or task.output_activation,
+        dtype=n.dtype,
     )
 
 
@@ -266,7 +274,7 @@ def _esn(config: RunConfig, task: TaskShape) -> NetworkSpec:
             t.mode,
             task.n_inputs,
             task.n_outputs,
-            **n.model_dump(exclude={"type"}),
+            **n.model_dump(exclude={"type", "dtype"}),
             n_reservoirs=t.n_reservoirs,
             min_units=t.min_units,
             max_units=t.max_units,
@@ -299,6 +307,10 @@ def _rnn(config: RunConfig, task: TaskShape) -> NetworkSpec:
         bptt_truncate=n.bptt_truncate,
     )
 
+
+#: The network types whose forward passes can compute in float32 (``network.dtype``). An ESN fits its readout
+#: in closed form (ridge normal equations, which float32 would break) and NEAT's small graphs gain nothing from it.
+FLOAT32_NETWORKS = frozenset({"mlp", "cnn", "cnn_search"})
 
 #: How each ``network.type`` is built from the config and the task (a ValueError becomes a ConfigError).
 NETWORK_BUILDERS: dict[str, Callable[[RunConfig, TaskShape], NetworkSpec]] = {

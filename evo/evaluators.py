@@ -9,6 +9,7 @@ generation seed, the chunking and the placement of chunks cannot change it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -36,13 +37,41 @@ class EvaluationResult:
     seconds: float = 0.0
 
 
+_BLAS_CONTROLLER: Any = None
+
+
+def blas_for(network) -> contextlib.AbstractContextManager[Any]:
+    """Where a network's fitness is computed: BLAS on one thread for a float32 network, as the process has it otherwise.
+
+    OpenBLAS's float32 matrix products round differently with the number of
+    threads they are split over (measured on the digits MLP and CNN), and a Ray
+    worker runs one BLAS thread where the driver may run several: pinning
+    float32 evaluations to one thread keeps serial and Ray results identical.
+    float64 evaluation is left as it always ran (its results must not change).
+    """
+    global _BLAS_CONTROLLER
+    if network.dtype == "float64":
+        return contextlib.nullcontext()
+    if _BLAS_CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS_CONTROLLER = ThreadpoolController()  # inspects the loaded libraries once (~15 ms); each limit then ~0.1 ms
+    limit: contextlib.AbstractContextManager[Any] = _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
+    return limit
+
+
 def evaluate_chunk(task, network, genomes: np.ndarray, seeds: np.ndarray, gen_seed: int) -> tuple[np.ndarray, int, list[str], float]:
     """Fitness of one chunk; a raising or non-finite evaluation gets the worst fitness.
 
     When the batched call raises, each individual is retried alone so one bad
     genome cannot sink its chunk-mates. Returns (fitness, failures, error
-    messages, seconds spent).
+    messages, seconds spent). A float32 network's chunk runs BLAS on one thread (:func:`blas_for`).
     """
+    with blas_for(network):
+        return _evaluate_chunk(task, network, genomes, seeds, gen_seed)
+
+
+def _evaluate_chunk(task, network, genomes: np.ndarray, seeds: np.ndarray, gen_seed: int) -> tuple[np.ndarray, int, list[str], float]:
     start = time.perf_counter()
     errors: list[str] = []
     try:

@@ -50,7 +50,7 @@ from networks.layers.dense import (
     dense_train_backward,
     dense_train_forward,
 )
-from networks.spec import NetworkSpec, Trainable
+from networks.spec import NetworkSpec, Trainable, check_dtype, dtype_description
 
 __all__ = ["CNN", "BlockRecord", "CNNCache", "ConvBlock"]
 
@@ -83,6 +83,9 @@ class CNN(NetworkSpec, Trainable):
     (``filters``, ``kernel_size``, ``stride``, ``padding``, ``activation``,
     ``pool``). ``hidden`` are the widths of the dense hidden layers after the
     flatten (with ``activation``), ``output_size`` the output width.
+    ``dtype`` is what :meth:`forward` computes in (``"float32"``: genomes and
+    inputs cast once per call); the trainer's :meth:`forward_train` computes in
+    float32 or float64 as before, from its parameters and inputs.
     """
 
     input_shape: tuple[int, int, int]
@@ -91,6 +94,7 @@ class CNN(NetworkSpec, Trainable):
     hidden: tuple[int, ...] = ()
     activation: str = "relu"
     output_activation: str = "identity"
+    dtype: str = "float64"
     geometry: tuple[ConvGeometry, ...] = field(init=False, repr=False)
     dense_shapes: tuple[tuple[int, int], ...] = field(init=False, repr=False)
     offsets: tuple[int, ...] = field(init=False, repr=False)
@@ -120,6 +124,7 @@ class CNN(NetworkSpec, Trainable):
         if self.output_activation not in OUTPUT_ACTIVATIONS:
             raise ValueError(f"output_activation = {self.output_activation!r} is not known; allowed: {sorted(OUTPUT_ACTIVATIONS)}")
 
+        check_dtype(self.dtype)
         geometry = []
         channels, height, width = self.input_shape
         offsets = [0]
@@ -243,7 +248,11 @@ class CNN(NetworkSpec, Trainable):
         if params.ndim != 2 or params.shape[1] != self.n_params:
             raise ValueError(f"expected parameters of shape (P, {self.n_params}), got {params.shape}")
         P = params.shape[0]
-        dtype = np.result_type(params.dtype, np.asarray(x).dtype, np.float32)
+        if self.dtype != "float64":  # float32: the genome stack cast once per call, the inputs unless a task cast them
+            params = params.astype(self.dtype)
+            dtype = np.dtype(self.dtype)
+        else:
+            dtype = np.result_type(params.dtype, np.asarray(x).dtype, np.float32)
         h, per_genome = self._images(x, dtype)  # (C, H, W, B) or (P, C, H, W, B)
         if per_genome and h.shape[0] != P:
             raise ValueError(f"per-genome inputs have {h.shape[0]} genomes, params have {P}")
@@ -355,6 +364,7 @@ class CNN(NetworkSpec, Trainable):
             "activation": self.activation,
             "output_size": self.n_outputs,
             "output_activation": self.output_activation,
+            **dtype_description(self.dtype),
             "n_params": self.n_params,
             "layout": (
                 "per conv block: W (F, C, k, k) row-major, then b (F); then per dense layer: W (n_in, n_out) "
@@ -371,5 +381,6 @@ class CNN(NetworkSpec, Trainable):
             output_size=description["output_size"],
             hidden=tuple(description.get("hidden", ())),
             activation=description.get("activation", "relu"),
+            dtype=description.get("dtype", "float64"),
             output_activation=description.get("output_activation", "identity"),
         )

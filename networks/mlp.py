@@ -32,7 +32,7 @@ from networks.layers.dense import (
     dense_train_backward,
     dense_train_forward,
 )
-from networks.spec import Bindable, NetworkSpec, Trainable
+from networks.spec import Bindable, NetworkSpec, Trainable, check_dtype, dtype_description
 from networks.stack import GenomeStack
 
 _BLOCK_VALUES = 1 << 18  # activations per genome block in forward (~2 MB of float64)
@@ -50,11 +50,15 @@ class MLP(NetworkSpec, Trainable, Bindable):
     """A feedforward network spec: layer sizes and activations, no weights.
 
     ``layer_sizes`` includes the input and output sizes, e.g. ``(64, 16, 10)``.
+    ``dtype`` is what :meth:`forward` computes in (``"float32"``: genomes and
+    inputs cast once per call); the trainer's :meth:`forward_train` and
+    :meth:`backward` compute in the parameters' own type (float64).
     """
 
     layer_sizes: tuple[int, ...]
     activation: str = "tanh"
     output_activation: str = "identity"
+    dtype: str = "float64"
     shapes: tuple[tuple[int, int], ...] = field(init=False, repr=False)
     offsets: tuple[int, ...] = field(init=False, repr=False)
     #: the activation after each weight layer, first to last
@@ -68,6 +72,7 @@ class MLP(NetworkSpec, Trainable, Bindable):
             raise ValueError(f"activation {self.activation!r} is not known; allowed: {sorted(ACTIVATIONS)}")
         if self.output_activation not in OUTPUT_ACTIVATIONS:
             raise ValueError(f"output_activation {self.output_activation!r} is not known; allowed: {sorted(OUTPUT_ACTIVATIONS)}")
+        check_dtype(self.dtype)
         object.__setattr__(self, "layer_sizes", sizes)
         shapes = tuple((sizes[i], sizes[i + 1]) for i in range(len(sizes) - 1))
         offsets = [0]
@@ -135,6 +140,8 @@ class MLP(NetworkSpec, Trainable, Bindable):
         """
         params = np.asarray(params)
         x = np.asarray(x)
+        if self.dtype != "float64":  # float32: the genome stack cast once per call; inputs a task cast already are kept
+            params, x = params.astype(self.dtype), x.astype(self.dtype, copy=False)
         if x.shape[-1] != self.n_inputs:
             raise ValueError(f"expected inputs with {self.n_inputs} features, got shape {x.shape}")
         P = params.shape[0] if params.ndim == 2 else 1
@@ -218,6 +225,7 @@ class MLP(NetworkSpec, Trainable, Bindable):
             "layer_sizes": list(self.layer_sizes),
             "activation": self.activation,
             "output_activation": self.output_activation,
+            **dtype_description(self.dtype),
             "n_params": self.n_params,
             "layout": "per layer: W (n_in x n_out) row-major, then b (n_out)",
         }
@@ -229,6 +237,7 @@ class MLP(NetworkSpec, Trainable, Bindable):
             layer_sizes=tuple(description["layer_sizes"]),
             activation=description["activation"],
             output_activation=description["output_activation"],
+            dtype=description.get("dtype", "float64"),
         )
 
 
@@ -242,6 +251,10 @@ class BoundMLP(GenomeStack):
 
     def __init__(self, network: MLP, genomes: np.ndarray) -> None:
         super().__init__(network, genomes)
+        #: None for float64 (inputs used as they come, as ever); else the type weights and each step's inputs are cast to
+        self.cast = None if network.dtype == "float64" else np.dtype(network.dtype)
+        if self.cast is not None:
+            genomes = np.asarray(genomes, dtype=self.cast)
         self.layers = [(np.ascontiguousarray(W), np.ascontiguousarray(b)) for W, b in network.unflatten(genomes)]
         self.activations = [OUTPUT_ACTIVATIONS[name] for name in network.activations]
         self.n_inputs = network.n_inputs
@@ -250,6 +263,8 @@ class BoundMLP(GenomeStack):
 
     def forward(self, inputs: np.ndarray) -> np.ndarray:
         """Outputs ``(P, E, n_out)`` for inputs ``(P, E, n_in)``; a buffer, valid until the next call."""
+        if self.cast is not None:
+            inputs = np.asarray(inputs, dtype=self.cast)
         if inputs.shape != self.buffer_shape:
             if inputs.shape[-1] != self.n_inputs:
                 raise ValueError(f"expected inputs with {self.n_inputs} features, got shape {inputs.shape}")

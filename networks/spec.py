@@ -26,6 +26,14 @@ Capabilities:
 - :class:`CountsParameters`: a padded genome (NEAT's slots, a search
   space's maximum architecture) that says how many parameters one genome
   really uses, the figure reports show instead of the genome length.
+
+Every spec also carries ``dtype``, the floating-point type its forward passes
+compute in: ``"float64"`` (the default) or ``"float32"``. Genomes stay float64
+(the strategies' side); a float32 spec casts a genome stack to float32 once
+per forward call and its inputs to float32 (a no-op for inputs a task cast
+once), and its outputs are float32. :func:`check_dtype` validates the name,
+:func:`dtype_description` is what ``describe()`` adds (nothing for float64, so
+existing descriptions stay as they were).
 """
 
 from __future__ import annotations
@@ -38,6 +46,21 @@ import numpy as np
 if TYPE_CHECKING:
     from networks.stack import GenomeStack
 
+#: The floating-point types a network's forward pass may compute in; the first is the default.
+DTYPES: tuple[str, ...] = ("float64", "float32")
+
+
+def check_dtype(dtype: object) -> str:
+    """``dtype`` when it names an allowed compute type; ValueError naming ``dtype`` and the allowed ones otherwise."""
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        raise ValueError(f"dtype = {dtype!r} is not allowed; allowed: {list(DTYPES)}")
+    return dtype
+
+
+def dtype_description(dtype: str) -> dict[str, str]:
+    """What ``describe()`` records of a compute type: nothing for the default float64, else ``{"dtype": ...}``."""
+    return {} if dtype == DTYPES[0] else {"dtype": dtype}
+
 
 @runtime_checkable
 class NetworkSpec(Protocol):
@@ -46,6 +69,10 @@ class NetworkSpec(Protocol):
     #: True when a genome holds structure genes or encodes a recipe besides weights (NEAT, cnn_search, ESN): a
     #: weight scale such as a run's ``init_scale`` must leave its initial genome as it is.
     structural_genome: ClassVar[bool] = False
+    @property
+    def dtype(self) -> str:
+        """The floating-point type forward passes compute in, ``"float64"`` (this default) or ``"float32"``; genomes stay float64."""
+        return "float64"
 
     @property
     def n_inputs(self) -> int:

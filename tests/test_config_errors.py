@@ -46,6 +46,11 @@ BAD = {
         ["task.observe = [0, 5]", "0..3"],
     ),
     "rnn steps that do not divide a sample": ({**XOR, "network": {"type": "rnn", "steps": 3}}, ["network.steps = 3", "2 values"]),
+    "unknown dtype": ({**XOR, "network": {"dtype": "float16"}}, ["network.dtype", "'float16'", "'float32'"]),
+    "float32 for a float64-only network": (
+        {**XOR, "network": {"type": "neat", "dtype": "float32"}, "strategy": {"type": "neat"}},
+        ["network.dtype = 'float32'", "'neat'", "'mlp'"],
+    ),
     "esn size range": (
         {**XOR, "network": {"type": "esn"}, "task": {"type": "timeseries", "mode": "topology", "min_units": 60, "max_units": 50}},
         ["min_units", "60", "max_units"],

@@ -37,7 +37,7 @@ def esn_section(config: RunConfig) -> ESNConfig:
 
 def recipe_reservoir(config: RunConfig, n_inputs: int) -> Reservoir:
     """The config's default-recipe reservoir: the [network] settings but ``ridge`` are the Reservoir's of the same names."""
-    return Reservoir(**config.network.model_dump(exclude={"type", "ridge"}), n_inputs=n_inputs)
+    return Reservoir(**config.network.model_dump(exclude={"type", "ridge", "dtype"}), n_inputs=n_inputs)
 
 
 def run_recipe(config: RunConfig, task) -> dict[str, Any]:

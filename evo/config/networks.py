@@ -17,10 +17,19 @@ else:
     HiddenActivation = Literal[tuple(activation_names())]
     OutputActivation = Literal[tuple(OUTPUT_ACTIVATIONS)]
 #: (channels, height, width), read from a TOML array
+#: the floating-point type a network's forward passes compute in (networks.spec.DTYPES)
+ComputeType = Literal["float64", "float32"]
 ImageShape = Annotated[tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]], Field(strict=False)]
 
 
-class MLPConfig(Section):
+class NetworkSection(Section):
+    """What every network section has besides its layers: the type its forward passes compute in."""
+
+    #: "float32": fitness forward passes in single precision (genomes and fitness stay float64); "float64" as ever
+    dtype: ComputeType = "float64"
+
+
+class MLPConfig(NetworkSection):
     """A feedforward network; input and output widths come from the task."""
 
     type: Literal["mlp"] = "mlp"
@@ -42,7 +51,7 @@ class ConvBlockConfig(Section):
     pool: Annotated[int, Field(ge=0, le=16)] = 0
 
 
-class CNNConfig(Section):
+class CNNConfig(NetworkSection):
     """A convolutional network: conv blocks, flatten, dense layers; input shape from the task."""
 
     type: Literal["cnn"]
@@ -54,7 +63,7 @@ class CNNConfig(Section):
     output_activation: OutputActivation | None = None
 
 
-class ESNConfig(Section):
+class ESNConfig(NetworkSection):
     """An echo-state network: the reservoir of the default recipe (and of the weights mode).
 
     With ``task.mode = "hyperparameters"`` the genome encodes spectral radius,
@@ -75,7 +84,7 @@ class ESNConfig(Section):
     seed: Annotated[int, Field(ge=0)] = 0
 
 
-class NEATNetworkConfig(Section):
+class NEATNetworkConfig(NetworkSection):
     """A NEAT graph: nodes and connections evolve (use with ``strategy.type = "neat"``).
 
     Genomes are padded to ``max_nodes`` node slots and ``max_connections``
@@ -91,7 +100,7 @@ class NEATNetworkConfig(Section):
     feed_forward: bool = True
 
 
-class CNNSearchConfig(Section):
+class CNNSearchConfig(NetworkSection):
     """A CNN architecture search space (use with ``strategy.type = "cnn_arch"``)."""
 
     type: Literal["cnn_search"]
@@ -105,7 +114,7 @@ class CNNSearchConfig(Section):
     output_activation: OutputActivation | None = None
 
 
-class RNNConfig(Section):
+class RNNConfig(NetworkSection):
     """A recurrent network (Elman, LSTM or GRU layers, then a dense readout of the last step); sizes from the task.
 
     A sample is read as ``steps`` equal slices of its values, one per time

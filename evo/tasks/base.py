@@ -66,6 +66,26 @@ class Task(ABC):
     def close(self) -> None:
         """Release resources (environments)."""
 
+    def as_network_dtype(self, network, name: str, array: np.ndarray) -> np.ndarray:
+        """``array`` in the type ``network`` computes in (its ``dtype``), cast once and kept under ``name``.
+
+        A float64 network gets ``array`` itself; a float32 one a float32 copy
+        made on first use, so a dataset is cast once per task (per Ray
+        worker), not once per generation. The copies are not pickled (Ray).
+        """
+        dtype = network.dtype
+        if dtype == "float64" or array.dtype == dtype:
+            return array
+        kept: dict[tuple[str, str], np.ndarray] = self.__dict__.setdefault("_dtype_copies", {})
+        copy = kept.get((name, dtype))
+        if copy is None:
+            copy = kept[(name, dtype)] = np.ascontiguousarray(array, dtype=dtype)
+        return copy
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The dtype copies are derived data: a worker makes its own instead of receiving them.
+        return {key: value for key, value in self.__dict__.items() if key != "_dtype_copies"}
+
     def ray_runtime_env(self) -> dict[str, Any] | None:
         """What Ray workers need to rebuild this task: a user's task class ships its module (:mod:`evo.tasks.user_code`)."""
         from evo.tasks.user_code import runtime_env_for

@@ -44,8 +44,8 @@ class ClassificationTask(Task):
         if split.image_shape is not None and split.image_shape[0] == 1:
             self.sequence_steps = int(split.image_shape[1])
 
-    def _batch(self, generation_seed: int) -> tuple[np.ndarray, np.ndarray]:
-        X, y = self.split.X_train, self.split.y_train
+    def _batch(self, network, generation_seed: int) -> tuple[np.ndarray, np.ndarray]:
+        X, y = self.as_network_dtype(network, "X_train", self.split.X_train), self.split.y_train
         if self.batch_size is None:
             return X, y
         idx = np.random.default_rng(generation_seed).choice(len(X), size=self.batch_size, replace=False)
@@ -53,16 +53,16 @@ class ClassificationTask(Task):
 
     def evaluate(self, network, genomes, seeds, generation_seed) -> np.ndarray:
         """Mean log-likelihood (or accuracy) of each genome on this generation's batch."""
-        X, y = self._batch(generation_seed)
-        probs = network.forward(genomes, X)  # (P, B, K)
+        X, y = self._batch(network, generation_seed)
+        probs = network.forward(genomes, X)  # (P, B, K), in the network's dtype
         if self.fitness == "accuracy":
             return np.mean(np.argmax(probs, axis=2) == y[None], axis=1)
         picked = np.take_along_axis(probs, y[None, :, None], axis=2)[..., 0]
-        return np.mean(np.log(np.clip(picked, LOG_CLIP, 1.0)), axis=1)
+        # The mean accumulates in float64 whatever the network computed in (for float64: as it always did).
+        return np.log(np.clip(picked, LOG_CLIP, 1.0)).mean(axis=1, dtype=np.float64)
 
-    @staticmethod
-    def _figures(network, genome: np.ndarray, X: np.ndarray, y: np.ndarray, prefix: str) -> dict[str, float]:
-        probs = network.forward(np.asarray(genome)[None], X)[0]
+    def _figures(self, network, genome: np.ndarray, X: np.ndarray, y: np.ndarray, prefix: str) -> dict[str, float]:
+        probs = network.forward(np.asarray(genome)[None], self.as_network_dtype(network, f"X_{prefix}", X))[0]
         return {
             f"{prefix}_accuracy": float(np.mean(np.argmax(probs, axis=1) == y)),
             f"{prefix}_loss": cross_entropy_from_probs(probs, y),

@@ -34,6 +34,7 @@ class GenomeSpace:
     upper: Any = None
     representation: str = "real"
     x0: Any = None
+    dtype = "float64"  # what a network spec would compute in; a solution has no forward pass (not a field)
 
     def __post_init__(self) -> None:
         if self.representation not in REPRESENTATIONS:

@@ -93,8 +93,8 @@ class RegressionTask(Task):
         self.n_inputs = int(split.X_train.shape[1])
         self.n_outputs = int(split.y_train.shape[1])
 
-    def _batch(self, generation_seed: int) -> tuple[np.ndarray, np.ndarray]:
-        X, y = self.split.X_train, self.split.y_train
+    def _batch(self, network, generation_seed: int) -> tuple[np.ndarray, np.ndarray]:
+        X, y = self.as_network_dtype(network, "X_train", self.split.X_train), self.split.y_train
         if self.batch_size is None:
             return X, y
         idx = np.random.default_rng(generation_seed).choice(len(X), size=self.batch_size, replace=False)
@@ -102,14 +102,14 @@ class RegressionTask(Task):
 
     def evaluate(self, network, genomes, seeds, generation_seed) -> np.ndarray:
         """Minus the mean squared error of each genome on this generation's batch."""
-        X, y = self._batch(generation_seed)
+        X, y = self._batch(network, generation_seed)
         out = network.forward(genomes, X)  # (P, B, outputs)
         return -np.mean((out - y[None]) ** 2, axis=(1, 2))
 
     def _figures(self, network, genome: np.ndarray, X: np.ndarray, y: np.ndarray, prefix: str) -> dict[str, float]:
         """MSE, RMSE and R^2 in the user's units."""
         p = self.split.preprocessing
-        predicted = p.invert_target(network.forward(np.asarray(genome)[None], X)[0])
+        predicted = p.invert_target(network.forward(np.asarray(genome)[None], self.as_network_dtype(network, f"X_{prefix}", X))[0])
         truth = p.invert_target(y)
         mse = float(np.mean((predicted - truth) ** 2))
         variance = np.var(truth, axis=0)

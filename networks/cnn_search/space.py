@@ -80,7 +80,7 @@ from networks.cnn_search.layout import (
     Architecture,
     is_int,
 )
-from networks.spec import CountsParameters, Decodable, HasComplexity
+from networks.spec import CountsParameters, Decodable, HasComplexity, check_dtype, dtype_description
 
 
 class DecodedArchitecture(NamedTuple):
@@ -109,6 +109,8 @@ class CNNSearchSpace(Decodable, HasComplexity, CountsParameters):
     dense_choices: tuple[int, ...] = (16, 32, 64)
     activation: str = "relu"
     output_activation: str = "softmax"
+    #: what the decoded CNNs compute in (``"float32"``: each group's genomes and the inputs cast once per call)
+    dtype: str = "float64"
     # Per-architecture cache of decoded specs and gather indices (not part of the identity).
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False, hash=False)
     _regions: tuple = field(default=(), init=False, repr=False, compare=False, hash=False)
@@ -141,6 +143,7 @@ class CNNSearchSpace(Decodable, HasComplexity, CountsParameters):
             raise ValueError(
                 f"cnn_search: output_activation = {self.output_activation!r} is not known; allowed: {sorted(OUTPUT_ACTIVATIONS)}"
             )
+        check_dtype(self.dtype)
         # Checks the activation can sit before a pool (the CNN's own rule), with a clear message now.
         ConvBlock(1, 1, padding="same", activation=self.activation, pool=POOL_SIZE).validate("cnn_search: conv blocks")
         object.__setattr__(self, "_regions", self._build_regions())
@@ -250,6 +253,7 @@ class CNNSearchSpace(Decodable, HasComplexity, CountsParameters):
             hidden=arch.hidden,
             activation=self.activation,
             output_activation=self.output_activation,
+            dtype=self.dtype,
         )
         parts = []
         channels = self.input_shape[0]
@@ -338,6 +342,8 @@ class CNNSearchSpace(Decodable, HasComplexity, CountsParameters):
         """
         genomes = self._genomes(genomes)
         x = np.asarray(x)
+        if self.dtype != "float64":  # cast once here, not once per architecture group
+            x = x.astype(self.dtype, copy=False)
         per_genome = x.ndim in (3, 5)
         if per_genome and x.shape[0] != len(genomes):
             raise ValueError(f"cnn_search: per-genome inputs have {x.shape[0]} genomes, there are {len(genomes)}")
@@ -351,7 +357,7 @@ class CNNSearchSpace(Decodable, HasComplexity, CountsParameters):
                 out = np.empty((len(genomes), batch, self.n_outputs), dtype=result.dtype)
             out[rows] = result
         if out is None:
-            out = np.empty((0, batch, self.n_outputs))
+            out = np.empty((0, batch, self.n_outputs), dtype=self.dtype)
         return out
 
     def predict(self, genome: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -373,10 +379,11 @@ class CNNSearchSpace(Decodable, HasComplexity, CountsParameters):
     # ----------------------------------------------------------- description
     def describe(self) -> dict:
         """JSON-able description, enough to rebuild the space: its settings (the dataclass fields), size and layout."""
-        settings = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
+        settings = {f.name: getattr(self, f.name) for f in fields(self) if f.init and f.name != "dtype"}
         return {
             "type": "cnn_search",
             **{name: list(value) if isinstance(value, tuple) else value for name, value in settings.items()},
+            **dtype_description(self.dtype),
             "n_params": self.n_params,
             "n_arch_genes": self.n_arch_genes,
             "layout": (

@@ -257,8 +257,11 @@ def conv_pool_forward(
     so the full-resolution convolution output is never stored. The argmax
     (``uint8``, first offset on ties) is what :func:`conv_pool_backward` needs.
     """
-    if padded.ndim == 4 and W.ndim == 3:
-        # Columns shared by the population: one (P*F, K) @ (K, N) matmul per offset.
+    if padded.ndim == 4 and W.ndim == 3 and W.dtype == np.float64:
+        # Columns shared by the population: one (P*F, K) @ (K, N) matmul per offset. Not in float32: OpenBLAS's
+        # sgemm rounds a row differently with the number of rows (measured), so a genome's outputs would depend on
+        # how many genomes share its call (the chunk size); there a batched matmul gives each genome its own
+        # (F, K) @ (K, N), the same shapes whatever the stack.
         P, F, K = W.shape
         W, split = W.reshape(P * F, K), (P, F)
     else:

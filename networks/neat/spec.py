@@ -44,6 +44,7 @@ class NEATLayout(GraphExportable, HasComplexity, CountsParameters):
     hidden_activation: str = "tanh"
     _node_block: int = field(init=False, repr=False)
     structural_genome: ClassVar[bool] = True  # node and connection genes besides the weights
+    dtype = "float64"  # NEAT graphs compute in float64 only (not a field: `network.dtype` is refused for NEAT)
 
     def __post_init__(self) -> None:
         for name in ("n_inputs", "n_outputs", "max_nodes", "max_connections"):
