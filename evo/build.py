@@ -397,7 +397,7 @@ def _solution_params(config: RunConfig, space: GenomeSpace) -> dict[str, Any]:
     if space.bounds is not None:
         extra["bounds"] = space.bounds
         # Unset step sizes follow the box (pycma's advice: about a quarter to a third of its width).
-        if kind in ("cmaes", "snes") and "sigma" not in config.strategy_params():
+        if kind in ("cmaes", "snes", "crfmnes") and "sigma" not in config.strategy_params():
             extra["sigma"] = 0.3 * float(np.mean(space.bounds[1] - space.bounds[0]))
     if kind == "ga":
         extra["representation"] = space.representation

@@ -7,7 +7,17 @@ import pytest
 from evo import parse_config, run_evolution
 from tests.helpers import CARTPOLE, DIGITS, metrics_without_time
 
-CASES = {"cartpole-ga": CARTPOLE, "digits-snes": DIGITS}
+CASES = {
+    "cartpole-ga": CARTPOLE,
+    "digits-snes": DIGITS,
+    # configs/digits-mlp-fast.toml's recipe in small: PGPE on a float32 network; and CR-FM-NES
+    "digits-pgpe-float32": {
+        **DIGITS,
+        "network": {**DIGITS["network"], "dtype": "float32"},
+        "strategy": {"type": "pgpe", "population": 10, "sigma": 0.1, "max_speed": 0.2, "weight_decay": 0.001},
+    },
+    "digits-crfmnes": {**DIGITS, "strategy": {"type": "crfmnes", "population": 10, "sigma": 0.1}},
+}
 
 
 def _run(tmp_path, base, name, evaluator):

@@ -238,6 +238,9 @@ SPECIFIC_BAD = [
     ("snes", dict(lr_sigma=0.0)),
     ("openai_es", dict(population=21)),
     ("openai_es", dict(beta1=1.0)),
+    ("pgpe", dict(population=21)),
+    ("pgpe", dict(momentum=1.0)),
+    ("crfmnes", dict(population=21)),
 ]
 
 

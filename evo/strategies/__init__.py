@@ -17,9 +17,11 @@ import numpy as np
 from evo.strategies.base import Strategy
 from evo.strategies.cmaes import CMAES
 from evo.strategies.cnn_arch import ArchitectureSearch
+from evo.strategies.crfmnes import CRFMNES
 from evo.strategies.ga import GeneticAlgorithm
 from evo.strategies.neat import NEAT
 from evo.strategies.openai_es import OpenAIES
+from evo.strategies.pgpe import PGPE
 from evo.strategies.snes import SNES
 
 VECTOR_STRATEGIES: dict[str, type[Strategy]] = {
@@ -27,6 +29,8 @@ VECTOR_STRATEGIES: dict[str, type[Strategy]] = {
     CMAES.name: CMAES,
     SNES.name: SNES,
     OpenAIES.name: OpenAIES,
+    PGPE.name: PGPE,
+    CRFMNES.name: CRFMNES,
 }
 TOPOLOGY_STRATEGIES: dict[str, type[Strategy]] = {
     NEAT.name: NEAT,
@@ -46,8 +50,10 @@ def make_strategy(name: str, n_params: int, population: int, seed: int, init: np
 
 __all__ = [
     "CMAES",
+    "CRFMNES",
     "NEAT",
     "OpenAIES",
+    "PGPE",
     "SNES",
     "STRATEGIES",
     "TOPOLOGY_STRATEGIES",

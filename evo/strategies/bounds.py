@@ -14,7 +14,7 @@ its own standard way:
   learns from the repaired points, Hansen 2016, "The CMA Evolution Strategy:
   A Tutorial", appendix B) or resampling (a sample outside is drawn again, up
   to ``resample_limit`` times, then repaired).
-* ``snes`` / ``openai_es``: mirrored clipping: a sample outside is reflected
+* ``snes`` / ``openai_es`` / ``pgpe`` / ``crfmnes``: mirrored clipping: a sample outside is reflected
   at the bound it crossed (and clipped if it is still outside, far beyond the
   box); the update uses the noise that drew it, as without bounds.
 """

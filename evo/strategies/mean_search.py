@@ -1,4 +1,4 @@
-"""Shared parts of the strategies that search around a mean with Gaussian noise (SNES, OpenAI-ES).
+"""Shared parts of the strategies that search around a mean with Gaussian noise (SNES, OpenAI-ES, PGPE, CR-FM-NES).
 
 They report the mean (never evaluated itself) and keep the pending population
 as its noise; a checkpoint stores the RNG state from before that noise was
@@ -23,7 +23,7 @@ from evo.strategies.bounds import check_bounds, clip, mirror
 
 
 class MeanSearch(Strategy):
-    """Base of SNES and OpenAI-ES: the mean, the pending noise, their state."""
+    """Base of SNES, OpenAI-ES, PGPE and CR-FM-NES: the mean, the pending noise, their state."""
 
     def _setup(self) -> None:
         """The mean at ``init`` (clipped into the bounds) and the noise generator; a subclass's ``_setup`` calls this first."""
