@@ -65,6 +65,16 @@ def _reference(function: Callable[..., Any]) -> str:
     return f"{module}:{name if name[0].isalpha() else 'f_' + name}"
 
 
+def _config_bounds(bounds: Sequence[Any], dimension: int) -> list[Any]:
+    """The config's ``bounds`` from ``minimize``'s: ``(low, high)`` for every dimension, or one ``(low, high)`` pair per dimension as scipy.optimize takes them."""
+    box = np.asarray(bounds, dtype=np.float64)
+    if box.shape == (2,):
+        return box.tolist()
+    if box.shape == (dimension, 2):
+        return box.T.tolist()  # the config's form: [[low_1, ..., low_n], [high_1, ..., high_n]]
+    raise ValueError(f"bounds: expected (low, high) or {dimension} (low, high) pairs, one per dimension, got an array of shape {box.shape}")
+
+
 def minimize(
     function: Callable[..., Any],
     dimension: int,
@@ -85,7 +95,13 @@ def minimize(
     name: str = "minimize",
     progress: bool = False,
 ) -> MinimizeResult:
-    """Minimise (or, with ``maximize=True``, maximise) ``function`` within ``budget`` evaluations; a run directory is written."""
+    """Minimise (or, with ``maximize=True``, maximise) ``function`` within ``budget`` evaluations; a run directory is written.
+
+    ``bounds``: ``(low, high)`` for every dimension, or a sequence of
+    ``dimension`` ``(low, high)`` pairs, one per dimension, as
+    ``scipy.optimize.minimize`` takes them. The run is the one ``evo run``
+    makes of a ``function`` task (see the README's "Your own problem").
+    """
     from evo.run import EvolutionRun
     from evo.tasks.function import FunctionTask
     from evo.tasks.genome import GenomeSpace
@@ -99,7 +115,7 @@ def minimize(
         "representation": representation,
     }
     if bounds is not None:
-        task_section["bounds"] = [np.asarray(b, dtype=np.float64).tolist() for b in bounds]
+        task_section["bounds"] = _config_bounds(bounds, dimension)
     if x0 is not None:
         task_section["x0"] = np.asarray(x0, dtype=np.float64).tolist()
     if target is not None:

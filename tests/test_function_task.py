@@ -197,3 +197,29 @@ def test_benchmark_values_match_their_definitions():
     assert rosenbrock(np.array([0.0, 0.0])) == pytest.approx(1.0)
     assert rastrigin(np.array([1.0])) == pytest.approx(1.0)
     assert ackley(np.array([1.0, 1.0])) == pytest.approx(3.6253849384403627)
+
+
+def test_minimize_takes_scipy_style_bounds_one_pair_per_dimension(tmp_path):
+    result = evo.minimize(lambda x: float(np.sum(x**2)), dimension=2, bounds=[(-1, 1), (5, 6)], strategy="cmaes", budget=300, out=tmp_path)
+    assert -1 <= result.solution[0] <= 1 and 5 <= result.solution[1] <= 6
+    assert result.solution[1] == pytest.approx(5, abs=1e-3)  # the optimum in the box is on its edge x1 = 5
+    with pytest.raises(ValueError, match="3 \\(low, high\\) pairs"):
+        evo.minimize(sphere, dimension=3, bounds=[(-1, 1)] * 2, budget=10, out=tmp_path)
+
+
+def test_the_service_runs_the_built_in_functions_and_refuses_the_submitters_code():
+    from evo.config import parse_config
+    from evo.service.validation import refuse_user_code
+
+    def config(task):
+        return parse_config({"name": "svc", "generations": 2, "task": task, "strategy": {"type": "cmaes"}})
+
+    refuse_user_code(config({"type": "function", "callable": "evo.functions:rastrigin", "dimension": 3, "bounds": [-5, 5]}))
+    for task, message in (
+        ({"type": "function", "callable": "evo.functions:np", "dimension": 3, "bounds": [-5, 5]}, "does not run code"),
+        ({"type": "function", "callable": "mymod:f", "dimension": 3, "bounds": [-5, 5]}, "does not run code"),
+        ({"type": "control", "env_id": "my_env:PointToGoal"}, "does not import classes"),
+        ({"type": "control", "env_id": "CartPole-v1", "import": ["my_env"]}, "does not import modules"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            refuse_user_code(config(task))

@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from evo import functions
 from evo.config import ConfigError, RunConfig
 
 #: the fields naming a server file or folder, by task type
@@ -75,6 +76,8 @@ def check_buildable(config: RunConfig, data_dir: Path) -> None:
 
 #: Task types whose config names the user's own Python code (a fitness function, a task class).
 USER_CODE_TASKS = ("function", "python")
+#: the benchmark functions that ship with evo (``evo/functions.py``), as a config names them: the service runs those
+BUILT_IN_FUNCTIONS = frozenset(f"evo.functions:{name}" for name in functions.BENCHMARKS)
 
 
 def refuse_user_code(config: RunConfig) -> None:
@@ -87,6 +90,8 @@ def refuse_user_code(config: RunConfig) -> None:
     the client).
     """
     task = config.task
+    if task.type == "function" and str(task.callable) in BUILT_IN_FUNCTIONS:
+        return  # the project's own benchmark functions: code of the service, not of the submitter
     if task.type in USER_CODE_TASKS:
         raise ConfigError(
             f"config error: task.type = {task.type!r}: the service does not run code named in a config; "
