@@ -19,6 +19,8 @@ def make_env(model: Controller, render: bool = False) -> Any:
 
     import gymnasium
 
+    import evo.envs  # noqa: F401 - registers evo's own environments (DoublePole-v0, DoublePoleNoVel-v0) with gymnasium
+
     kwargs = dict(model.env_kwargs)
     if render:
         kwargs["render_mode"] = "rgb_array"

@@ -207,3 +207,26 @@ def test_a_two_unit_elman_network_solves_the_task_without_velocities():
     ((_, _, w, b, *_),) = net.layout
     cut[w:b].reshape(5, 2)[4, 0] = 0.0  # the unit that remembers the last step no longer reaches the other
     assert task.evaluate(net, cut[None], np.zeros(1, dtype=np.uint64), 0)[0] < 0.1
+
+
+def test_a_saved_double_pole_controller_rolls_out_in_a_fresh_process(tmp_path):
+    """`evo rollout` makes the env by id: evo's own environments must be registered in a process that never imported them."""
+    import subprocess
+    import sys
+
+    from evo import parse_config, run_evolution
+
+    config = {
+        "name": "dp-rollout",
+        "generations": 1,
+        "out": str(tmp_path),
+        "network": {"type": "rnn", "cell": "elman", "hidden": [2]},
+        "task": {"type": "control", "env_id": "DoublePole-v0", "episodes": 1, "test_episodes": 1, "val_episodes": 1, "max_steps": 50},
+        "strategy": {"type": "cmaes", "population": 4},
+    }
+    result = run_evolution(parse_config(config))
+    done = subprocess.run(
+        [sys.executable, "-m", "evo.cli", "rollout", str(result.run_dir), "--episodes", "1"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "DoublePole-v0: mean return" in done.stdout
