@@ -188,7 +188,7 @@ def test_ctrl_c_names_the_run_directory_to_resume(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 130
+    assert proc.returncode == 130, rest  # the output says what went wrong if the interrupt did not end the run cleanly
     assert f"evo run --resume {run_dir}" in rest
     with open(os.path.join(run_dir, "status.json")) as fh:
         assert json.load(fh)["status"] == "interrupted"
