@@ -100,13 +100,15 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
         checkpoint = _json(run_dir / "checkpoint" / "state.json") or {}
         done = checkpoint.get("generation")
     best = summary.get("best_fitness", status.get("best_fitness"))
+    if summary.get("best_value") is not None:  # a function task: its value in the user's sign, not the internal fitness
+        best = summary["best_value"]
     figure = headline(summary)
     return {
         "path": str(run_dir),
         "name": run_dir.name,
         "kind": "training" if training else "evolution",
         "task": task_name,
-        "network": config.get("network", {}).get("type", "mlp"),
+        "network": (config.get("network") or {}).get("type", "none" if (config.get("task") or {}).get("type") == "function" else "mlp"),
         "method": method,
         "seed": config.get("seed"),
         "status": state,

@@ -223,3 +223,12 @@ def test_the_service_runs_the_built_in_functions_and_refuses_the_submitters_code
     ):
         with pytest.raises(ConfigError, match=message):
             refuse_user_code(config(task))
+
+
+def test_the_runs_listing_shows_a_function_runs_value_in_its_own_sign(tmp_path):
+    from evo.runs_index import read_run
+
+    result = evo.minimize(lambda x: float(np.sum(x**2)) + 3.0, dimension=2, bounds=(-1, 1), strategy="cmaes", budget=60, out=tmp_path)
+    row = read_run(result.run_dir)
+    assert row["best_fitness"] == result.value and result.value >= 3.0  # minimised: positive, not the negated fitness
+    assert row["network"] == "none"
