@@ -116,7 +116,8 @@ def _report(s: dict[str, Any], run_dir: Path, out: Output) -> None:
     out.say(f"run directory: {run_dir}")
     out.say(
         f"generations {s['generations']}  evaluations {s['evaluations']}  wall {s['wall_seconds']:.1f} s  "
-        f"best fitness {s['best_fitness']:.6g}  failures {s['failures']}"
+        + (f"best value {s['best_value']:.6g}" if s.get("best_value") is not None else f"best fitness {s['best_fitness']:.6g}")
+        + f"  failures {s['failures']}"
     )
     out.say(held_out_line(s))
 
